@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Per-lcore counters of the dataplane, the one contract between the polling lcores (writers)
+ * and the control thread that answers the control process (reader).
+ *
+ * Each polling lcore owns one cache-aligned slot and is its only writer: plain stores, no
+ * atomics, no locks. The lcore refreshes its tcp/mqtt snapshots at most every
+ * DP_STATS_PERIOD_US, so reading costs the data path nothing per packet. Readers see each
+ * 64-bit counter whole (aligned x86 stores) and tolerate counters from slightly different
+ * instants.
+ */
+#ifndef DP_STATS_H
+#define DP_STATS_H
+
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_lcore.h>
+
+#include "mqtt/mqtt.h"
+#include "tcpstack/tcp.h"
+
+#define DP_STATS_PERIOD_US 100000
+
+struct dp_lcore_stats {
+	uint64_t updated_us;		/* when this slot was last refreshed; 0 = lcore not running */
+	uint64_t loops;			/* poll-loop iterations */
+	uint64_t busy_loops;		/* iterations that did work (rx, tx or timers) */
+	uint64_t busy_tsc, total_tsc;	/* busy share = busy_tsc / total_tsc */
+	uint64_t rx_pkts, tx_pkts, tx_dropped;
+	uint64_t mempool_in_use;	/* mbufs of this lcore's pool in use */
+	struct tcp_stats tcp;
+	struct mqtt_stats mqtt;
+} __rte_cache_aligned;
+
+/* Indexed by lcore id. Defined in dp_main.c. */
+extern struct dp_lcore_stats dp_stats[RTE_MAX_LCORE];
+
+#endif /* DP_STATS_H */

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * mqtt: the broker core of one shard, with no knowledge of DPDK or of the transport.
+ *
+ * A host (the dataplane's lcore loop, or a test harness over plain sockets) creates one
+ * struct mqtt_broker per shard, opens a struct mqtt_conn per transport connection, feeds it the
+ * bytes received and tells it when the transport can take more or has gone. The broker sends
+ * through the transport ops chosen at creation. Nothing here allocates per byte or logs per
+ * packet; nothing reads a clock: time is passed in as microseconds on a monotonic clock.
+ *
+ * Return contract: constructors return NULL and set errno; the rest return 0 or -errno.
+ */
+#ifndef MQTT_H
+#define MQTT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct mqtt_broker;
+struct mqtt_conn;
+
+/* How the broker talks back to its host's transport. */
+struct mqtt_transport_ops {
+	/* Queue up to len bytes for the peer; return how many were taken (0..len) or -errno.
+	 * Taking fewer than len is back-pressure: the broker keeps the rest and resumes when the
+	 * host calls mqtt_conn_writable(). */
+	ssize_t (*send)(void *io, const void *buf, size_t len);
+	/* Close the transport: graceful (flush queued bytes, then FIN) or abortive (RST). The host
+	 * still calls mqtt_conn_closed() once the transport is gone, and never from inside this
+	 * op: the broker's state must outlive the call that asked for the close. */
+	void (*close)(void *io, int abortive);
+};
+
+struct mqtt_broker_conf {
+	uint32_t max_packet_size;	/* largest inbound packet accepted (bytes) */
+	uint32_t max_inflight;		/* QoS 1/2 messages unacknowledged per session */
+	uint32_t max_queued;		/* messages queued per session behind the inflight window */
+	size_t max_outbuf;		/* bytes buffered per connection when the transport pushes back */
+	uint32_t retry_interval_us;	/* 0: resend unacknowledged QoS>0 only on reconnect (spec) */
+	unsigned int shard;		/* this shard's index, for logging and client-id homes */
+};
+
+/* Per-shard counters: plain stores by the one owning thread. */
+struct mqtt_stats {
+	uint64_t connections_current, connections_total;
+	uint64_t messages_in, messages_out;		/* PUBLISH packets received / sent */
+	uint64_t messages_in_qos[3], messages_out_qos[3];
+	uint64_t bytes_in, bytes_out;			/* MQTT bytes on the wire */
+	uint64_t subscriptions, retained;		/* current */
+	uint64_t sessions_persistent;			/* current offline + online persistent */
+	uint64_t dropped_queue_full, dropped_outbuf_full, dropped_expired;
+	uint64_t protocol_errors, malformed_packets, keepalive_timeouts;
+	uint64_t wills_published;
+};
+
+void mqtt_broker_conf_defaults(struct mqtt_broker_conf *conf);
+struct mqtt_broker *mqtt_broker_create(const struct mqtt_broker_conf *conf,
+				       const struct mqtt_transport_ops *ops);
+void mqtt_broker_destroy(struct mqtt_broker *b);
+const struct mqtt_stats *mqtt_broker_stats(const struct mqtt_broker *b);
+
+/* Periodic broker work (session expiry, will delay, retries). Bounded work per call. */
+void mqtt_broker_tick(struct mqtt_broker *b, uint64_t now_us);
+
+/* A transport connection was accepted; `io` is passed back to every transport op. */
+struct mqtt_conn *mqtt_conn_open(struct mqtt_broker *b, void *io, uint64_t now_us);
+
+/* Bytes arrived, in order; any split of the stream is fine. Returns 0, or -errno when the
+ * input was a protocol violation: the broker has then already answered per the spec and
+ * called ops->close; the host still calls mqtt_conn_closed() when the transport is gone. */
+int mqtt_conn_input(struct mqtt_conn *c, const void *data, size_t len, uint64_t now_us);
+
+/* The transport can take more bytes: flush what the broker holds back. */
+void mqtt_conn_writable(struct mqtt_conn *c, uint64_t now_us);
+
+/* The transport is gone (either side closed it, reset, or timed out). Publishes the will if
+ * due, keeps a persistent session, and frees `c`. */
+void mqtt_conn_closed(struct mqtt_conn *c, uint64_t now_us);
+
+/* When this connection next needs mqtt_conn_timeout() (keep-alive at 1.5x), or UINT64_MAX.
+ * Hosts re-arm lazily: fire at the old deadline, call mqtt_conn_timeout, re-arm at the new one. */
+uint64_t mqtt_conn_deadline(const struct mqtt_conn *c);
+void mqtt_conn_timeout(struct mqtt_conn *c, uint64_t now_us);
+
+#endif /* MQTT_H */
