@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The glue between a TCP connection (tcpstack events) and an MQTT connection (broker core).
+ *
+ * One struct dp_conn per accepted connection, taken from a per-lcore mempool sized at start, so
+ * accepting never calls malloc and a connection flood ends at max_conns with a refusal instead
+ * of memory exhaustion. Every handler runs on the owning lcore inside tcp_stack_input/timers/
+ * flush, which never call back from inside our own tcp_* calls: so a handler may close its
+ * connection and the dp_conn stays valid until ops->closed.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include <rte_common.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_mempool.h>
+
+#include "dp_pvt.h"
+
+struct dp_conn {
+	struct dp_timer ka; /* keep-alive; armed at mqtt_conn_deadline, re-armed lazily */
+	TAILQ_ENTRY(dp_conn) link;
+	struct tcp_conn *tcp;
+	struct mqtt_conn *mqtt;
+	struct dp_lcore *ls;
+	int closing; /* we asked the stack to close: ignore further input */
+};
+
+int
+dp_conn_pool_create(struct dp_lcore *ls, uint32_t max_conns)
+{
+	char name[RTE_MEMPOOL_NAMESIZE];
+
+	snprintf(name, sizeof(name), "dp_conns_%u", ls->lcore_id);
+	/* Single producer and consumer: only the owning lcore gets and puts. */
+	ls->conn_pool = rte_mempool_create(name, max_conns, sizeof(struct dp_conn), 0, 0, NULL,
+	                                   NULL, NULL, NULL, rte_lcore_to_socket_id(ls->lcore_id),
+	                                   RTE_MEMPOOL_F_SP_PUT | RTE_MEMPOOL_F_SC_GET);
+	return ls->conn_pool ? 0 : -rte_errno;
+}
+
+/* Arm the keep-alive timer if the broker now wants one earlier than what is armed. Called after
+ * input, so the common case (deadline moved later) costs two loads and a compare: the timer
+ * keeps its old, earlier expiry and re-arms itself when it fires. */
+static void
+dp_conn_rearm(struct dp_conn *dc)
+{
+	uint64_t d = mqtt_conn_deadline(dc->mqtt);
+
+	if (d == UINT64_MAX)
+		return;
+	if (!dp_timer_armed(&dc->ka) || d < dc->ka.expire_us)
+		dp_timer_arm(dc->ls->wheel, &dc->ka, d);
+}
+
+static void
+dp_conn_ka_fire(struct dp_timer *t, uint64_t now_us)
+{
+	struct dp_conn *dc = container_of(t, struct dp_conn, ka);
+
+	if (dc->closing)
+		return;
+	if (mqtt_conn_deadline(dc->mqtt) <= now_us)
+		mqtt_conn_timeout(dc->mqtt, now_us);
+	if (!dc->closing)
+		dp_conn_rearm(dc);
+}
+
+unsigned int
+dp_conn_timers_run(struct dp_lcore *ls)
+{
+	/* 4096 expiries per iteration bound the pause a mass timeout can cause (each one may
+	 * publish a will); the rest follow on the next iterations. */
+	return dp_wheel_run(ls->wheel, ls->now_us, dp_conn_ka_fire, 4096);
+}
+
+static void *
+dp_tcp_accepted(void *listener_ctx, struct tcp_conn *c)
+{
+	struct dp_lcore *ls = listener_ctx;
+	struct dp_conn *dc;
+
+	if (rte_mempool_get(ls->conn_pool, (void **)&dc) < 0)
+		return NULL; /* at max_conns: the stack resets the connection */
+	*dc = (struct dp_conn){.tcp = c, .ls = ls};
+	dc->mqtt = mqtt_conn_open(ls->broker, dc, ls->now_us);
+	if (dc->mqtt == NULL) {
+		rte_mempool_put(ls->conn_pool, dc);
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&ls->conns, dc, link);
+	dp_conn_rearm(dc);
+	return dc;
+}
+
+static void
+dp_tcp_connected(void *conn_ctx, struct tcp_conn *c)
+{
+	/* tachyond makes no active opens yet (bridges will). */
+	RTE_SET_USED(conn_ctx);
+	tcp_abort(c);
+}
+
+static void
+dp_tcp_readable(void *conn_ctx, struct tcp_conn *c)
+{
+	struct dp_conn *dc = conn_ctx;
+	struct iovec iov[16];
+	int n;
+
+	/* Each pass hands the broker up to 16 contiguous runs (one per queued segment) and
+	 * releases them, which reopens the window; bounded by what is queued. */
+	while ((n = tcp_recv_peek(c, iov, RTE_DIM(iov))) > 0) {
+		size_t done = 0;
+
+		for (int i = 0; i < n && !dc->closing; i++) {
+			if (mqtt_conn_input(dc->mqtt, iov[i].iov_base, iov[i].iov_len,
+			                    dc->ls->now_us) < 0)
+				break; /* the broker has called close */
+			done += iov[i].iov_len;
+		}
+		if (dc->closing) {
+			/* DISCONNECT or a violation: what follows is discarded with the connection
+			 * (consumed, so a graceful close is not turned into a reset). */
+			tcp_recv_consume(c, tcp_recv_avail(c));
+			return;
+		}
+		tcp_recv_consume(c, done);
+	}
+	if (tcp_recv_eof(c)) {
+		/* Peer half-closed. MQTT has no half-open use: finish our side too; the broker
+		 * learns of it in ops->closed (and publishes the will if the peer had not sent
+		 * DISCONNECT). */
+		dc->closing = 1;
+		tcp_close(c);
+		return;
+	}
+	dp_conn_rearm(dc);
+}
+
+static void
+dp_tcp_writable(void *conn_ctx, struct tcp_conn *c)
+{
+	struct dp_conn *dc = conn_ctx;
+
+	RTE_SET_USED(c);
+	if (!dc->closing)
+		mqtt_conn_writable(dc->mqtt, dc->ls->now_us);
+}
+
+static void
+dp_conn_free(struct dp_conn *dc)
+{
+	struct dp_lcore *ls = dc->ls;
+
+	dp_timer_cancel(&dc->ka);
+	TAILQ_REMOVE(&ls->conns, dc, link);
+	mqtt_conn_closed(dc->mqtt, ls->now_us);
+	rte_mempool_put(ls->conn_pool, dc);
+}
+
+static void
+dp_tcp_closed(void *conn_ctx, struct tcp_conn *c, enum tcp_close_reason why)
+{
+	RTE_SET_USED(c);
+	RTE_SET_USED(why);
+	dp_conn_free(conn_ctx);
+}
+
+const struct tcp_app_ops dp_tcp_ops = {
+        .accepted = dp_tcp_accepted,
+        .connected = dp_tcp_connected,
+        .readable = dp_tcp_readable,
+        .writable = dp_tcp_writable,
+        .closed = dp_tcp_closed,
+};
+
+static ssize_t
+dp_mqtt_send(void *io, const void *buf, size_t len)
+{
+	struct dp_conn *dc = io;
+	ssize_t n;
+
+	if (dc->closing)
+		return -EPIPE;
+	n = tcp_send(dc->tcp, buf, len);
+	/* -EAGAIN: the send queue is full; tcpstack will report writable. */
+	return n == -EAGAIN ? 0 : n;
+}
+
+static void
+dp_mqtt_close(void *io, int abortive)
+{
+	struct dp_conn *dc = io;
+
+	if (dc->closing)
+		return;
+	dc->closing = 1;
+	dp_timer_cancel(&dc->ka);
+	if (abortive)
+		tcp_abort(dc->tcp);
+	else
+		tcp_close(dc->tcp);
+}
+
+const struct mqtt_transport_ops dp_mqtt_ops = {
+        .send = dp_mqtt_send,
+        .close = dp_mqtt_close,
+};
+
+void
+dp_conn_close_all(struct dp_lcore *ls, int abortive)
+{
+	struct dp_conn *dc;
+
+	TAILQ_FOREACH(dc, &ls->conns, link)
+	{
+		if (abortive) {
+			dc->closing = 1;
+			tcp_abort(dc->tcp);
+		} else {
+			dp_mqtt_close(dc, 0);
+		}
+	}
+}
+
+unsigned int
+dp_conn_forget_all(struct dp_lcore *ls)
+{
+	struct dp_conn *dc;
+	unsigned int n = 0;
+
+	while ((dc = TAILQ_FIRST(&ls->conns)) != NULL) {
+		dp_conn_free(dc);
+		n++;
+	}
+	return n;
+}

@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * One polling lcore: its tcpstack instance, its MQTT shard, and the run-to-completion loop
+ *
+ *   rx burst -> tcp_stack_input (-> dp_conn handlers -> mqtt) -> tcp_stack_timers
+ *   -> keep-alive wheel -> mqtt_broker_tick -> tcp_stack_flush (-> dp_lcore_tx -> tx burst)
+ *
+ * No lock, no allocation and no syscall on this path; the adaptive idle policy sleeps only
+ * after the loop has found nothing to do for a while.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+
+#include "dp_pvt.h"
+#include "dp_stats.h"
+
+struct dp_lcore dp_lcores[RTE_MAX_LCORE];
+struct dp_lcore_stats dp_stats[RTE_MAX_LCORE];
+volatile sig_atomic_t dp_quit;
+
+/* Adaptive idle policy. An empty af_packet/PMD poll costs well under a microsecond, so 512 empty
+ * iterations are a few hundred microseconds of spinning: short enough that an idle broker stops
+ * burning its core almost at once, long enough that the gaps inside a burst of traffic (a few
+ * microseconds between a client's segments, or between our ACK and its next send) never reach
+ * a sleep. The sleep then doubles from 16 us to 1 ms: 1 ms caps the latency the first packet
+ * after a quiet spell can see, and costs about a thousand wakeups per second (<1% of a core).
+ * Any work resets to pure polling. */
+#define DP_IDLE_SPIN_POLLS   512
+#define DP_IDLE_SLEEP_MIN_US 16
+#define DP_IDLE_SLEEP_MAX_US 1000
+
+/* Microseconds since boot from the TSC: the 64x64->128 multiply by a 32.32 fixed-point
+ * factor never overflows, unlike cycles * 1e6 / hz, and costs a few cycles per iteration. */
+static uint64_t dp_tsc_mult;
+
+uint64_t
+dp_clock_us(void)
+{
+	if (unlikely(dp_tsc_mult == 0))
+		dp_tsc_mult = ((uint64_t)1000000 << 32) / rte_get_tsc_hz();
+	return (uint64_t)(((unsigned __int128)rte_get_tsc_cycles() * dp_tsc_mult) >> 32);
+}
+
+/* tcpstack's transmit hook. af_packet may take fewer frames than offered when its kernel ring is
+ * full; a few immediate retries usually let the kernel drain it, after which the rest are freed
+ * and counted (TCP retransmits what mattered). */
+static uint16_t
+dp_lcore_tx(void *ctx, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct dp_lcore *ls = ctx;
+	uint16_t sent = 0;
+
+	for (int tries = 0; sent < n && tries < 8; tries++)
+		sent += rte_eth_tx_burst(ls->port_id, ls->queue_id, pkts + sent, n - sent);
+	if (unlikely(sent < n)) {
+		rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+		ls->tx_dropped += n - sent;
+	}
+	ls->tx_pkts += sent;
+	return sent;
+}
+
+int
+dp_lcore_init(struct dp_lcore *ls, const struct dp_conf *conf, unsigned int lcore_id,
+              uint16_t port_id, uint16_t queue_id, struct rte_mempool *pool)
+{
+	struct mqtt_broker_conf mc = conf->mqtt;
+	struct tcp_stack_conf tc;
+	uint16_t mtu = conf->mtu;
+	int ret;
+
+	memset(ls, 0, sizeof(*ls));
+	ls->lcore_id = lcore_id;
+	ls->port_id = port_id;
+	ls->queue_id = queue_id;
+	ls->idle = conf->idle;
+	ls->pool = pool;
+	ls->now_us = dp_clock_us();
+	TAILQ_INIT(&ls->conns);
+
+	ls->wheel = rte_malloc_socket("dp_wheel", sizeof(*ls->wheel), RTE_CACHE_LINE_SIZE,
+	                              rte_lcore_to_socket_id(lcore_id));
+	if (ls->wheel == NULL)
+		return -ENOMEM;
+	dp_wheel_init(ls->wheel, ls->now_us);
+
+	ret = dp_conn_pool_create(ls, conf->max_conns);
+	if (ret < 0)
+		return ret;
+
+	mc.shard = queue_id;
+	ls->broker = mqtt_broker_create(&mc, &dp_mqtt_ops);
+	if (ls->broker == NULL)
+		return -errno;
+
+	if (mtu == 0 && rte_eth_dev_get_mtu(port_id, &mtu) < 0)
+		mtu = RTE_ETHER_MTU;
+	tc = (struct tcp_stack_conf){
+	        .ip = conf->ip,
+	        .netmask = conf->netmask,
+	        .gateway = conf->gateway,
+	        .mtu = mtu,
+	        .pool = pool,
+	        .tx = dp_lcore_tx,
+	        .tx_ctx = ls,
+	        .ops = &dp_tcp_ops,
+	        .max_conns = conf->max_conns,
+	        .rcvbuf = conf->rcvbuf,
+	        .sndbuf = conf->sndbuf,
+	        .arp_timeout_us = conf->arp_timeout_us,
+	        .lcore = lcore_id,
+	};
+	ret = rte_eth_macaddr_get(port_id, &tc.mac);
+	if (ret < 0)
+		return ret;
+	ls->stack = tcp_stack_create(&tc);
+	if (ls->stack == NULL)
+		return -errno;
+	for (unsigned int i = 0; i < conf->n_listen; i++) {
+		ret = tcp_listen(ls->stack, conf->listen_port[i], ls);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Publish this lcore's counters for the control thread: plain stores, one writer. Called at most
+ * every DP_STATS_PERIOD_US, so the copies and the mempool walk cost nothing per packet. */
+static void
+dp_lcore_publish_stats(struct dp_lcore *ls)
+{
+	struct dp_lcore_stats *s = &dp_stats[ls->lcore_id];
+
+	s->loops = ls->loops;
+	s->busy_loops = ls->busy_loops;
+	s->busy_tsc = ls->busy_tsc;
+	s->total_tsc = ls->total_tsc;
+	s->rx_pkts = ls->rx_pkts;
+	s->tx_pkts = ls->tx_pkts;
+	s->tx_dropped = ls->tx_dropped;
+	s->mempool_in_use = rte_mempool_in_use_count(ls->pool);
+	s->tcp = *tcp_stack_stats(ls->stack);
+	s->mqtt = *mqtt_broker_stats(ls->broker);
+	s->updated_us = ls->now_us;
+	ls->next_stats_us = ls->now_us + DP_STATS_PERIOD_US;
+}
+
+/* The adaptive back-off: sleep no longer than until the stack's next timer (retransmission,
+ * delayed ACK) so idling never delays TCP. The keep-alive wheel needs no such bound: its 32 ms
+ * ticks dwarf a 1 ms sleep. */
+static void
+dp_lcore_idle(struct dp_lcore *ls)
+{
+	uint64_t next = tcp_stack_next_timer(ls->stack);
+	uint64_t us = ls->sleep_us;
+	struct timespec ts;
+
+	if (++ls->empty_polls < DP_IDLE_SPIN_POLLS)
+		return;
+	if (next <= ls->now_us)
+		return;
+	if (next - ls->now_us < us)
+		us = next - ls->now_us;
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)us * 1000;
+	nanosleep(&ts, NULL); /* EINTR (a signal) just ends the nap early */
+	if (ls->sleep_us < DP_IDLE_SLEEP_MAX_US)
+		ls->sleep_us = RTE_MIN(ls->sleep_us * 2, (uint32_t)DP_IDLE_SLEEP_MAX_US);
+}
+
+/* One loop iteration; returns nonzero when it did work. */
+static int
+dp_lcore_poll(struct dp_lcore *ls)
+{
+	struct rte_mbuf *pkts[DP_RX_BURST];
+	uint64_t tx_before = ls->tx_pkts;
+	uint16_t n;
+	int work;
+
+	ls->now_us = dp_clock_us();
+	n = rte_eth_rx_burst(ls->port_id, ls->queue_id, pkts, DP_RX_BURST);
+	if (n > 0) {
+		ls->rx_pkts += n;
+		tcp_stack_input(ls->stack, pkts, n, ls->now_us);
+	}
+	work = n;
+	work += tcp_stack_timers(ls->stack, ls->now_us);
+	work += dp_conn_timers_run(ls);
+	mqtt_broker_tick(ls->broker, ls->now_us);
+	tcp_stack_flush(ls->stack);
+	return work || ls->tx_pkts != tx_before;
+}
+
+int
+dp_lcore_main(void *arg)
+{
+	struct dp_lcore *ls = arg;
+	uint64_t t0 = rte_get_tsc_cycles();
+
+	ls->running = 1;
+	ls->sleep_us = DP_IDLE_SLEEP_MIN_US;
+	while (!dp_quit) {
+		int work = dp_lcore_poll(ls);
+		uint64_t t1 = rte_get_tsc_cycles();
+
+		ls->loops++;
+		ls->total_tsc += t1 - t0;
+		if (work) {
+			ls->busy_loops++;
+			ls->busy_tsc += t1 - t0;
+			ls->empty_polls = 0;
+			ls->sleep_us = DP_IDLE_SLEEP_MIN_US;
+		} else if (ls->idle == DP_IDLE_ADAPTIVE) {
+			dp_lcore_idle(ls);
+			t1 = rte_get_tsc_cycles();
+		}
+		t0 = t1;
+		if (ls->now_us >= ls->next_stats_us)
+			dp_lcore_publish_stats(ls);
+	}
+	ls->running = 0;
+	return 0;
+}
+
+/* Close every connection and give the peers a bounded time to finish the exchange: graceful
+ * first (FIN after queued data), then abortive for what is left, so exit never hangs on a peer
+ * that stopped answering. */
+static void
+dp_lcore_drain(struct dp_lcore *ls)
+{
+	uint64_t start = dp_clock_us();
+	struct timespec nap = {0, 100000};
+
+	dp_conn_close_all(ls, 0);
+	while (!TAILQ_EMPTY(&ls->conns) && dp_clock_us() - start < 300000) {
+		if (!dp_lcore_poll(ls))
+			nanosleep(&nap, NULL);
+	}
+	if (!TAILQ_EMPTY(&ls->conns)) {
+		dp_conn_close_all(ls, 1);
+		for (int i = 0; i < 4; i++)
+			dp_lcore_poll(ls);
+	}
+	unsigned int n = dp_conn_forget_all(ls);
+	if (n > 0)
+		fprintf(stderr, "tachyond: lcore %u: %u connection(s) never reported closed\n",
+		        ls->lcore_id, n);
+}
+
+void
+dp_lcore_fini(struct dp_lcore *ls)
+{
+	if (ls->stack != NULL) {
+		dp_lcore_drain(ls);
+		dp_lcore_publish_stats(ls);
+		tcp_stack_destroy(ls->stack);
+		ls->stack = NULL;
+	}
+	if (ls->broker != NULL) {
+		mqtt_broker_destroy(ls->broker);
+		ls->broker = NULL;
+	}
+	rte_mempool_free(ls->conn_pool);
+	ls->conn_pool = NULL;
+	rte_free(ls->wheel);
+	ls->wheel = NULL;
+}

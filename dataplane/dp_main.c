@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * tachyond: the DPDK primary process. EAL options come first, ours after "--":
+ *
+ *   tachyond -l 0 --in-memory --vdev=net_af_packet0,iface=veth0 -- --ip 198.18.0.1 --idle adaptive
+ *
+ * Start-up order: our options (so a typo fails before the EAL reserves memory), the EAL, the
+ * port, the lcore's stack and broker; then the poll loop runs on the main lcore until SIGINT or
+ * SIGTERM. Shutdown undoes it all in reverse and checks that every mbuf came back.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+
+#include "dp_pvt.h"
+
+static void
+dp_on_signal(int sig)
+{
+	RTE_SET_USED(sig);
+	dp_quit = 1;
+}
+
+/* Options that make sense without "--" because they never start the broker. */
+static int
+dp_is_standalone_opt(const char *a)
+{
+	return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
+}
+
+/* Split argv at "--": returns the index of "--" (or argc when absent) and fills ours[] with
+ * argv[0] followed by our arguments. */
+static int
+dp_split_args(int argc, char **argv, char **ours, int *n_ours)
+{
+	int dd = 0;
+
+	while (dd < argc && strcmp(argv[dd], "--") != 0)
+		dd++;
+	ours[0] = argv[0];
+	*n_ours = 1;
+	if (dd < argc) {
+		for (int i = dd + 1; i < argc; i++)
+			ours[(*n_ours)++] = argv[i];
+	} else if (argc > 1 && dp_is_standalone_opt(argv[1])) {
+		for (int i = 1; i < argc; i++)
+			ours[(*n_ours)++] = argv[i];
+		dd = 1;
+	} else {
+		for (int i = 1; i < argc; i++) {
+			if (strncmp(argv[i], "--ip", 4) == 0 ||
+			    strncmp(argv[i], "--idle", 6) == 0) {
+				fprintf(stderr,
+				        "tachyond: '%s' is ours: put tachyond's options after "
+				        "'--' (EAL options come first)\n",
+				        argv[i]);
+				return -EINVAL;
+			}
+		}
+	}
+	ours[*n_ours] = NULL;
+	return dd;
+}
+
+int
+main(int argc, char **argv)
+{
+	char **ours = calloc((size_t)argc + 1, sizeof(*ours));
+	struct sigaction sa = {.sa_handler = dp_on_signal};
+	struct dp_lcore *ls;
+	struct dp_conf conf;
+	struct rte_mempool *pool = NULL;
+	uint16_t port_id = 0;
+	unsigned int leaked;
+	char ip[INET_ADDRSTRLEN];
+	int n_ours, dd, ret, status = EXIT_SUCCESS;
+
+	if (ours == NULL)
+		return EXIT_FAILURE;
+	dp_conf_defaults(&conf);
+	dd = dp_split_args(argc, argv, ours, &n_ours);
+	ret = dd < 0 ? dd : dp_conf_parse_args(&conf, n_ours, ours);
+	free(ours);
+	if (ret != 0) {
+		if (ret < 0)
+			fprintf(stderr, "tachyond: see '%s -- --help'\n", argv[0]);
+		return ret > 0 ? EXIT_SUCCESS : 2;
+	}
+
+	ret = rte_eal_init(dd, argv);
+	if (ret < 0) {
+		fprintf(stderr, "tachyond: EAL initialisation failed: %s\n",
+		        rte_strerror(rte_errno));
+		return EXIT_FAILURE;
+	}
+	if (ret != dd - 1) {
+		fprintf(stderr, "tachyond: '%s' is not an EAL option\n", argv[ret + 1]);
+		rte_eal_cleanup();
+		return 2;
+	}
+	/* Installed after the EAL so that its threads inherit nothing odd; the flag is read once
+	 * per loop iteration, and a sleeping loop wakes early on EINTR. */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	if (rte_lcore_count() != 1) {
+		fprintf(stderr, "tachyond: one polling lcore for now: give the EAL a single core "
+		                "(-l N)\n");
+		rte_eal_cleanup();
+		return 2;
+	}
+	ret = dp_port_init(&conf, &port_id, &pool);
+	if (ret < 0) {
+		rte_eal_cleanup();
+		return EXIT_FAILURE;
+	}
+
+	ls = &dp_lcores[rte_lcore_id()];
+	ret = dp_lcore_init(ls, &conf, rte_lcore_id(), port_id, 0, pool);
+	if (ret < 0) {
+		fprintf(stderr, "tachyond: lcore %u setup failed: %s\n", rte_lcore_id(),
+		        rte_strerror(-ret));
+		status = EXIT_FAILURE;
+	} else {
+		struct rte_ether_addr mac;
+		char macs[RTE_ETHER_ADDR_FMT_SIZE];
+
+		rte_eth_macaddr_get(port_id, &mac);
+		rte_ether_format_addr(macs, sizeof(macs), &mac);
+		inet_ntop(AF_INET, &conf.ip, ip, sizeof(ip));
+		printf("tachyond: ready: %s port %u mac %s, MQTT on", ip, port_id, macs);
+		for (unsigned int i = 0; i < conf.n_listen; i++)
+			printf(" %u", conf.listen_port[i]);
+		printf(", lcore %u, idle %s\n", rte_lcore_id(),
+		       conf.idle == DP_IDLE_BUSY ? "busy" : "adaptive");
+		fflush(stdout);
+		dp_lcore_main(ls);
+		printf("tachyond: stopping\n");
+	}
+
+	dp_lcore_fini(ls);
+	leaked = dp_port_close(port_id, pool);
+	if (leaked != 0) {
+		fprintf(stderr, "tachyond: %u mbufs still in use at exit (leak)\n", leaked);
+		status = 3;
+	}
+	rte_eal_cleanup();
+	printf("tachyond: stopped\n");
+	return status;
+}

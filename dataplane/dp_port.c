@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The port tachyond serves: whatever single ethdev the EAL arguments produced (an af_packet vdev
+ * on a veth for the demo and the tests, a vfio-pci NIC on a server), one RX and one TX queue,
+ * and the mbuf pool its RX queue fills.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include "dp_pvt.h"
+
+int
+dp_port_init(const struct dp_conf *conf, uint16_t *port_id, struct rte_mempool **pool)
+{
+	struct rte_eth_conf pc = {0};
+	uint16_t pid = RTE_MAX_ETHPORTS, p;
+	uint16_t rxd = conf->rxd, txd = conf->txd;
+	unsigned int cache;
+	int socket, ret;
+
+	RTE_ETH_FOREACH_DEV(p)
+	{
+		if (pid == RTE_MAX_ETHPORTS)
+			pid = p;
+	}
+	if (pid == RTE_MAX_ETHPORTS) {
+		fprintf(stderr, "tachyond: no port: give the EAL one, e.g. "
+		                "--vdev=net_af_packet0,iface=IFNAME, or bind a NIC to vfio-pci\n");
+		return -ENODEV;
+	}
+	if (rte_eth_dev_count_avail() > 1)
+		fprintf(stderr, "tachyond: %u ports, serving only the first (port %u)\n",
+		        rte_eth_dev_count_avail(), pid);
+
+	socket = rte_eth_dev_socket_id(pid);
+	if (socket < 0)
+		socket = (int)rte_socket_id();
+	/* The per-lcore cache makes get/put a local array operation; the mempool library wants it
+	 * no larger than n / 1.5. */
+	cache = RTE_MIN(256u, conf->mbufs * 2 / 3);
+	*pool = rte_pktmbuf_pool_create("dp_mbufs_0", conf->mbufs, cache, 0,
+	                                RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+	if (*pool == NULL) {
+		fprintf(stderr, "tachyond: cannot create a pool of %u mbufs: %s\n", conf->mbufs,
+		        rte_strerror(rte_errno));
+		return -rte_errno;
+	}
+
+	ret = rte_eth_dev_configure(pid, 1, 1, &pc);
+	if (ret == 0 && conf->mtu != 0)
+		ret = rte_eth_dev_set_mtu(pid, conf->mtu);
+	if (ret == 0)
+		ret = rte_eth_dev_adjust_nb_rx_tx_desc(pid, &rxd, &txd);
+	if (ret == 0)
+		ret = rte_eth_rx_queue_setup(pid, 0, rxd, socket, NULL, *pool);
+	if (ret == 0)
+		ret = rte_eth_tx_queue_setup(pid, 0, txd, socket, NULL);
+	if (ret == 0)
+		ret = rte_eth_dev_start(pid);
+	if (ret < 0) {
+		fprintf(stderr, "tachyond: port %u setup failed: %s\n", pid, rte_strerror(-ret));
+		rte_eth_dev_close(pid);
+		rte_mempool_free(*pool);
+		*pool = NULL;
+		return ret;
+	}
+	*port_id = pid;
+	return 0;
+}
+
+unsigned int
+dp_port_close(uint16_t port_id, struct rte_mempool *pool)
+{
+	unsigned int in_use = 0;
+
+	rte_eth_dev_stop(port_id);
+	rte_eth_dev_close(port_id);
+	if (pool != NULL) {
+		in_use = rte_mempool_in_use_count(pool);
+		rte_mempool_free(pool);
+	}
+	return in_use;
+}

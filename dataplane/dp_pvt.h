@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * tachyond internals shared by the dp_*.c files: the run-time configuration, the per-lcore
+ * state and the functions that build and drive it.
+ */
+#ifndef DP_PVT_H
+#define DP_PVT_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <rte_common.h>
+#include <rte_mempool.h>
+
+#include "mqtt/mqtt.h"
+#include "tcpstack/tcp.h"
+
+#include "dp_timer.h"
+
+#define DP_MAX_LISTENERS 8
+#define DP_RX_BURST      32
+
+enum dp_idle {
+	DP_IDLE_BUSY,     /* spin: a dedicated, isolated core */
+	DP_IDLE_ADAPTIVE, /* back off with short sleeps after empty polls */
+};
+
+/* Everything tachyond is told at start, whatever the source (command line, later a file). */
+struct dp_conf {
+	uint32_t ip, netmask, gateway; /* network byte order; gateway 0 = none */
+	uint16_t listen_port[DP_MAX_LISTENERS];
+	unsigned int n_listen;
+	enum dp_idle idle;
+	uint32_t mbufs;     /* per lcore pool */
+	uint32_t max_conns; /* per lcore */
+	uint32_t rcvbuf, sndbuf;
+	uint16_t mtu; /* 0: the port's */
+	uint16_t rxd, txd;
+	uint32_t arp_timeout_us;
+	struct mqtt_broker_conf mqtt;
+};
+
+struct dp_conn;
+TAILQ_HEAD(dp_conn_list, dp_conn);
+
+/* One polling lcore's world. Only its lcore touches it, except dp_stats[] which it publishes. */
+struct dp_lcore {
+	unsigned int lcore_id;
+	uint16_t port_id, queue_id;
+	int running;
+	enum dp_idle idle;
+	struct rte_mempool *pool;      /* packet mbufs */
+	struct rte_mempool *conn_pool; /* struct dp_conn */
+	struct tcp_stack *stack;
+	struct mqtt_broker *broker;
+	struct dp_wheel *wheel;
+	struct dp_conn_list conns;
+	uint64_t now_us;      /* the loop's clock, read once per iteration */
+	uint32_t empty_polls; /* consecutive iterations without work */
+	uint32_t sleep_us;    /* current adaptive back-off */
+	uint64_t next_stats_us;
+	uint64_t rx_pkts, tx_pkts, tx_dropped;
+	uint64_t loops, busy_loops, busy_tsc, total_tsc;
+} __rte_cache_aligned;
+
+extern struct dp_lcore dp_lcores[RTE_MAX_LCORE];
+extern volatile sig_atomic_t dp_quit;
+
+/* dp_conf.c: defaults and the command line (our part, after the EAL's "--"). */
+void dp_conf_defaults(struct dp_conf *conf);
+/* Returns 0, 1 when the caller should exit successfully (--help), or -EINVAL after printing
+ * the problem and the usage to stderr. */
+int dp_conf_parse_args(struct dp_conf *conf, int argc, char **argv);
+void dp_usage(const char *prog);
+
+/* dp_port.c: the one port and its mbuf pool. */
+int dp_port_init(const struct dp_conf *conf, uint16_t *port_id, struct rte_mempool **pool);
+/* Stops and closes the port, frees the pool; returns the mbufs still in use (leaks). */
+unsigned int dp_port_close(uint16_t port_id, struct rte_mempool *pool);
+
+/* dp_lcore.c: per-lcore stack + broker, the poll loop, the drain at exit. */
+uint64_t dp_clock_us(void);
+int dp_lcore_init(struct dp_lcore *ls, const struct dp_conf *conf, unsigned int lcore_id,
+                  uint16_t port_id, uint16_t queue_id, struct rte_mempool *pool);
+int dp_lcore_main(void *arg);
+void dp_lcore_fini(struct dp_lcore *ls);
+
+/* dp_conn.c: the TCP <-> MQTT glue and per-connection keep-alive timers. */
+extern const struct tcp_app_ops dp_tcp_ops;
+extern const struct mqtt_transport_ops dp_mqtt_ops;
+int dp_conn_pool_create(struct dp_lcore *ls, uint32_t max_conns);
+unsigned int dp_conn_timers_run(struct dp_lcore *ls);
+void dp_conn_close_all(struct dp_lcore *ls, int abortive);
+/* Forget connections the stack never reported closed (only at exit); returns how many. */
+unsigned int dp_conn_forget_all(struct dp_lcore *ls);
+
+#endif /* DP_PVT_H */
