@@ -8,11 +8,14 @@
  * SIGTERM. Shutdown undoes it all in reverse and checks that every mbuf came back.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -26,6 +29,32 @@ dp_on_signal(int sig)
 {
 	RTE_SET_USED(sig);
 	dp_quit = 1;
+}
+
+/* The EAL creates /var/run/dpdk/<file-prefix>/ even with --in-memory or --no-shconf (for the
+ * telemetry socket) and never removes it. After a clean run the directory is ours alone: empty
+ * it (sockets and files only, no recursion) and remove it. `own` = 0 only removes it if empty,
+ * for failures where another primary may be using the same prefix. */
+static void
+dp_remove_runtime_dir(const char *dir, int own)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	if (dir[0] == '\0')
+		return;
+	if (own && (d = opendir(dir)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_type == DT_DIR)
+				continue;
+			if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) <
+			    (int)sizeof(path))
+				unlink(path);
+		}
+		closedir(d);
+	}
+	rmdir(dir);
 }
 
 /* Options that make sense without "--" because they never start the broker. */
@@ -80,6 +109,7 @@ main(int argc, char **argv)
 	uint16_t port_id = 0;
 	unsigned int leaked;
 	char ip[INET_ADDRSTRLEN];
+	char rundir[PATH_MAX];
 	int n_ours, dd, ret, status = EXIT_SUCCESS;
 
 	if (ours == NULL)
@@ -95,15 +125,17 @@ main(int argc, char **argv)
 	}
 
 	ret = rte_eal_init(dd, argv);
+	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
 	if (ret < 0) {
 		fprintf(stderr, "tachyond: EAL initialisation failed: %s\n",
 		        rte_strerror(rte_errno));
+		dp_remove_runtime_dir(rundir, 0);
 		return EXIT_FAILURE;
 	}
 	if (ret != dd - 1) {
 		fprintf(stderr, "tachyond: '%s' is not an EAL option\n", argv[ret + 1]);
-		rte_eal_cleanup();
-		return 2;
+		status = 2;
+		goto eal_done;
 	}
 	/* Installed after the EAL so that its threads inherit nothing odd; the flag is read once
 	 * per loop iteration, and a sleeping loop wakes early on EINTR. */
@@ -114,13 +146,13 @@ main(int argc, char **argv)
 	if (rte_lcore_count() != 1) {
 		fprintf(stderr, "tachyond: one polling lcore for now: give the EAL a single core "
 		                "(-l N)\n");
-		rte_eal_cleanup();
-		return 2;
+		status = 2;
+		goto eal_done;
 	}
 	ret = dp_port_init(&conf, &port_id, &pool);
 	if (ret < 0) {
-		rte_eal_cleanup();
-		return EXIT_FAILURE;
+		status = EXIT_FAILURE;
+		goto eal_done;
 	}
 
 	ls = &dp_lcores[rte_lcore_id()];
@@ -152,7 +184,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "tachyond: %u mbufs still in use at exit (leak)\n", leaked);
 		status = 3;
 	}
-	rte_eal_cleanup();
 	printf("tachyond: stopped\n");
+eal_done:
+	rte_eal_cleanup();
+	dp_remove_runtime_dir(rundir, 1);
 	return status;
 }
