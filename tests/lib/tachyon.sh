@@ -163,3 +163,39 @@ tl_wait_lines() {
 	done
 	return 1
 }
+
+# tl_sub OUT TOPIC QOS COUNT [mosquitto_sub options...]: a subscriber in the namespace that
+# writes its debug trace and one "P:<payload>" line per message (format from the options, default
+# -F 'P:%p') to OUT, exits after COUNT messages or 60 s, and is subscribed when this returns 0
+# (it waits for the SUBACK, at most 10 s). Sets TL_SUB_PID.
+tl_sub() {
+	local out=$1 topic=$2 qos=$3 count=$4 i
+	shift 4
+	local fmt=(-F 'P:%p')
+	[ $# -gt 0 ] && fmt=("$@")
+	: >"$out"
+	tl_ns_bg mosquitto_sub -h "$TL_DP_IP" -d -t "$topic" -q "$qos" -C "$count" -W 60 \
+		"${fmt[@]}" >"$out" 2>&1
+	TL_SUB_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		grep -q '^Subscribed (mid' "$out" && return 0
+		kill -0 "$TL_SUB_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	tl_log "subscriber to $topic not subscribed:"
+	tail -n 5 "$out" | sed 's/^/#   /'
+	return 1
+}
+
+# Payloads a tl_sub subscriber printed, one per line, without the "P:" marker.
+tl_payloads() { grep '^P:' "$1" | cut -c3-; }
+
+# Wait for a background PID to exit (at most T seconds); returns its status, 124 on timeout.
+tl_wait_pid() {
+	local pid=$1 t=${2:-10} i
+	for ((i = 0; i < t * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || { wait "$pid"; return $?; }
+		sleep 0.1
+	done
+	return 124
+}

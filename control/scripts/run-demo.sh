@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# `make run`: the demo broker in the foreground, reachable from network namespace tachyon-demo.
+#
+#   namespace tachyon-demo           root namespace
+#   tdemo1 198.18.0.2/24  <--veth-->  tdemo0 (no IP) <- af_packet <- tachyond 198.18.0.1:1883
+#
+# Usage: run-demo.sh [BUILDDIR] [LCORES]. Ctrl-C (or SIGTERM) stops tachyond and removes the
+# namespace and the veth pair; hugepages reserved for the demo stay reserved (a sysctl, no files).
+set -u
+build=${1:-build}
+lcores=${2:-1}
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+
+NS=tachyon-demo
+IF_DP=tdemo0 # root end, tachyond's port
+IF_NS=tdemo1 # namespace end, the clients'
+DP_IP=198.18.0.1
+NS_IP=198.18.0.2
+
+die() {
+	echo "run-demo: $*" >&2
+	exit 1
+}
+
+[ "$(id -u)" -eq 0 ] || die "needs root (network namespace, veth pair, hugepages, af_packet)"
+[ "$lcores" = 1 ] || die "LCORES=$lcores: tachyond runs one polling lcore for now"
+[ -x "$build/dataplane/tachyond" ] || die "no $build/dataplane/tachyond: run 'make run' (it builds)"
+
+dp_pid=
+cleanup() {
+	trap - EXIT INT TERM
+	if [ -n "$dp_pid" ] && kill -0 "$dp_pid" 2>/dev/null; then
+		kill -TERM "$dp_pid" 2>/dev/null
+		for _ in $(seq 50); do
+			kill -0 "$dp_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$dp_pid" 2>/dev/null
+	fi
+	ip netns del "$NS" 2>/dev/null
+	ip link del "$IF_DP" 2>/dev/null
+	echo "run-demo: removed namespace $NS and veth $IF_DP/$IF_NS"
+}
+
+# A demo killed with SIGKILL leaves its namespace and veth behind; the names are ours, so a new
+# run takes them back.
+if ip netns list | grep -qw "^$NS"; then
+	echo "run-demo: removing namespace $NS left by an earlier run"
+	ip netns del "$NS"
+fi
+ip link del "$IF_DP" 2>/dev/null
+
+control/scripts/hugepages.sh 256 || die "cannot reserve hugepages"
+
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Offloads off on both ends: veth would otherwise hand af_packet frames with partial checksums
+# and GSO/GRO super-frames; IPv6 off on the DPDK end so the kernel sends nothing of its own.
+ip netns add "$NS" || die "cannot create namespace $NS"
+ip link add "$IF_DP" type veth peer name "$IF_NS" netns "$NS" || die "cannot create veth"
+sysctl -qw "net.ipv6.conf.$IF_DP.disable_ipv6=1"
+ethtool -K "$IF_DP" tx off rx off tso off gso off gro off >/dev/null 2>&1
+ip link set "$IF_DP" up
+ip -n "$NS" link set lo up
+ip netns exec "$NS" ethtool -K "$IF_NS" tx off rx off tso off gso off gro off >/dev/null 2>&1
+ip -n "$NS" addr add "$NS_IP/24" dev "$IF_NS"
+ip -n "$NS" link set "$IF_NS" up
+
+# The last CPU: CPU 0 takes most interrupts. --in-memory: hugepages are used, but no file is
+# left in /dev/hugepages or /var/run/dpdk. Adaptive idle: a quiet broker sleeps, so the clients
+# in the namespace get the CPU on small machines.
+cpu=$(($(nproc) - 1))
+"$build/dataplane/tachyond" -l "$cpu" --in-memory --file-prefix=tachyon-demo \
+	--log-level=lib.eal:warning --vdev="net_af_packet0,iface=$IF_DP" -- \
+	--ip "$DP_IP" --netmask 255.255.255.0 --port 1883 --idle adaptive &
+dp_pid=$!
+
+for _ in $(seq 100); do
+	kill -0 "$dp_pid" 2>/dev/null || break
+	ip netns exec "$NS" ping -c 1 -W 1 "$DP_IP" >/dev/null 2>&1 && break
+	sleep 0.2
+done
+cat <<EOF
+
+Tachyon is serving MQTT at $DP_IP:1883 (namespace $NS). In another shell:
+
+  ip netns exec $NS mosquitto_sub -h $DP_IP -t 'demo/#' -v
+  ip netns exec $NS mosquitto_pub -h $DP_IP -t demo/hello -m 'hello, tachyon'
+
+Ctrl-C stops the broker and removes the namespace and the veth pair.
+
+EOF
+
+# Wait for tachyond; a signal interrupts `wait`, and the EXIT trap stops tachyond and cleans up.
+wait "$dp_pid"
+rc=$?
+dp_pid=
+exit "$rc"
