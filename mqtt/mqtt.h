@@ -38,6 +38,11 @@ struct mqtt_broker_conf {
 	size_t max_outbuf;		/* bytes buffered per connection when the transport pushes back */
 	uint32_t retry_interval_us;	/* 0: resend unacknowledged QoS>0 only on reconnect (spec) */
 	unsigned int shard;		/* this shard's index, for logging and client-id homes */
+	/* Added after the first contract (defaults from mqtt_broker_conf_defaults()). */
+	uint32_t connect_timeout_us;	/* a connection must send CONNECT within this */
+	uint16_t topic_alias_max;	/* v5: topic aliases accepted per connection (0: none) */
+	uint8_t queue_drop_oldest;	/* full offline/session queue: 0 drop the new message,
+					 * 1 drop the oldest queued one (both counted) */
 };
 
 /* Per-shard counters: plain stores by the one owning thread. */

@@ -1,0 +1,1716 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * mqtt broker core of one shard: connections, sessions, subscriptions, QoS flows, retained
+ * messages and wills, on top of mqtt_codec (decode into views, encode headers).
+ *
+ * Data flow of a PUBLISH: the bytes are framed in place (or, when split across inputs,
+ * accumulated into one buffer the size of the packet), decoded into views, matched against the
+ * subscription trie into a per-broker scratch array (one entry per session, deduplicated by a
+ * generation mark), then delivered. A QoS 0 delivery to a connection whose transport takes the
+ * bytes costs no allocation: the message stays a view of the input. The first delivery that must
+ * keep the message (a queue, the retained store, an output buffer) copies topic, properties
+ * and payload once into a refcounted struct mqtt_msg shared by every later delivery; only the
+ * per-subscriber PUBLISH header is encoded per delivery.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "mqtt/mqtt_codec.h"
+#include "mqtt/mqtt_pvt.h"
+
+#define US_PER_S          1000000ull
+#define MAX_SUBIDS        8     /* subscription identifiers carried by one delivery */
+#define TICK_SCAN         64    /* offline sessions examined per mqtt_broker_tick() */
+#define OUTBUF_CTRL_SLACK 65536 /* acks may exceed max_outbuf by this before we give up */
+#define V31_MAX_CLIENT_ID 23
+#define PUB_HDR_STACK     256
+
+/* ------------------------------------------------------------------------------------------ */
+
+enum conn_state {
+	CONN_NEW,       /* waiting for CONNECT */
+	CONN_CONNECTED, /* CONNACK sent */
+	CONN_CLOSING,   /* ops->close called; waiting for mqtt_conn_closed() */
+};
+
+/* A QoS 1/2 message on its way to one session. */
+enum dlv_state {
+	DLV_QUEUED,    /* behind the inflight window, no packet id yet */
+	DLV_SEND,      /* has a packet id; PUBLISH (re)send pending */
+	DLV_WAIT_ACK,  /* PUBLISH sent; waiting for PUBACK / PUBREC */
+	DLV_REL,       /* PUBREC received; PUBREL (re)send pending */
+	DLV_WAIT_COMP, /* PUBREL sent; waiting for PUBCOMP */
+};
+
+struct mqtt_delivery {
+	struct mqtt_list link; /* session->queue or session->inflight */
+	struct mqtt_msg *msg;  /* NULL once PUBREC arrived (only the id matters then) */
+	uint16_t pid;
+	uint8_t qos, retain, state, dup, nsub;
+	uint32_t subids[];
+};
+
+struct mqtt_session {
+	struct mqtt_list offline_link; /* broker->offline while no connection holds it */
+	struct mqtt_list all_link;     /* broker->sessions_all */
+	struct mqtt_broker *b;
+	struct mqtt_conn *conn;
+	uint64_t serial;       /* identifies the publisher for no-local */
+	uint32_t expiry_s;     /* session expiry interval; UINT32_MAX never */
+	uint64_t expire_at;    /* while offline */
+	struct mqtt_list subs; /* mqtt_sub.session_link */
+	struct mqtt_list inflight, queue;
+	uint32_t n_inflight, n_queued, n_pending; /* n_pending: inflight in DLV_SEND or DLV_REL */
+	uint16_t next_pid;
+	/* Inbound QoS 2 packet ids between PUBREC and PUBREL (exactly once across reconnects). */
+	uint16_t *rx_qos2;
+	uint32_t n_rx_qos2, cap_rx_qos2;
+	/* v5 will delay: the will waits here until will_at or the session's end. */
+	struct mqtt_msg *will;
+	uint8_t will_qos, will_retain;
+	uint64_t will_at;
+	/* match dedup within one publish */
+	uint64_t match_gen;
+	uint32_t match_idx;
+	uint16_t cid_len;
+	uint8_t cid[];
+};
+
+struct topic_alias {
+	uint8_t *p;
+	uint16_t len;
+};
+
+struct mqtt_conn {
+	struct mqtt_list link; /* broker->conns */
+	struct mqtt_broker *b;
+	void *io;
+	struct mqtt_session *s;
+	uint8_t state;
+	uint8_t version;
+	uint8_t will_due; /* the will is published when the connection ends */
+	uint8_t counted;  /* counted in connections_current */
+	uint16_t keepalive;
+	uint16_t peer_recv_max;
+	uint32_t peer_max_packet;
+	uint64_t deadline;
+	/* input: a fixed header in progress, then one packet being accumulated */
+	uint8_t hdr[MQTT_MAX_FIXED_HEADER];
+	uint8_t hdr_len;
+	uint8_t *in;
+	uint32_t in_len, in_need;
+	/* output held back by the transport */
+	uint8_t *out;
+	size_t out_off, out_len, out_cap;
+	/* will of this connection */
+	struct mqtt_msg *will;
+	uint8_t will_qos, will_retain;
+	uint32_t will_delay_s;
+	/* v5 inbound topic aliases, allocated on first use */
+	struct topic_alias *aliases;
+};
+
+struct match {
+	union {
+		struct mqtt_session *s;
+		struct mqtt_msg *retained; /* send_retained() scratch */
+	};
+	uint8_t qos, retain, nsub;
+	uint32_t subids[MAX_SUBIDS];
+};
+
+/* A message being published: a view until someone keeps it. */
+struct pubctx {
+	struct mqtt_msg view;
+	struct mqtt_props props; /* view.props points here when present */
+	struct mqtt_msg *heap;
+};
+
+struct mqtt_broker {
+	struct mqtt_broker_conf conf;
+	const struct mqtt_transport_ops *ops;
+	struct mqtt_stats stats;
+	struct mqtt_trie subs, retained;
+	struct mqtt_dict sessions; /* client id -> struct mqtt_session */
+	struct mqtt_list conns, offline, sessions_all;
+	uint64_t serial, assigned;
+	/* scratch of one publish */
+	uint64_t match_gen;
+	struct match *matches;
+	uint32_t n_match, cap_match;
+	struct pubctx *cur;
+	uint64_t now;
+};
+
+static void session_pump(struct mqtt_session *s, uint64_t now);
+static void publish_msg(struct mqtt_broker *b, struct pubctx *pc, uint64_t now);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Messages */
+
+/* A reference the caller owns; the message is copied out of the input on first use. */
+static struct mqtt_msg *
+pub_hold(struct pubctx *pc)
+{
+	if (!pc->heap) {
+		pc->heap = mqtt_msg_clone(&pc->view);
+		if (!pc->heap)
+			return NULL;
+	}
+	return mqtt_msg_get(pc->heap);
+}
+
+static const struct mqtt_msg *
+pub_msg(const struct pubctx *pc)
+{
+	return pc->heap ? pc->heap : &pc->view;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Output */
+
+static void
+conn_close(struct mqtt_conn *c, int abortive)
+{
+	if (c->state == CONN_CLOSING)
+		return;
+	c->state = CONN_CLOSING;
+	c->b->ops->close(c->io, abortive);
+}
+
+static bool
+conn_room(const struct mqtt_conn *c, size_t n)
+{
+	return c->out_len == 0 || c->out_len + n <= c->b->conf.max_outbuf;
+}
+
+static int
+outbuf_append(struct mqtt_conn *c, const uint8_t *p, size_t n)
+{
+	if (c->out_off + c->out_len + n > c->out_cap) {
+		if (c->out_off) {
+			memmove(c->out, c->out + c->out_off, c->out_len);
+			c->out_off = 0;
+		}
+		if (c->out_len + n > c->out_cap) {
+			size_t cap = c->out_cap ? c->out_cap : 1024;
+			while (cap < c->out_len + n)
+				cap *= 2;
+			uint8_t *o = mqtt_realloc(c->out, cap);
+			if (!o)
+				return -ENOMEM;
+			c->out = o;
+			c->out_cap = cap;
+		}
+	}
+	memcpy(c->out + c->out_off + c->out_len, p, n);
+	c->out_len += n;
+	return 0;
+}
+
+/* Send or hold back n bytes. A failing transport closes the connection. */
+static int
+conn_write(struct mqtt_conn *c, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+	struct mqtt_broker *b = c->b;
+
+	if (c->state == CONN_CLOSING)
+		return -EPIPE;
+	if (c->out_len == 0) {
+		ssize_t w = b->ops->send(c->io, p, n);
+		if (w < 0) {
+			conn_close(c, 1);
+			return (int)w;
+		}
+		b->stats.bytes_out += (uint64_t)w;
+		if ((size_t)w == n)
+			return 0;
+		p += w;
+		n -= (size_t)w;
+	}
+	if (outbuf_append(c, p, n)) {
+		conn_close(c, 1);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Control packets (acks, CONNACK, ...) are never dropped; a peer that sends requests without
+ * reading the answers is cut off once it holds back this much. */
+static int
+conn_write_ctrl(struct mqtt_conn *c, const uint8_t *p, ssize_t n)
+{
+	if (n < 0)
+		return (int)n;
+	if (c->out_len + (size_t)n > c->b->conf.max_outbuf + OUTBUF_CTRL_SLACK) {
+		c->b->stats.dropped_outbuf_full++;
+		conn_close(c, 1);
+		return -ENOBUFS;
+	}
+	return conn_write(c, p, (size_t)n);
+}
+
+static int
+send_ack(struct mqtt_conn *c, enum mqtt_type type, uint16_t pid, uint8_t reason)
+{
+	uint8_t buf[8];
+	return conn_write_ctrl(
+	        c, buf, mqtt_encode_ack(type, pid, reason, NULL, c->version, buf, sizeof(buf)));
+}
+
+static void
+send_disconnect(struct mqtt_conn *c, uint8_t reason)
+{
+	uint8_t buf[8];
+
+	if (c->version == MQTT_V5 && c->state == CONN_CONNECTED)
+		conn_write_ctrl(c, buf,
+		                mqtt_encode_disconnect(MQTT_DISCONNECT, reason, NULL, MQTT_V5, buf,
+		                                       sizeof(buf)));
+}
+
+/* Encode and send one PUBLISH to c. Returns 0, -ENOBUFS (no room: nothing written),
+ * -EMSGSIZE (over the peer's maximum packet size: dropped per spec) or another -errno. */
+static int
+conn_send_publish(struct mqtt_conn *c, const struct mqtt_msg *m, uint8_t qos, uint8_t retain,
+                  uint8_t dup, uint16_t pid, const uint32_t *subids, uint8_t nsub, uint64_t now)
+{
+	struct mqtt_broker *b = c->b;
+	struct mqtt_publish pub;
+	uint8_t stack[PUB_HDR_STACK], *hb = stack;
+	size_t cap = sizeof(stack);
+	ssize_t hl;
+	int r;
+
+	memset(&pub, 0, sizeof(pub));
+	pub.qos = qos;
+	pub.retain = retain;
+	pub.dup = dup;
+	pub.packet_id = pid;
+	pub.topic.p = m->topic;
+	pub.topic.len = m->topic_len;
+	pub.payload.len = m->payload_len;
+	if (c->version == MQTT_V5) {
+		if (m->props)
+			pub.props = *m->props;
+		pub.props.sub_id_count = nsub;
+		pub.props.sub_id_array = nsub ? subids : NULL;
+		if (m->expire_us != UINT64_MAX) {
+			uint64_t left = m->expire_us > now ? m->expire_us - now : 0;
+			pub.props.present |= MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY_INTERVAL);
+			pub.props.message_expiry_interval =
+			        (uint32_t)((left + US_PER_S - 1) / US_PER_S);
+		}
+		cap = m->topic_len + 32 + (m->props ? m->props->raw.len + 64 : 0) + 8 * MAX_SUBIDS;
+		if (cap > sizeof(stack)) {
+			hb = mqtt_alloc(cap);
+			if (!hb)
+				return -ENOMEM;
+		} else {
+			cap = sizeof(stack);
+		}
+	} else if ((size_t)m->topic_len + 16 > cap) {
+		cap = (size_t)m->topic_len + 16;
+		hb = mqtt_alloc(cap);
+		if (!hb)
+			return -ENOMEM;
+	}
+	hl = mqtt_encode_publish_header(&pub, c->version, hb, cap);
+	if (hl < 0) {
+		r = (int)hl;
+	} else if ((uint64_t)hl + m->payload_len > c->peer_max_packet) {
+		r = -EMSGSIZE;
+	} else if (!conn_room(c, (size_t)hl + m->payload_len)) {
+		r = -ENOBUFS;
+	} else {
+		r = conn_write(c, hb, (size_t)hl);
+		if (!r && m->payload_len)
+			r = conn_write(c, m->payload, m->payload_len);
+		if (!r) {
+			b->stats.messages_out++;
+			b->stats.messages_out_qos[qos]++;
+		}
+	}
+	if (hb != stack)
+		mqtt_free(hb);
+	return r;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Sessions */
+
+static void
+dlv_free(struct mqtt_delivery *d)
+{
+	mqtt_msg_put(d->msg);
+	mqtt_free(d);
+}
+
+static void
+sub_remove(struct mqtt_broker *b, struct mqtt_sub *sub)
+{
+	struct mqtt_share *g = sub->share;
+	struct mqtt_tnode *n = sub->node;
+
+	if (g && g->next == &sub->node_link)
+		g->next = sub->node_link.next;
+	mqtt_list_del(&sub->node_link);
+	mqtt_list_del(&sub->session_link);
+	if (g && mqtt_list_empty(&g->members)) {
+		mqtt_list_del(&g->link);
+		mqtt_free(g);
+	}
+	mqtt_trie_prune(&b->subs, n);
+	mqtt_free(sub);
+	b->subs.count--;
+	b->stats.subscriptions--;
+}
+
+static struct mqtt_sub *
+sub_find(struct mqtt_session *s, const uint8_t *f, size_t len)
+{
+	struct mqtt_list *pos, *tmp;
+
+	/* O(subscriptions of this session) */
+	mqtt_list_for_each_safe(pos, tmp, &s->subs)
+	{
+		struct mqtt_sub *sub = mqtt_container_of(pos, struct mqtt_sub, session_link);
+		if (sub->filter_len == len && !memcmp(sub->filter, f, len))
+			return sub;
+	}
+	return NULL;
+}
+
+static struct mqtt_share *
+share_get(struct mqtt_tnode *n, struct mqtt_str name)
+{
+	struct mqtt_list *pos, *tmp;
+	struct mqtt_share *g;
+
+	mqtt_list_for_each_safe(pos, tmp, &n->shares)
+	{
+		g = mqtt_container_of(pos, struct mqtt_share, link);
+		if (g->name_len == name.len && !memcmp(g->name, name.p, name.len))
+			return g;
+	}
+	g = mqtt_alloc(sizeof(*g) + name.len);
+	if (!g)
+		return NULL;
+	mqtt_list_init(&g->members);
+	g->next = &g->members;
+	g->name_len = (uint16_t)name.len;
+	memcpy(g->name, name.p, name.len);
+	mqtt_list_add_tail(&n->shares, &g->link);
+	return g;
+}
+
+/* Add or replace the subscription to e->filter. *existed tells which. */
+static struct mqtt_sub *
+sub_add(struct mqtt_broker *b, struct mqtt_session *s, const struct mqtt_sub_entry *e,
+        uint32_t subid, bool *existed)
+{
+	struct mqtt_str share_name, f = e->filter;
+	struct mqtt_sub *sub = sub_find(s, e->filter.p, e->filter.len);
+	bool shared = mqtt_filter_shared(e->filter, &share_name, &f);
+	struct mqtt_tnode *n;
+
+	if (!shared)
+		f = e->filter;
+
+	*existed = sub != NULL;
+	if (!sub) {
+		n = mqtt_trie_node(&b->subs, f.p, f.len);
+		if (!n)
+			return NULL;
+		sub = mqtt_alloc(sizeof(*sub) + e->filter.len);
+		if (!sub) {
+			mqtt_trie_prune(&b->subs, n);
+			return NULL;
+		}
+		sub->share = NULL;
+		if (shared) {
+			sub->share = share_get(n, share_name);
+			if (!sub->share) {
+				mqtt_free(sub);
+				mqtt_trie_prune(&b->subs, n);
+				return NULL;
+			}
+			mqtt_list_add_tail(&sub->share->members, &sub->node_link);
+		} else {
+			mqtt_list_add_tail(&n->subs, &sub->node_link);
+		}
+		sub->node = n;
+		sub->session = s;
+		sub->filter_len = (uint16_t)e->filter.len;
+		memcpy(sub->filter, e->filter.p, e->filter.len);
+		mqtt_list_add_tail(&s->subs, &sub->session_link);
+		b->subs.count++;
+		b->stats.subscriptions++;
+	}
+	sub->qos = e->qos;
+	sub->no_local = e->no_local;
+	sub->rap = e->retain_as_published;
+	sub->rh = e->retain_handling;
+	sub->sub_id = subid;
+	return sub;
+}
+
+static void
+session_drop_deliveries(struct mqtt_session *s)
+{
+	struct mqtt_list *pos, *tmp;
+
+	mqtt_list_for_each_safe(pos, tmp, &s->inflight)
+	{
+		mqtt_list_del(pos);
+		dlv_free(mqtt_container_of(pos, struct mqtt_delivery, link));
+	}
+	mqtt_list_for_each_safe(pos, tmp, &s->queue)
+	{
+		mqtt_list_del(pos);
+		dlv_free(mqtt_container_of(pos, struct mqtt_delivery, link));
+	}
+	s->n_inflight = s->n_queued = s->n_pending = 0;
+}
+
+/* Publish a will (the caller's reference is consumed). Its message expiry starts now. */
+static void
+publish_stored(struct mqtt_broker *b, struct mqtt_msg *m, uint64_t now)
+{
+	struct pubctx pc;
+
+	if (m->props && MQTT_PROP_HAS(m->props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL))
+		m->expire_us = now + m->props->message_expiry_interval * US_PER_S;
+
+	memset(&pc, 0, sizeof(pc));
+	pc.view = *m;
+	pc.heap = m; /* the caller's reference */
+	publish_msg(b, &pc, now);
+	mqtt_msg_put(m);
+}
+
+static void
+session_will_fire(struct mqtt_session *s, uint64_t now)
+{
+	struct mqtt_msg *w = s->will;
+
+	if (!w)
+		return;
+	s->will = NULL;
+	s->b->stats.wills_published++;
+	publish_stored(s->b, w, now);
+}
+
+static struct mqtt_session *
+session_new(struct mqtt_broker *b, const uint8_t *cid, size_t len)
+{
+	struct mqtt_session *s = mqtt_zalloc(sizeof(*s) + len);
+
+	if (!s)
+		return NULL;
+	s->b = b;
+	mqtt_list_init(&s->offline_link);
+	mqtt_list_add_tail(&b->sessions_all, &s->all_link);
+	mqtt_list_init(&s->subs);
+	mqtt_list_init(&s->inflight);
+	mqtt_list_init(&s->queue);
+	s->serial = ++b->serial;
+	s->next_pid = 1;
+	s->cid_len = (uint16_t)len;
+	memcpy(s->cid, cid, len);
+	if (mqtt_dict_put(&b->sessions, s->cid, s->cid_len, s)) {
+		mqtt_list_del(&s->all_link);
+		mqtt_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void
+session_free(struct mqtt_session *s, uint64_t now)
+{
+	struct mqtt_broker *b = s->b;
+	struct mqtt_list *pos, *tmp;
+
+	/* v5 3.1.3.2.2: a delayed will is sent when the session ends first. */
+	session_will_fire(s, now);
+	mqtt_list_for_each_safe(pos, tmp, &s->subs)
+	{
+		sub_remove(b, mqtt_container_of(pos, struct mqtt_sub, session_link));
+	}
+	session_drop_deliveries(s);
+	mqtt_list_del(&s->offline_link);
+	mqtt_list_del(&s->all_link);
+	mqtt_dict_del(&b->sessions, s->cid, s->cid_len);
+	if (s->expiry_s)
+		b->stats.sessions_persistent--;
+	mqtt_free(s->rx_qos2);
+	mqtt_free(s);
+}
+
+static uint16_t
+session_pid(struct mqtt_session *s)
+{
+	/* O(inflight) per id: the window is small (max_inflight), so a scan beats a bitmap. */
+	for (;;) {
+		uint16_t pid = s->next_pid++;
+		struct mqtt_list *pos, *tmp;
+		bool used = false;
+
+		if (s->next_pid == 0)
+			s->next_pid = 1;
+		mqtt_list_for_each_safe(pos, tmp, &s->inflight)
+		{
+			if (mqtt_container_of(pos, struct mqtt_delivery, link)->pid == pid) {
+				used = true;
+				break;
+			}
+		}
+		if (!used)
+			return pid;
+	}
+}
+
+static uint32_t
+session_window(const struct mqtt_session *s)
+{
+	uint32_t w = s->b->conf.max_inflight ? s->b->conf.max_inflight : 1;
+
+	if (s->conn && s->conn->peer_recv_max < w)
+		w = s->conn->peer_recv_max;
+	return w;
+}
+
+/* Send one inflight delivery's pending packet. Returns false when the transport is full. */
+static bool
+dlv_send(struct mqtt_session *s, struct mqtt_delivery *d, uint64_t now)
+{
+	struct mqtt_conn *c = s->conn;
+	int r;
+
+	if (d->state == DLV_REL) {
+		if (send_ack(c, MQTT_PUBREL, d->pid, 0))
+			return false;
+		d->state = DLV_WAIT_COMP;
+		s->n_pending--;
+		return true;
+	}
+	r = conn_send_publish(c, d->msg, d->qos, d->retain, d->dup, d->pid, d->subids, d->nsub,
+	                      now);
+	if (r < 0 && r != -EMSGSIZE)
+		return false;
+	s->n_pending--;
+	if (r == -EMSGSIZE) {
+		/* v5 3.1.2.11.4: too large for this client: discarded as if delivered. */
+		s->b->stats.dropped_outbuf_full++;
+		mqtt_list_del(&d->link);
+		s->n_inflight--;
+		dlv_free(d);
+		return true;
+	}
+	d->state = DLV_WAIT_ACK;
+	d->dup = 1;
+	return true;
+}
+
+/* Move deliveries onto the wire as far as the window and the transport allow.
+ * Cost: O(inflight) when resends are pending, else O(messages sent). */
+static void
+session_pump(struct mqtt_session *s, uint64_t now)
+{
+	struct mqtt_conn *c = s->conn;
+	struct mqtt_list *pos, *tmp;
+
+	if (!c || c->state != CONN_CONNECTED)
+		return;
+	if (s->n_pending) {
+		mqtt_list_for_each_safe(pos, tmp, &s->inflight)
+		{
+			struct mqtt_delivery *d =
+			        mqtt_container_of(pos, struct mqtt_delivery, link);
+			if ((d->state == DLV_SEND || d->state == DLV_REL) && !dlv_send(s, d, now))
+				return;
+		}
+	}
+	while (!mqtt_list_empty(&s->queue) && s->n_inflight < session_window(s)) {
+		struct mqtt_delivery *d =
+		        mqtt_container_of(s->queue.next, struct mqtt_delivery, link);
+		if (d->msg->expire_us <= now) {
+			mqtt_list_del(&d->link);
+			s->n_queued--;
+			s->b->stats.dropped_expired++;
+			dlv_free(d);
+			continue;
+		}
+		mqtt_list_del(&d->link);
+		s->n_queued--;
+		mqtt_list_add_tail(&s->inflight, &d->link);
+		s->n_inflight++;
+		d->pid = session_pid(s);
+		d->state = DLV_SEND;
+		s->n_pending++;
+		if (!dlv_send(s, d, now))
+			return;
+	}
+}
+
+/* Deliver a message to one session at the given QoS. */
+static void
+deliver(struct mqtt_broker *b, struct mqtt_session *s, struct pubctx *pc, uint8_t qos,
+        uint8_t retain, const uint32_t *subids, uint8_t nsub, uint64_t now)
+{
+	struct mqtt_conn *c = s->conn;
+	struct mqtt_delivery *d;
+	bool online = c && c->state == CONN_CONNECTED;
+
+	if (qos == 0) {
+		if (!online)
+			return; /* QoS 0 is not queued for offline sessions (as Mosquitto) */
+		const struct mqtt_msg *m = pub_msg(pc);
+		int r = conn_send_publish(c, m, 0, retain, 0, 0, subids, nsub, now);
+		if (r == -ENOBUFS || r == -EMSGSIZE)
+			b->stats.dropped_outbuf_full++;
+		return;
+	}
+	if (s->n_queued >= b->conf.max_queued) {
+		b->stats.dropped_queue_full++;
+		if (!b->conf.queue_drop_oldest || mqtt_list_empty(&s->queue))
+			return;
+		d = mqtt_container_of(s->queue.next, struct mqtt_delivery, link);
+		mqtt_list_del(&d->link);
+		s->n_queued--;
+		dlv_free(d);
+	}
+	d = mqtt_alloc(sizeof(*d) + nsub * sizeof(uint32_t));
+	if (!d)
+		return;
+	d->msg = pub_hold(pc);
+	if (!d->msg) {
+		mqtt_free(d);
+		return;
+	}
+	d->qos = qos;
+	d->retain = retain;
+	d->state = DLV_QUEUED;
+	d->dup = 0;
+	d->pid = 0;
+	d->nsub = nsub;
+	memcpy(d->subids, subids, nsub * sizeof(uint32_t));
+	mqtt_list_add_tail(&s->queue, &d->link);
+	s->n_queued++;
+	if (online)
+		session_pump(s, now);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Routing */
+
+static struct match *
+match_slot(struct mqtt_broker *b)
+{
+	if (b->n_match == b->cap_match) {
+		uint32_t cap = b->cap_match ? b->cap_match * 2 : 64;
+		struct match *m = mqtt_realloc(b->matches, cap * sizeof(*m));
+		if (!m)
+			return NULL;
+		b->matches = m;
+		b->cap_match = cap;
+	}
+	return &b->matches[b->n_match++];
+}
+
+static void
+match_collect(struct mqtt_sub *sub, void *arg)
+{
+	struct mqtt_broker *b = arg;
+	const struct mqtt_msg *m = pub_msg(b->cur);
+	struct mqtt_session *s = sub->session;
+	uint8_t qos = sub->qos < m->qos ? sub->qos : m->qos;
+	uint8_t retain = sub->rap ? m->retain : 0;
+	struct match *mt;
+
+	if (sub->no_local && s->serial == m->publisher_id)
+		return;
+	if (!sub->share && s->match_gen == b->match_gen) {
+		/* overlapping subscriptions: one delivery at the highest QoS, every id */
+		mt = &b->matches[s->match_idx];
+		if (qos > mt->qos)
+			mt->qos = qos;
+		mt->retain |= retain;
+		if (sub->sub_id && mt->nsub < MAX_SUBIDS)
+			mt->subids[mt->nsub++] = sub->sub_id;
+		return;
+	}
+	mt = match_slot(b);
+	if (!mt) {
+		b->stats.dropped_queue_full++;
+		return;
+	}
+	if (!sub->share) {
+		s->match_gen = b->match_gen;
+		s->match_idx = (uint32_t)(mt - b->matches);
+	}
+	mt->s = s;
+	mt->qos = qos;
+	mt->retain = retain;
+	mt->nsub = 0;
+	if (sub->sub_id)
+		mt->subids[mt->nsub++] = sub->sub_id;
+}
+
+static void
+retain_store(struct mqtt_broker *b, struct pubctx *pc)
+{
+	const struct mqtt_msg *m = pub_msg(pc);
+	struct mqtt_tnode *n = mqtt_trie_node(&b->retained, m->topic, m->topic_len);
+
+	if (!n)
+		return;
+	if (n->retained) {
+		mqtt_msg_put(n->retained);
+		n->retained = NULL;
+		b->retained.count--;
+	}
+	if (m->payload_len) {
+		n->retained = pub_hold(pc);
+		if (n->retained)
+			b->retained.count++;
+	}
+	if (!n->retained)
+		mqtt_trie_prune(&b->retained, n);
+	b->stats.retained = b->retained.count;
+}
+
+/* Route a message to every matching subscription (and the retained store). Cost: O(topic levels)
+ * trie nodes + O(matching subscriptions). Matches are collected first so that deliveries (which
+ * may close connections) never run while the trie is being walked. */
+static void
+publish_msg(struct mqtt_broker *b, struct pubctx *pc, uint64_t now)
+{
+	const struct mqtt_msg *m = pub_msg(pc);
+	uint32_t n;
+
+	if (m->retain)
+		retain_store(b, pc);
+	b->match_gen++;
+	b->n_match = 0;
+	b->cur = pc;
+	mqtt_trie_match(&b->subs, m->topic, m->topic_len, match_collect, b);
+	b->cur = NULL;
+	n = b->n_match;
+	for (uint32_t i = 0; i < n; i++) {
+		struct match *mt = &b->matches[i];
+		deliver(b, mt->s, pc, mt->qos, mt->retain, mt->subids, mt->nsub, now);
+	}
+	b->n_match = 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Broker */
+
+void
+mqtt_broker_conf_defaults(struct mqtt_broker_conf *conf)
+{
+	memset(conf, 0, sizeof(*conf));
+	conf->max_packet_size = 16u << 20;
+	conf->max_inflight = 32;
+	conf->max_queued = 1000;
+	conf->max_outbuf = 256u << 10;
+	conf->retry_interval_us = 0;
+	conf->shard = 0;
+	conf->connect_timeout_us = 10 * US_PER_S;
+	conf->topic_alias_max = 16;
+	conf->queue_drop_oldest = 0;
+}
+
+struct mqtt_broker *
+mqtt_broker_create(const struct mqtt_broker_conf *conf, const struct mqtt_transport_ops *ops)
+{
+	struct mqtt_broker *b;
+
+	if (!conf || !ops || !ops->send || !ops->close) {
+		errno = EINVAL;
+		return NULL;
+	}
+	b = mqtt_zalloc(sizeof(*b));
+	if (!b) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	b->conf = *conf;
+	if (b->conf.max_packet_size == 0 || b->conf.max_packet_size > MQTT_MAX_REMAINING_LEN + 5)
+		b->conf.max_packet_size = MQTT_MAX_REMAINING_LEN + 5;
+	b->ops = ops;
+	mqtt_dict_init(&b->sessions);
+	mqtt_list_init(&b->conns);
+	mqtt_list_init(&b->offline);
+	mqtt_list_init(&b->sessions_all);
+	if (mqtt_trie_init(&b->subs) || mqtt_trie_init(&b->retained)) {
+		mqtt_trie_free(&b->subs);
+		mqtt_free(b);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return b;
+}
+
+static void conn_free(struct mqtt_conn *c);
+
+void
+mqtt_broker_destroy(struct mqtt_broker *b)
+{
+	struct mqtt_list *pos, *tmp;
+
+	if (!b)
+		return;
+	mqtt_list_for_each_safe(pos, tmp, &b->conns)
+	{
+		struct mqtt_conn *c = mqtt_container_of(pos, struct mqtt_conn, link);
+		if (c->s)
+			c->s->conn = NULL;
+		conn_free(c);
+	}
+	mqtt_list_for_each_safe(pos, tmp, &b->sessions_all)
+	{
+		struct mqtt_session *s = mqtt_container_of(pos, struct mqtt_session, all_link);
+		/* no wills at teardown: nobody is left to receive them */
+		mqtt_msg_put(s->will);
+		s->will = NULL;
+		session_free(s, 0);
+	}
+	mqtt_dict_free(&b->sessions);
+	mqtt_trie_free(&b->subs);
+	mqtt_trie_free(&b->retained);
+	mqtt_free(b->matches);
+	mqtt_free(b);
+}
+
+const struct mqtt_stats *
+mqtt_broker_stats(const struct mqtt_broker *b)
+{
+	return &b->stats;
+}
+
+/* Examine at most TICK_SCAN offline sessions, rotating through the list: each is seen once
+ * every (offline / TICK_SCAN) ticks. */
+void
+mqtt_broker_tick(struct mqtt_broker *b, uint64_t now_us)
+{
+	for (int i = 0; i < TICK_SCAN && !mqtt_list_empty(&b->offline); i++) {
+		struct mqtt_session *s =
+		        mqtt_container_of(b->offline.next, struct mqtt_session, offline_link);
+		if (s->will && s->will_at <= now_us)
+			session_will_fire(s, now_us);
+		if (s->expire_at <= now_us) {
+			session_free(s, now_us);
+			continue;
+		}
+		mqtt_list_del(&s->offline_link);
+		mqtt_list_add_tail(&b->offline, &s->offline_link);
+	}
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Connections */
+
+static void
+conn_touch(struct mqtt_conn *c, uint64_t now)
+{
+	if (c->state == CONN_CONNECTED)
+		c->deadline =
+		        c->keepalive ? now + (uint64_t)c->keepalive * US_PER_S * 3 / 2 : UINT64_MAX;
+}
+
+struct mqtt_conn *
+mqtt_conn_open(struct mqtt_broker *b, void *io, uint64_t now_us)
+{
+	struct mqtt_conn *c = mqtt_zalloc(sizeof(*c));
+
+	if (!c) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	c->b = b;
+	c->io = io;
+	c->state = CONN_NEW;
+	c->version = MQTT_V311;
+	c->peer_recv_max = UINT16_MAX;
+	c->peer_max_packet = UINT32_MAX;
+	c->deadline = b->conf.connect_timeout_us ? now_us + b->conf.connect_timeout_us : UINT64_MAX;
+	mqtt_list_add_tail(&b->conns, &c->link);
+	return c;
+}
+
+static void
+conn_free(struct mqtt_conn *c)
+{
+	mqtt_list_del(&c->link);
+	if (c->aliases) {
+		for (uint32_t i = 0; i < c->b->conf.topic_alias_max; i++)
+			mqtt_free(c->aliases[i].p);
+		mqtt_free(c->aliases);
+	}
+	mqtt_msg_put(c->will);
+	mqtt_free(c->in);
+	mqtt_free(c->out);
+	mqtt_free(c);
+}
+
+/* A protocol violation: answer per the spec, close, count. Returns err for the caller. */
+static int
+conn_fail(struct mqtt_conn *c, uint8_t reason, int err)
+{
+	struct mqtt_broker *b = c->b;
+
+	if (reason == MQTT_RC_MALFORMED_PACKET)
+		b->stats.malformed_packets++;
+	else
+		b->stats.protocol_errors++;
+	if (c->state == CONN_CONNECTED) {
+		send_disconnect(c, reason);
+	} else if (c->state == CONN_NEW && c->version == MQTT_V5) {
+		uint8_t buf[8];
+		conn_write_ctrl(c, buf,
+		                mqtt_encode_connack(0, reason, NULL, MQTT_V5, buf, sizeof(buf)));
+	}
+	conn_close(c, 0);
+	return err;
+}
+
+static void
+session_detach(struct mqtt_session *s, uint64_t now)
+{
+	struct mqtt_broker *b = s->b;
+	struct mqtt_list *pos, *tmp;
+
+	s->conn = NULL;
+	/* Unacknowledged packets are resent, with DUP, on the next connection. */
+	mqtt_list_for_each_safe(pos, tmp, &s->inflight)
+	{
+		struct mqtt_delivery *d = mqtt_container_of(pos, struct mqtt_delivery, link);
+		if (d->state == DLV_WAIT_ACK) {
+			d->state = DLV_SEND;
+			s->n_pending++;
+		} else if (d->state == DLV_WAIT_COMP) {
+			d->state = DLV_REL;
+			s->n_pending++;
+		}
+	}
+	if (s->expiry_s == 0) {
+		session_free(s, now);
+		return;
+	}
+	s->expire_at = s->expiry_s == UINT32_MAX ? UINT64_MAX : now + s->expiry_s * US_PER_S;
+	mqtt_list_add_tail(&b->offline, &s->offline_link);
+}
+
+/* The connection's will becomes due: published now, or parked in the session (v5 delay). */
+static void
+conn_will(struct mqtt_conn *c, uint64_t now)
+{
+	struct mqtt_msg *w = c->will;
+	struct mqtt_session *s = c->s;
+
+	if (!w || !c->will_due)
+		return;
+	c->will = NULL;
+	if (c->will_delay_s && s && s->expiry_s) {
+		mqtt_msg_put(s->will);
+		s->will = w;
+		s->will_at = now + c->will_delay_s * US_PER_S;
+		return;
+	}
+	c->b->stats.wills_published++;
+	publish_stored(c->b, w, now);
+}
+
+void
+mqtt_conn_closed(struct mqtt_conn *c, uint64_t now_us)
+{
+	struct mqtt_broker *b = c->b;
+
+	if (c->counted)
+		b->stats.connections_current--;
+	conn_will(c, now_us);
+	if (c->s)
+		session_detach(c->s, now_us);
+	c->s = NULL;
+	conn_free(c);
+}
+
+uint64_t
+mqtt_conn_deadline(const struct mqtt_conn *c)
+{
+	return c->state == CONN_CLOSING ? UINT64_MAX : c->deadline;
+}
+
+void
+mqtt_conn_timeout(struct mqtt_conn *c, uint64_t now_us)
+{
+	if (c->state == CONN_CLOSING || now_us < c->deadline)
+		return;
+	if (c->state == CONN_CONNECTED) {
+		c->b->stats.keepalive_timeouts++;
+		send_disconnect(c, MQTT_RC_KEEP_ALIVE_TIMEOUT);
+	}
+	conn_close(c, 0);
+}
+
+void
+mqtt_conn_writable(struct mqtt_conn *c, uint64_t now_us)
+{
+	struct mqtt_broker *b = c->b;
+
+	while (c->out_len && c->state != CONN_CLOSING) {
+		ssize_t w = b->ops->send(c->io, c->out + c->out_off, c->out_len);
+		if (w < 0) {
+			conn_close(c, 1);
+			return;
+		}
+		if (w == 0)
+			return;
+		b->stats.bytes_out += (uint64_t)w;
+		c->out_off += (size_t)w;
+		c->out_len -= (size_t)w;
+	}
+	if (c->out_len == 0 && c->out) {
+		/* buffers exist only while data is in flight */
+		mqtt_free(c->out);
+		c->out = NULL;
+		c->out_cap = c->out_off = 0;
+	}
+	if (c->s)
+		session_pump(c->s, now_us);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Packets */
+
+static int
+on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
+{
+	struct mqtt_broker *b = c->b;
+	struct mqtt_str cid = cp->client_id;
+	struct mqtt_session *s;
+	struct mqtt_props ack;
+	char assigned[48];
+	uint8_t buf[128];
+	bool present = false;
+	uint32_t expiry;
+
+	c->version = cp->protocol_level;
+	memset(&ack, 0, sizeof(ack));
+	if (c->version == MQTT_V5 && MQTT_PROP_HAS(&cp->props, MQTT_PROP_AUTHENTICATION_METHOD)) {
+		/* no enhanced authentication mechanism is registered yet */
+		conn_write_ctrl(c, buf,
+		                mqtt_encode_connack(0, MQTT_RC_BAD_AUTHENTICATION_METHOD, NULL,
+		                                    MQTT_V5, buf, sizeof(buf)));
+		conn_close(c, 0);
+		return -EACCES;
+	}
+	if ((cid.len == 0 &&
+	     (c->version == MQTT_V31 || (c->version == MQTT_V311 && !cp->clean_start))) ||
+	    (c->version == MQTT_V31 && cid.len > V31_MAX_CLIENT_ID)) {
+		/* MQTT-3.1.3-8: an empty id needs clean session; 3.1 allows 1..23 bytes */
+		conn_write_ctrl(c, buf,
+		                mqtt_encode_connack(0, MQTT_CONNACK_IDENTIFIER_REJECTED, NULL,
+		                                    c->version, buf, sizeof(buf)));
+		conn_close(c, 0);
+		b->stats.protocol_errors++;
+		return -EINVAL;
+	}
+	if (cid.len == 0) {
+		/* MQTT-3.1.3-6 / v5 3.2.2.3.7: a unique id assigned by the server */
+		int n = snprintf(assigned, sizeof(assigned), "tachyon-%u-%llu", b->conf.shard,
+		                 (unsigned long long)++b->assigned);
+		cid.p = (const uint8_t *)assigned;
+		cid.len = (uint32_t)n;
+		if (c->version == MQTT_V5) {
+			ack.present |= MQTT_PROP_BIT(MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER);
+			ack.assigned_client_identifier = cid;
+		}
+	}
+	if (c->version == MQTT_V5) {
+		expiry = cp->props.session_expiry_interval; /* 0 when absent */
+		if (MQTT_PROP_HAS(&cp->props, MQTT_PROP_RECEIVE_MAXIMUM))
+			c->peer_recv_max = cp->props.receive_maximum;
+		if (MQTT_PROP_HAS(&cp->props, MQTT_PROP_MAXIMUM_PACKET_SIZE))
+			c->peer_max_packet = cp->props.maximum_packet_size;
+	} else {
+		expiry = cp->clean_start ? 0 : UINT32_MAX;
+	}
+	c->keepalive = cp->keep_alive;
+
+	s = mqtt_dict_get(&b->sessions, cid.p, cid.len);
+	if (s && s->conn) {
+		/* MQTT-3.1.4-2 takeover: the old connection goes (its will is due), v5 with 0x8E */
+		struct mqtt_conn *old = s->conn;
+		send_disconnect(old, MQTT_RC_SESSION_TAKEN_OVER);
+		conn_close(old, 0);
+		conn_will(old, now);
+		old->s = NULL;
+		s->conn = NULL;
+		/* its unacknowledged deliveries are resent to the new connection */
+		session_detach(s, now);
+		s = mqtt_dict_get(&b->sessions, cid.p, cid.len);
+	}
+	if (s && cp->clean_start) {
+		session_free(s, now);
+		s = NULL;
+	}
+	if (s) {
+		present = true;
+		mqtt_list_del(&s->offline_link);
+		/* v5 3.1.3.2.2: reconnecting before the will delay cancels the will */
+		mqtt_msg_put(s->will);
+		s->will = NULL;
+		if (s->expiry_s)
+			b->stats.sessions_persistent--;
+	} else {
+		s = session_new(b, cid.p, cid.len);
+		if (!s) {
+			conn_write_ctrl(
+			        c, buf,
+			        mqtt_encode_connack(0,
+			                            c->version == MQTT_V5
+			                                    ? MQTT_RC_SERVER_UNAVAILABLE
+			                                    : MQTT_CONNACK_SERVER_UNAVAILABLE,
+			                            NULL, c->version, buf, sizeof(buf)));
+			conn_close(c, 0);
+			return -ENOMEM;
+		}
+	}
+	s->expiry_s = expiry;
+	if (expiry)
+		b->stats.sessions_persistent++;
+	s->conn = c;
+	c->s = s;
+
+	if (cp->will_flag) {
+		struct mqtt_msg v = {
+		        .qos = cp->will_qos,
+		        .retain = cp->will_retain,
+		        .topic = cp->will_topic.p,
+		        .topic_len = (uint16_t)cp->will_topic.len,
+		        .payload = cp->will_payload.p,
+		        .payload_len = cp->will_payload.len,
+		        .expire_us = UINT64_MAX,
+		        .publisher_id = s->serial,
+		};
+		if (c->version == MQTT_V5) {
+			if (cp->will_props.present || cp->will_props.user_count)
+				v.props = (struct mqtt_props *)&cp->will_props;
+			c->will_delay_s = cp->will_props.will_delay_interval;
+		}
+		c->will = mqtt_msg_clone(&v);
+		c->will_due = 1;
+	}
+
+	c->state = CONN_CONNECTED;
+	c->counted = 1;
+	b->stats.connections_current++;
+	b->stats.connections_total++;
+	conn_touch(c, now);
+	if (c->version == MQTT_V5) {
+		ack.present |= MQTT_PROP_BIT(MQTT_PROP_MAXIMUM_PACKET_SIZE) |
+		               MQTT_PROP_BIT(MQTT_PROP_RECEIVE_MAXIMUM) |
+		               MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS_MAXIMUM);
+		ack.maximum_packet_size = b->conf.max_packet_size;
+		ack.receive_maximum = UINT16_MAX;
+		ack.topic_alias_maximum = b->conf.topic_alias_max;
+		if (!ack.topic_alias_maximum)
+			ack.present &= ~MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS_MAXIMUM);
+	}
+	if (conn_write_ctrl(c, buf,
+	                    mqtt_encode_connack(present, 0, &ack, c->version, buf, sizeof(buf))))
+		return 0;
+	session_pump(s, now);
+	return 0;
+}
+
+static bool
+rx_qos2_has(struct mqtt_session *s, uint16_t pid, bool remove)
+{
+	/* O(ids awaiting PUBREL): a client keeps few QoS 2 messages open at once */
+	for (uint32_t i = 0; i < s->n_rx_qos2; i++) {
+		if (s->rx_qos2[i] == pid) {
+			if (remove)
+				s->rx_qos2[i] = s->rx_qos2[--s->n_rx_qos2];
+			return true;
+		}
+	}
+	return false;
+}
+
+static int
+rx_qos2_add(struct mqtt_session *s, uint16_t pid)
+{
+	if (s->n_rx_qos2 == s->cap_rx_qos2) {
+		uint32_t cap = s->cap_rx_qos2 ? s->cap_rx_qos2 * 2 : 8;
+		uint16_t *a = mqtt_realloc(s->rx_qos2, cap * sizeof(*a));
+		if (!a)
+			return -ENOMEM;
+		s->rx_qos2 = a;
+		s->cap_rx_qos2 = cap;
+	}
+	s->rx_qos2[s->n_rx_qos2++] = pid;
+	return 0;
+}
+
+/* v5 topic alias: resolve or record. Returns 0 or a reason code. */
+static uint8_t
+conn_alias(struct mqtt_conn *c, struct mqtt_publish *p)
+{
+	uint16_t a = p->props.topic_alias;
+	struct topic_alias *ta;
+
+	if (!MQTT_PROP_HAS(&p->props, MQTT_PROP_TOPIC_ALIAS))
+		return p->topic.len ? 0 : MQTT_RC_PROTOCOL_ERROR;
+	if (a == 0 || a > c->b->conf.topic_alias_max)
+		return MQTT_RC_TOPIC_ALIAS_INVALID;
+	if (!c->aliases) {
+		c->aliases = mqtt_zalloc(c->b->conf.topic_alias_max * sizeof(*c->aliases));
+		if (!c->aliases)
+			return MQTT_RC_UNSPECIFIED_ERROR;
+	}
+	ta = &c->aliases[a - 1];
+	if (p->topic.len == 0) {
+		if (!ta->p)
+			return MQTT_RC_PROTOCOL_ERROR;
+		p->topic.p = ta->p;
+		p->topic.len = ta->len;
+		return 0;
+	}
+	uint8_t *t = mqtt_realloc(ta->p, p->topic.len);
+	if (!t)
+		return MQTT_RC_UNSPECIFIED_ERROR;
+	memcpy(t, p->topic.p, p->topic.len);
+	ta->p = t;
+	ta->len = (uint16_t)p->topic.len;
+	return 0;
+}
+
+static int
+on_publish(struct mqtt_conn *c, struct mqtt_publish *p, uint64_t now)
+{
+	struct mqtt_broker *b = c->b;
+	struct mqtt_session *s = c->s;
+	enum mqtt_type ack = p->qos == 2 ? MQTT_PUBREC : MQTT_PUBACK;
+	struct pubctx pc;
+	uint8_t rc = 0;
+
+	b->stats.messages_in++;
+	b->stats.messages_in_qos[p->qos]++;
+	if (c->version == MQTT_V5) {
+		rc = conn_alias(c, p);
+		if (rc)
+			return conn_fail(c, rc, -EBADMSG);
+		if (p->props.payload_format_indicator == 1 &&
+		    !mqtt_utf8_valid(p->payload.p, p->payload.len))
+			rc = MQTT_RC_PAYLOAD_FORMAT_INVALID;
+	}
+	if (p->qos == 2 && rx_qos2_has(s, p->packet_id, false)) {
+		/* a resend of a message already routed: acknowledge only (exactly once) */
+		return send_ack(c, MQTT_PUBREC, p->packet_id, 0);
+	}
+	if (rc) {
+		if (p->qos)
+			return send_ack(c, ack, p->packet_id, rc);
+		return conn_fail(c, rc, -EBADMSG);
+	}
+	memset(&pc, 0, sizeof(pc));
+	pc.view.qos = p->qos;
+	pc.view.retain = p->retain;
+	pc.view.topic = p->topic.p;
+	pc.view.topic_len = (uint16_t)p->topic.len;
+	pc.view.payload = p->payload.p;
+	pc.view.payload_len = p->payload.len;
+	pc.view.expire_us = UINT64_MAX;
+	pc.view.publisher_id = s->serial;
+	if (c->version == MQTT_V5 && (p->props.present || p->props.user_count)) {
+		pc.props = p->props;
+		pc.props.present &= ~MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS);
+		pc.view.props = &pc.props;
+		if (MQTT_PROP_HAS(&p->props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL))
+			pc.view.expire_us = now + p->props.message_expiry_interval * US_PER_S;
+	}
+	if (p->qos == 2 && rx_qos2_add(s, p->packet_id))
+		return send_ack(c, ack, p->packet_id, MQTT_RC_UNSPECIFIED_ERROR);
+	publish_msg(b, &pc, now);
+	mqtt_msg_put(pc.heap);
+	if (p->qos && c->state == CONN_CONNECTED)
+		return send_ack(c, ack, p->packet_id, 0);
+	return 0;
+}
+
+static struct mqtt_delivery *
+inflight_find(struct mqtt_session *s, uint16_t pid)
+{
+	struct mqtt_list *pos, *tmp;
+
+	/* O(inflight window) */
+	mqtt_list_for_each_safe(pos, tmp, &s->inflight)
+	{
+		struct mqtt_delivery *d = mqtt_container_of(pos, struct mqtt_delivery, link);
+		if (d->pid == pid)
+			return d;
+	}
+	return NULL;
+}
+
+static void
+inflight_done(struct mqtt_session *s, struct mqtt_delivery *d, uint64_t now)
+{
+	if (d->state == DLV_SEND || d->state == DLV_REL)
+		s->n_pending--;
+	mqtt_list_del(&d->link);
+	s->n_inflight--;
+	dlv_free(d);
+	session_pump(s, now);
+}
+
+static int
+on_ack(struct mqtt_conn *c, uint8_t type, const struct mqtt_ack *a, uint64_t now)
+{
+	struct mqtt_session *s = c->s;
+	struct mqtt_delivery *d;
+
+	if (type == MQTT_PUBREL) {
+		bool had = rx_qos2_has(s, a->packet_id, true);
+		return send_ack(c, MQTT_PUBCOMP, a->packet_id,
+		                had ? 0 : MQTT_RC_PACKET_IDENTIFIER_NOT_FOUND);
+	}
+	d = inflight_find(s, a->packet_id);
+	if (type == MQTT_PUBREC) {
+		if (!d || d->qos != 2) {
+			return send_ack(c, MQTT_PUBREL, a->packet_id,
+			                MQTT_RC_PACKET_IDENTIFIER_NOT_FOUND);
+		}
+		if (a->reason >= 0x80) {
+			inflight_done(s, d, now); /* v5: the receiver refused it; done */
+			return 0;
+		}
+		if (d->state == DLV_SEND)
+			s->n_pending--;
+		mqtt_msg_put(d->msg);
+		d->msg = NULL;
+		d->state = DLV_REL;
+		s->n_pending++;
+		dlv_send(s, d, now); /* else resent by session_pump() when writable */
+		return 0;
+	}
+	/* PUBACK or PUBCOMP: unknown ids are ignored (nothing to acknowledge back) */
+	if (d && ((type == MQTT_PUBACK && d->qos == 1) ||
+	          (type == MQTT_PUBCOMP && d->qos == 2 && d->state >= DLV_REL)))
+		inflight_done(s, d, now);
+	return 0;
+}
+
+static void
+retained_cb(struct mqtt_msg *m, void *arg)
+{
+	struct mqtt_broker *b = arg;
+	struct match *mt = match_slot(b);
+
+	if (!mt)
+		return;
+	mt->retained = mqtt_msg_get(m); /* delivered after the walk */
+}
+
+static void
+send_retained(struct mqtt_conn *c, const struct mqtt_sub *sub, uint64_t now)
+{
+	struct mqtt_broker *b = c->b;
+	uint32_t subid = sub->sub_id;
+	uint8_t nsub = subid ? 1 : 0;
+
+	b->n_match = 0;
+	mqtt_trie_retained(&b->retained, sub->filter, sub->filter_len, retained_cb, b);
+	for (uint32_t i = 0; i < b->n_match; i++) {
+		struct mqtt_msg *m = b->matches[i].retained;
+		struct pubctx pc;
+		memset(&pc, 0, sizeof(pc));
+		pc.view = *m;
+		pc.heap = m;
+		if (m->expire_us > now && c->s)
+			deliver(b, c->s, &pc, sub->qos < m->qos ? sub->qos : m->qos, 1, &subid,
+			        nsub, now);
+		mqtt_msg_put(m);
+	}
+	b->n_match = 0;
+}
+
+/* SUBACK or UNSUBACK with n reason codes. */
+static int
+send_suback(struct mqtt_conn *c, enum mqtt_type type, uint16_t pid, const uint8_t *rc, uint32_t n)
+{
+	uint8_t stack[96], *pkt = stack;
+	size_t cap = n + 16;
+	int r;
+
+	if (cap > sizeof(stack) && !(pkt = mqtt_alloc(cap)))
+		return conn_fail(c, MQTT_RC_UNSPECIFIED_ERROR, -ENOMEM);
+	if (cap < sizeof(stack))
+		cap = sizeof(stack);
+	r = conn_write_ctrl(c, pkt,
+	                    mqtt_encode_suback(type, pid, rc, n, NULL, c->version, pkt, cap));
+	if (pkt != stack)
+		mqtt_free(pkt);
+	return r;
+}
+
+static int
+on_subscribe(struct mqtt_conn *c, const struct mqtt_subscribe *sp, uint64_t now)
+{
+	struct mqtt_broker *b = c->b;
+	uint8_t stack[128], *rc = stack, *isnew;
+	struct mqtt_sub_entry e;
+	struct mqtt_iter it;
+	uint32_t subid = sp->props.sub_id_count ? sp->props.sub_id : 0;
+	uint32_t i = 0;
+	int r;
+
+	if (2 * sp->count > sizeof(stack)) {
+		rc = mqtt_alloc(2 * sp->count);
+		if (!rc)
+			return conn_fail(c, MQTT_RC_UNSPECIFIED_ERROR, -ENOMEM);
+	}
+	isnew = rc + sp->count;
+	mqtt_iter_init(&it, sp->list, c->version);
+	while (mqtt_sub_next(&it, &e)) {
+		struct mqtt_str name, f;
+		bool existed, shared = mqtt_filter_shared(e.filter, &name, &f);
+		if (!mqtt_filter_valid(e.filter)) {
+			rc[i++] = c->version == MQTT_V5 ? MQTT_RC_TOPIC_FILTER_INVALID
+			                                : MQTT_SUBACK_FAILURE;
+			continue;
+		}
+		if (shared && e.no_local && c->version == MQTT_V5) {
+			/* MQTT-3.8.3-4 */
+			if (rc != stack)
+				mqtt_free(rc);
+			return conn_fail(c, MQTT_RC_PROTOCOL_ERROR, -EBADMSG);
+		}
+		existed = true;
+		rc[i] = sub_add(b, c->s, &e, subid, &existed)
+		                ? e.qos
+		                : (c->version == MQTT_V5 ? MQTT_RC_UNSPECIFIED_ERROR
+		                                         : MQTT_SUBACK_FAILURE);
+		isnew[i++] = !existed;
+	}
+	r = send_suback(c, MQTT_SUBACK, sp->packet_id, rc, i);
+	/* MQTT-3.3.1-6 / v5 retain handling: retained messages after the SUBACK */
+	mqtt_iter_init(&it, sp->list, c->version);
+	for (uint32_t j = 0; !r && mqtt_sub_next(&it, &e); j++) {
+		struct mqtt_str name, f;
+		struct mqtt_sub *sub;
+		if (rc[j] >= 0x80 || mqtt_filter_shared(e.filter, &name, &f) ||
+		    e.retain_handling == 2 || !c->s)
+			continue;
+		sub = sub_find(c->s, e.filter.p, e.filter.len);
+		if (sub && (e.retain_handling == 0 || isnew[j])) /* rh 1: new subscriptions only */
+			send_retained(c, sub, now);
+	}
+	if (rc != stack)
+		mqtt_free(rc);
+	return r;
+}
+
+static int
+on_unsubscribe(struct mqtt_conn *c, const struct mqtt_unsubscribe *up)
+{
+	uint8_t stack[64], *rc = stack;
+	struct mqtt_str f;
+	struct mqtt_iter it;
+	uint32_t i = 0;
+	int r;
+
+	if (up->count > sizeof(stack)) {
+		rc = mqtt_alloc(up->count);
+		if (!rc)
+			return conn_fail(c, MQTT_RC_UNSPECIFIED_ERROR, -ENOMEM);
+	}
+	mqtt_iter_init(&it, up->list, c->version);
+	while (mqtt_unsub_next(&it, &f)) {
+		struct mqtt_sub *sub = sub_find(c->s, f.p, f.len);
+		if (sub)
+			sub_remove(c->b, sub);
+		rc[i++] = sub ? MQTT_RC_SUCCESS : MQTT_RC_NO_SUBSCRIPTION_EXISTED;
+	}
+	r = send_suback(c, MQTT_UNSUBACK, up->packet_id, rc, i);
+	if (rc != stack)
+		mqtt_free(rc);
+	return r;
+}
+
+static int
+on_disconnect(struct mqtt_conn *c, const struct mqtt_disconnect *d)
+{
+	struct mqtt_session *s = c->s;
+
+	if (c->version == MQTT_V5) {
+		if (MQTT_PROP_HAS(&d->props, MQTT_PROP_SESSION_EXPIRY_INTERVAL)) {
+			/* MQTT-3.14.2-2: cannot turn a 0 expiry into a non-zero one */
+			if (s->expiry_s == 0 && d->props.session_expiry_interval)
+				return conn_fail(c, MQTT_RC_PROTOCOL_ERROR, -EBADMSG);
+			if (s->expiry_s && !d->props.session_expiry_interval)
+				c->b->stats.sessions_persistent--;
+			s->expiry_s = d->props.session_expiry_interval;
+		}
+		/* 0x04: disconnect with will message */
+		c->will_due = d->reason == MQTT_RC_DISCONNECT_WITH_WILL;
+	} else {
+		c->will_due = 0; /* MQTT-3.14.4-3: the will is discarded */
+	}
+	conn_close(c, 0);
+	return 0;
+}
+
+static int
+conn_packet(struct mqtt_conn *c, const uint8_t *buf, size_t len, uint64_t now)
+{
+	struct mqtt_packet pk;
+	int r = mqtt_decode(buf, len, c->version, &pk);
+
+	if (r == -EPROTONOSUPPORT) {
+		/* MQTT-3.1.2-2: CONNACK 0x01 (v5: 0x84), then close */
+		uint8_t ack[8];
+		int v5 = len > 8 && buf[8] == MQTT_V5;
+		c->b->stats.protocol_errors++;
+		if (c->state == CONN_NEW)
+			conn_write_ctrl(c, ack,
+			                mqtt_encode_connack(
+			                        0,
+			                        v5 ? MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION
+			                           : MQTT_CONNACK_UNACCEPTABLE_PROTOCOL,
+			                        NULL, v5 ? MQTT_V5 : MQTT_V311, ack, sizeof(ack)));
+		conn_close(c, 0);
+		return r;
+	}
+	if (r < 0)
+		return conn_fail(c, pk.err_reason ? pk.err_reason : MQTT_RC_MALFORMED_PACKET, r);
+	if (c->state == CONN_NEW && pk.type != MQTT_CONNECT) /* MQTT-3.1.0-1 */
+		return conn_fail(c, MQTT_RC_PROTOCOL_ERROR, -EBADMSG);
+	conn_touch(c, now);
+	switch (pk.type) {
+	case MQTT_CONNECT:
+		if (c->state != CONN_NEW) /* MQTT-3.1.0-2 */
+			return conn_fail(c, MQTT_RC_PROTOCOL_ERROR, -EBADMSG);
+		return on_connect(c, &pk.connect, now);
+	case MQTT_PUBLISH:
+		return on_publish(c, &pk.publish, now);
+	case MQTT_PUBACK:
+	case MQTT_PUBREC:
+	case MQTT_PUBREL:
+	case MQTT_PUBCOMP:
+		return on_ack(c, pk.type, &pk.ack, now);
+	case MQTT_SUBSCRIBE:
+		return on_subscribe(c, &pk.subscribe, now);
+	case MQTT_UNSUBSCRIBE:
+		return on_unsubscribe(c, &pk.unsubscribe);
+	case MQTT_PINGREQ: {
+		uint8_t p[2];
+		return conn_write_ctrl(c, p, mqtt_encode_ping(MQTT_PINGRESP, p, sizeof(p)));
+	}
+	case MQTT_DISCONNECT:
+		return on_disconnect(c, &pk.disconnect);
+	default:
+		/* CONNACK, SUBACK, UNSUBACK, PINGRESP, AUTH are not for a server (AUTH: no
+		 * enhanced authentication without a method) */
+		return conn_fail(c, MQTT_RC_PROTOCOL_ERROR, -EBADMSG);
+	}
+}
+
+/* Frame the stream: complete packets are decoded where they lie; a packet split across calls
+ * is accumulated in one buffer of exactly its size (allocated once its fixed header is known,
+ * freed once decoded). Cost: O(len) plus the packets' handling. */
+int
+mqtt_conn_input(struct mqtt_conn *c, const void *data, size_t len, uint64_t now_us)
+{
+	struct mqtt_broker *b = c->b;
+	const uint8_t *p = data;
+	uint8_t type, flags;
+	uint32_t rem, hl;
+	int r;
+
+	if (c->state == CONN_CLOSING)
+		return 0;
+	b->stats.bytes_in += len;
+	while (len && c->state != CONN_CLOSING) {
+		if (c->in_need) {
+			/* filling a packet body */
+			size_t n = c->in_need - c->in_len;
+			if (n > len)
+				n = len;
+			memcpy(c->in + c->in_len, p, n);
+			c->in_len += (uint32_t)n;
+			p += n;
+			len -= n;
+			if (c->in_len < c->in_need)
+				return 0;
+			r = conn_packet(c, c->in, c->in_need, now_us);
+			mqtt_free(c->in);
+			c->in = NULL;
+			c->in_len = c->in_need = 0;
+			if (r < 0)
+				return r;
+			continue;
+		}
+		const uint8_t *h = p;
+		size_t hlen = len;
+		if (c->hdr_len) {
+			/* a fixed header split across calls: add one byte at a time */
+			c->hdr[c->hdr_len++] = *p++;
+			len--;
+			h = c->hdr;
+			hlen = c->hdr_len;
+		}
+		r = mqtt_fixed_header(h, hlen, &type, &flags, &rem, &hl);
+		if (r == -EAGAIN) {
+			if (!c->hdr_len) {
+				memcpy(c->hdr, p, len);
+				c->hdr_len = (uint8_t)len;
+				len = 0;
+			}
+			continue;
+		}
+		if (r < 0)
+			return conn_fail(c, MQTT_RC_MALFORMED_PACKET, r);
+		if ((uint64_t)hl + rem > b->conf.max_packet_size)
+			return conn_fail(c, MQTT_RC_PACKET_TOO_LARGE, -EMSGSIZE);
+		if (!c->hdr_len && hl + rem <= len) {
+			/* the common case: the whole packet is here, decode it in place */
+			r = conn_packet(c, p, hl + rem, now_us);
+			p += hl + rem;
+			len -= hl + rem;
+			if (r < 0)
+				return r;
+			continue;
+		}
+		c->in = mqtt_alloc(hl + rem);
+		if (!c->in)
+			return conn_fail(c, MQTT_RC_UNSPECIFIED_ERROR, -ENOMEM);
+		c->in_need = hl + rem;
+		if (c->hdr_len) {
+			memcpy(c->in, c->hdr, hl);
+			c->in_len = hl;
+			c->hdr_len = 0;
+		} else {
+			memcpy(c->in, p, len);
+			c->in_len = (uint32_t)len;
+			p += len;
+			len = 0;
+		}
+		if (c->in_len == c->in_need) {
+			/* a packet with an empty body whose header was split */
+			r = conn_packet(c, c->in, c->in_need, now_us);
+			mqtt_free(c->in);
+			c->in = NULL;
+			c->in_len = c->in_need = 0;
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}

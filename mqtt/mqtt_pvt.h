@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * mqtt broker core: private structures shared by mqtt_broker.c, mqtt_topic.c, mqtt_dict.c.
+ * Nothing here is visible to the dataplane; mqtt.h is the contract.
+ */
+#ifndef MQTT_PVT_H
+#define MQTT_PVT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "mqtt/mqtt.h"
+
+/* ---- memory: every broker allocation goes through these two, so the dataplane can later route
+ * them to a per-lcore jemalloc arena (mallocx(..., MALLOCX_ARENA(n))) in one place. */
+void *mqtt_alloc(size_t size);
+void *mqtt_zalloc(size_t size);
+void *mqtt_realloc(void *p, size_t size);
+void mqtt_free(void *p);
+
+#define mqtt_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* ---- intrusive doubly linked list (Linux list_head style). */
+struct mqtt_list {
+	struct mqtt_list *next, *prev;
+};
+
+static inline void
+mqtt_list_init(struct mqtt_list *l)
+{
+	l->next = l->prev = l;
+}
+
+static inline bool
+mqtt_list_empty(const struct mqtt_list *l)
+{
+	return l->next == l;
+}
+
+static inline void
+mqtt_list_add_tail(struct mqtt_list *head, struct mqtt_list *n)
+{
+	n->prev = head->prev;
+	n->next = head;
+	head->prev->next = n;
+	head->prev = n;
+}
+
+static inline void
+mqtt_list_del(struct mqtt_list *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->next = n->prev = n;
+}
+
+#define mqtt_list_for_each_safe(pos, tmp, head)                                                    \
+	for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head);                           \
+	     (pos) = (tmp), (tmp) = (pos)->next)
+
+/* ---- dict: byte-string keys owned by the values, chained buckets, incremental rehash. */
+struct mqtt_dict_entry {
+	struct mqtt_dict_entry *next;
+	const uint8_t *key;
+	uint32_t klen;
+	uint32_t hash;
+	void *val;
+};
+
+struct mqtt_dict {
+	struct mqtt_dict_entry **table[2];
+	uint32_t size[2]; /* power of two, or 0 */
+	uint32_t used[2];
+	int64_t rehash_idx; /* -1: not rehashing */
+};
+
+void mqtt_dict_init(struct mqtt_dict *d);
+void mqtt_dict_free(struct mqtt_dict *d);
+void *mqtt_dict_get(struct mqtt_dict *d, const void *key, uint32_t klen);
+int mqtt_dict_put(struct mqtt_dict *d, const void *key, uint32_t klen, void *val);
+void *mqtt_dict_del(struct mqtt_dict *d, const void *key, uint32_t klen);
+uint32_t mqtt_dict_count(const struct mqtt_dict *d);
+/* Calls fn on every value; fn must not modify the dict. Cost O(buckets + entries). */
+void mqtt_dict_each(struct mqtt_dict *d, void (*fn)(void *val, void *arg), void *arg);
+uint32_t mqtt_hash(const void *key, uint32_t len);
+
+/* ---- a message: topic, payload and v5 properties to forward, stored once whatever the number
+ * of subscribers it reaches. Deliveries hold references. */
+struct mqtt_props;
+
+struct mqtt_msg {
+	uint32_t refcnt;
+	uint8_t qos;
+	uint8_t retain;
+	uint16_t topic_len;
+	uint32_t payload_len;
+	uint64_t expire_us;    /* UINT64_MAX: never */
+	uint64_t publisher_id; /* session serial of the publisher, for no-local */
+	const uint8_t *topic;
+	const uint8_t *payload;
+	/* v5 properties forwarded as received (never the topic alias or subscription ids: those
+	 * are per connection and per delivery), or NULL */
+	struct mqtt_props *props;
+	uint8_t data[]; /* properties, topic, payload when owned */
+};
+
+struct mqtt_msg *mqtt_msg_new(const uint8_t *topic, size_t tlen, const uint8_t *payload,
+                              size_t plen);
+/* Copy a message view (topic, payload and properties pointing anywhere) into one allocation
+ * with refcnt 1. Properties keep only what a PUBLISH forwards. NULL on ENOMEM. */
+struct mqtt_msg *mqtt_msg_clone(const struct mqtt_msg *view);
+static inline struct mqtt_msg *
+mqtt_msg_get(struct mqtt_msg *m)
+{
+	m->refcnt++;
+	return m;
+}
+void mqtt_msg_put(struct mqtt_msg *m);
+
+/* ---- topic trie. One node per level; wildcard children kept apart so matching a topic of L
+ * levels visits at most 3 nodes per level: the literal child, '+' and '#'. */
+struct mqtt_session;
+
+struct mqtt_sub {
+	struct mqtt_list node_link;    /* in node->subs or group->members */
+	struct mqtt_list session_link; /* in session->subs */
+	struct mqtt_session *session;
+	struct mqtt_tnode *node;
+	struct mqtt_share *share; /* NULL unless $share */
+	uint8_t qos;
+	uint8_t no_local;
+	uint8_t rap; /* retain as published */
+	uint8_t rh;  /* retain handling */
+	uint32_t sub_id;
+	uint16_t filter_len;
+	uint8_t filter[]; /* the filter as subscribed, including $share/g/ */
+};
+
+struct mqtt_share {
+	struct mqtt_list link;    /* in node->shares */
+	struct mqtt_list members; /* mqtt_sub.node_link */
+	struct mqtt_list *next;   /* round-robin cursor: the member served next */
+	uint16_t name_len;
+	uint8_t name[];
+};
+
+struct mqtt_tnode {
+	struct mqtt_tnode *parent;
+	struct mqtt_dict children;
+	struct mqtt_tnode *plus, *hash; /* '+' and '#' children */
+	struct mqtt_list subs;          /* mqtt_sub.node_link */
+	struct mqtt_list shares;        /* mqtt_share.link */
+	struct mqtt_msg *retained;      /* retained tree only */
+	uint16_t name_len;
+	uint8_t name[];
+};
+
+struct mqtt_trie {
+	struct mqtt_tnode *root;
+	uint64_t count; /* subscriptions or retained messages */
+};
+
+int mqtt_trie_init(struct mqtt_trie *t);
+void mqtt_trie_free(struct mqtt_trie *t);
+/* Find or create the node of a filter/topic (levels split on '/'). NULL on ENOMEM. */
+struct mqtt_tnode *mqtt_trie_node(struct mqtt_trie *t, const uint8_t *s, size_t len);
+/* Remove empty nodes from n upwards. */
+void mqtt_trie_prune(struct mqtt_trie *t, struct mqtt_tnode *n);
+
+/* Calls fn for each subscription matching topic ('$' topics skip leading wildcards).
+ * Shared groups call fn once with the member chosen round robin. Cost: O(levels) nodes plus
+ * the matching subscriptions. */
+typedef void (*mqtt_match_fn)(struct mqtt_sub *s, void *arg);
+void mqtt_trie_match(struct mqtt_trie *t, const uint8_t *topic, size_t len, mqtt_match_fn fn,
+                     void *arg);
+/* Calls fn for each retained message whose topic matches filter. Cost: the nodes the filter
+ * reaches (a subtree for '#'). */
+typedef void (*mqtt_retained_fn)(struct mqtt_msg *m, void *arg);
+void mqtt_trie_retained(struct mqtt_trie *t, const uint8_t *filter, size_t len, mqtt_retained_fn fn,
+                        void *arg);
+
+/* Pure helpers for topic names and filters, used by the trie and its tests. */
+bool mqtt_topic_match(const uint8_t *filter, size_t flen, const uint8_t *topic, size_t tlen);
+
+#endif /* MQTT_PVT_H */
