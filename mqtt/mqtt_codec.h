@@ -175,8 +175,11 @@ struct mqtt_user_prop {
 };
 
 /* v5 properties of one packet (or of a CONNECT's will). Decoding fills every field whose bit is
- * set in `present` and leaves the others zero. Encoding writes every property whose bit is set,
- * in identifier order, then the subscription identifiers, then the user properties.
+ * set in `present` and leaves the others zero. Encoding writes every property whose bit is set
+ * and that the packet type allows (others are silently left out, so will properties can be
+ * copied into a PUBLISH): when `raw` is set, in the order they appear in raw (a forwarded packet
+ * keeps the sender's order, a decode/encode round trip is byte-identical), the rest in
+ * identifier order, then subscription identifiers and user properties from their arrays.
  * User property (0x26) and subscription identifier (0x0B) may repeat and have counts instead of
  * presence bits (their bits are never set in `present`). */
 struct mqtt_props {
@@ -363,7 +366,10 @@ int mqtt_fixed_header(const uint8_t *buf, size_t len, uint8_t *type, uint8_t *fl
  * mqtt_filter_valid() per entry: v5 answers a bad filter with SUBACK 0x8F), nor anything that
  * needs connection state (topic alias range, receive maximum, packet sizes).
  * Returns 0 or a negative code as described at the top; on failure out->err_reason and
- * out->err_msg are set and the rest of *out is unspecified. Cost: one pass over the packet. */
+ * out->err_msg are set and the rest of *out is unspecified, except that out->type is set once
+ * the fixed header parsed and, for CONNECT, out->connect.protocol_level once it was read (so a
+ * broker answering -EPROTONOSUPPORT knows whether to use the 3.1.1 or the v5 CONNACK format).
+ * Cost: one pass over the packet. */
 int mqtt_decode(const uint8_t *buf, size_t len, int version, struct mqtt_packet *out);
 
 /* Iterators over decoded views. Initialise with the view; each _next() returns 1 and fills the
@@ -448,8 +454,8 @@ ssize_t mqtt_encode_suback(enum mqtt_type type, uint16_t packet_id, const uint8_
                            uint32_t n, const struct mqtt_props *props, int version, uint8_t *buf,
                            size_t cap);
 
-/* DISCONNECT (v5: reason and properties; omitted when reason 0 and no properties) or AUTH
- * (type MQTT_AUTH, v5 only). 3.x DISCONNECT is the 2 bytes e0 00. */
+/* DISCONNECT or AUTH (type MQTT_AUTH, v5 only). v5 always writes the reason byte and a property
+ * length (as mosquitto and mqtt-packet do); 3.x DISCONNECT is the 2 bytes e0 00. */
 ssize_t mqtt_encode_disconnect(enum mqtt_type type, uint8_t reason, const struct mqtt_props *props,
                                int version, uint8_t *buf, size_t cap);
 
