@@ -82,6 +82,11 @@ void mqtt_conn_writable(struct mqtt_conn *c, uint64_t now_us);
  * due, keeps a persistent session, and frees `c`. */
 void mqtt_conn_closed(struct mqtt_conn *c, uint64_t now_us);
 
+/* Bytes the broker holds back for this connection (waiting for mqtt_conn_writable()). After a
+ * graceful ops->close, a host that wants them on the wire keeps calling mqtt_conn_writable()
+ * until this is 0 before it sends its FIN. */
+size_t mqtt_conn_pending(const struct mqtt_conn *c);
+
 /* When this connection next needs mqtt_conn_timeout() (keep-alive at 1.5x), or UINT64_MAX.
  * Hosts re-arm lazily: fire at the old deadline, call mqtt_conn_timeout, re-arm at the new one. */
 uint64_t mqtt_conn_deadline(const struct mqtt_conn *c);

@@ -90,6 +90,7 @@ struct mqtt_conn {
 	uint8_t version;
 	uint8_t will_due; /* the will is published when the connection ends */
 	uint8_t counted;  /* counted in connections_current */
+	uint8_t abortive; /* closed with RST: held output is discarded */
 	uint16_t keepalive;
 	uint16_t peer_recv_max;
 	uint32_t peer_max_packet;
@@ -175,6 +176,7 @@ conn_close(struct mqtt_conn *c, int abortive)
 	if (c->state == CONN_CLOSING)
 		return;
 	c->state = CONN_CLOSING;
+	c->abortive = (uint8_t)abortive;
 	c->b->ops->close(c->io, abortive);
 }
 
@@ -1062,7 +1064,8 @@ mqtt_conn_writable(struct mqtt_conn *c, uint64_t now_us)
 {
 	struct mqtt_broker *b = c->b;
 
-	while (c->out_len && c->state != CONN_CLOSING) {
+	/* after a graceful close the held bytes still go out (a DISCONNECT with its reason) */
+	while (c->out_len && !(c->state == CONN_CLOSING && c->abortive)) {
 		ssize_t w = b->ops->send(c->io, c->out + c->out_off, c->out_len);
 		if (w < 0) {
 			conn_close(c, 1);
@@ -1082,6 +1085,12 @@ mqtt_conn_writable(struct mqtt_conn *c, uint64_t now_us)
 	}
 	if (c->s)
 		session_pump(c->s, now_us);
+}
+
+size_t
+mqtt_conn_pending(const struct mqtt_conn *c)
+{
+	return c->out_len;
 }
 
 /* ------------------------------------------------------------------------------------------ */

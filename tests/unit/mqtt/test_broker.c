@@ -1,0 +1,611 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Broker core conversations over an in-memory transport and a virtual clock: byte-exact where
+ * the bytes are the point (CONNECT/CONNACK, SUBSCRIBE/SUBACK, PUBLISH routing, acks), decoded
+ * where the volume is (every split point, 10,000 messages, back-pressure).
+ */
+#include "broker_harness.h"
+
+static void
+small_window(struct mqtt_broker_conf *c)
+{
+	c->max_inflight = 2;
+	c->max_queued = 5;
+	c->max_outbuf = 100;
+}
+
+/* CONNECT "c1" clean, keep-alive 60 -> CONNACK accepted; PINGREQ -> PINGRESP; DISCONNECT. */
+static void
+test_connect_connack_bytes(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct fake f;
+
+	fake_open(b, &f);
+	CHECK_EQ(feed_hex(&f, "10 0e 00 04 4d 51 54 54 04 02 00 3c 00 02 63 31"), 0);
+	CHECK(expect_hex(&f, "20 02 00 00"));
+	CHECK_EQ(feed_hex(&f, "c0 00"), 0);
+	CHECK(expect_hex(&f, "d0 00"));
+	CHECK_EQ(mqtt_broker_stats(b)->connections_current, 1);
+	CHECK_EQ(feed_hex(&f, "e0 00"), 0);
+	CHECK_EQ(f.closed, 1);
+	CHECK(expect_hex(&f, ""));
+	fake_gone(&f);
+	CHECK_EQ(mqtt_broker_stats(b)->connections_current, 0);
+	mqtt_broker_destroy(b);
+}
+
+/* SUBSCRIBE a/# QoS 1 and a/+ QoS 0 -> SUBACK 01 00; UNSUBSCRIBE a/+ -> UNSUBACK. */
+static void
+test_subscribe_suback_bytes(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct fake f;
+
+	client(b, &f, MQTT_V311, "s", 1);
+	CHECK_EQ(feed_hex(&f, "82 0e 00 01 00 03 61 2f 23 01 00 03 61 2f 2b 00"), 0);
+	CHECK(expect_hex(&f, "90 04 00 01 01 00"));
+	CHECK_EQ(mqtt_broker_stats(b)->subscriptions, 2);
+	CHECK_EQ(feed_hex(&f, "a2 07 00 02 00 03 61 2f 2b"), 0);
+	CHECK(expect_hex(&f, "b0 02 00 02"));
+	CHECK_EQ(mqtt_broker_stats(b)->subscriptions, 1);
+	/* an invalid filter gets 0x80, the valid one its QoS */
+	CHECK_EQ(feed_hex(&f, "82 0c 00 03 00 03 61 23 62 01 00 01 62 02"), 0);
+	CHECK(expect_hex(&f, "90 04 00 03 80 02"));
+	fake_gone(&f);
+	CHECK_EQ(mqtt_broker_stats(b)->subscriptions, 0);
+	mqtt_broker_destroy(b);
+}
+
+/* A QoS 0 PUBLISH reaches exactly the matching subscribers, byte for byte. */
+static void
+test_publish_routing(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct fake pub, s1, s2, s3;
+
+	client(b, &pub, MQTT_V311, "p", 1);
+	client(b, &s1, MQTT_V311, "s1", 1);
+	client(b, &s2, MQTT_V311, "s2", 1);
+	client(b, &s3, MQTT_V311, "s3", 1);
+	subscribe(&s1, MQTT_V311, "a/+", 0);
+	subscribe(&s2, MQTT_V311, "b/#", 0);
+	subscribe(&s3, MQTT_V311, "#", 0);
+	/* PUBLISH a/x "hi" (retain flag set: forwarded with retain 0, MQTT-3.3.1-9) */
+	CHECK_EQ(feed_hex(&pub, "31 07 00 03 61 2f 78 68 69"), 0);
+	CHECK(expect_hex(&pub, ""));
+	CHECK(expect_hex(&s1, "30 07 00 03 61 2f 78 68 69"));
+	CHECK(expect_hex(&s2, ""));
+	CHECK(expect_hex(&s3, "30 07 00 03 61 2f 78 68 69"));
+	/* "$SYS/x" is not matched by "#" (MQTT-4.7.2-1) */
+	CHECK_EQ(feed_hex(&pub, "30 08 00 06 24 53 59 53 2f 78"), 0);
+	CHECK(expect_hex(&s3, ""));
+	CHECK_EQ(mqtt_broker_stats(b)->messages_in, 2);
+	CHECK_EQ(mqtt_broker_stats(b)->messages_out, 2);
+	fake_gone(&pub);
+	fake_gone(&s1);
+	fake_gone(&s2);
+	fake_gone(&s3);
+	mqtt_broker_destroy(b);
+}
+
+/* QoS 1 both ways: PUBACK to the publisher, packet ids 1, 2 to the subscriber, the inflight
+ * window of 2 holds the third until an ack arrives. */
+static void
+test_qos1_flow(void)
+{
+	struct mqtt_broker *b = broker_new(small_window);
+	struct fake pub, sub;
+
+	client(b, &pub, MQTT_V311, "p", 1);
+	client(b, &sub, MQTT_V311, "s", 1);
+	subscribe(&sub, MQTT_V311, "t", 1);
+	CHECK_EQ(feed_hex(&pub, "32 06 00 01 74 00 0a 41"), 0);
+	CHECK(expect_hex(&pub, "40 02 00 0a"));
+	CHECK(expect_hex(&sub, "32 06 00 01 74 00 01 41"));
+	CHECK_EQ(feed_hex(&pub, "32 06 00 01 74 00 0b 42 32 06 00 01 74 00 0c 43"), 0);
+	CHECK(expect_hex(&pub, "40 02 00 0b 40 02 00 0c"));
+	CHECK(expect_hex(&sub, "32 06 00 01 74 00 02 42"));
+	CHECK_EQ(feed_hex(&sub, "40 02 00 01"), 0);
+	CHECK(expect_hex(&sub, "32 06 00 01 74 00 03 43"));
+	/* QoS 0 subscription downgrades */
+	subscribe(&sub, MQTT_V311, "t", 0);
+	CHECK_EQ(feed_hex(&pub, "32 06 00 01 74 00 0d 44"), 0);
+	CHECK(expect_hex(&sub, "30 04 00 01 74 44"));
+	fake_gone(&pub);
+	fake_gone(&sub);
+	mqtt_broker_destroy(b);
+}
+
+/* Keep-alive 10 s: closed at 15 s without traffic, not before; traffic re-arms it. */
+static void
+test_keepalive_1_5x(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct fake f;
+	uint64_t t0 = now_us;
+
+	fake_open(b, &f);
+	CHECK_EQ(feed_hex(&f, "10 0e 00 04 4d 51 54 54 04 02 00 0a 00 02 63 31"), 0);
+	CHECK(expect_hex(&f, "20 02 00 00"));
+	CHECK_EQ(mqtt_conn_deadline(f.c), t0 + 15000000);
+	now_us = t0 + 10000000;
+	CHECK_EQ(feed_hex(&f, "c0 00"), 0);
+	CHECK(expect_hex(&f, "d0 00"));
+	CHECK_EQ(mqtt_conn_deadline(f.c), now_us + 15000000);
+	now_us += 14999999;
+	mqtt_conn_timeout(f.c, now_us);
+	CHECK_EQ(f.closed, 0);
+	now_us += 1;
+	mqtt_conn_timeout(f.c, now_us);
+	CHECK_EQ(f.closed, 1);
+	CHECK_EQ(mqtt_broker_stats(b)->keepalive_timeouts, 1);
+	fake_gone(&f);
+	mqtt_broker_destroy(b);
+}
+
+/* A connection that never sends CONNECT is closed after connect_timeout_us. */
+static void
+test_connect_timeout(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct fake f;
+
+	fake_open(b, &f);
+	CHECK_EQ(mqtt_conn_deadline(f.c), now_us + 10000000);
+	mqtt_conn_timeout(f.c, now_us + 10000000);
+	CHECK_EQ(f.closed, 1);
+	fake_gone(&f);
+	mqtt_broker_destroy(b);
+}
+
+/* The will goes out when the connection drops, not after DISCONNECT (MQTT-3.1.2-8/10). */
+static void
+test_will(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct fake w, s;
+	uint8_t buf[256];
+
+	client(b, &s, MQTT_V311, "s", 1);
+	subscribe(&s, MQTT_V311, "will/#", 1);
+	for (int graceful = 1; graceful >= 0; graceful--) {
+		fake_open(b, &w);
+		CHECK_EQ(feed(&w, buf, pkt_connect(buf, MQTT_V311, "w", 1, 0, "will/w", "gone", 1)),
+		         0);
+		CHECK(expect_hex(&w, "20 02 00 00"));
+		if (graceful)
+			CHECK_EQ(feed_hex(&w, "e0 00"), 0);
+		fake_gone(&w);
+		if (graceful)
+			CHECK(expect_hex(&s, ""));
+		else /* QoS min(1,1) = 1, packet id 1 */
+			CHECK(expect_hex(&s, "32 0e 00 06 77 69 6c 6c 2f 77 00 01 67 6f 6e 65"));
+	}
+	CHECK_EQ(mqtt_broker_stats(b)->wills_published, 1);
+	fake_gone(&s);
+	mqtt_broker_destroy(b);
+}
+
+/* Garbage, a non-CONNECT first packet and a second CONNECT each close that connection only. */
+static void
+test_malformed_isolated(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct fake bad, ok;
+	const char *bad_inputs[] = {
+	        "00 00", /* reserved type 0 */
+	        "82 00", /* SUBSCRIBE before CONNECT */
+	        "10 0e 00 04 4d 51 54 54 04 02 00 3c 00 02 63 31 "
+	        "10 0e 00 04 4d 51 54 54 04 02 00 3c 00 02 63 31", /* second CONNECT */
+	        "10 ff ff ff ff 01", /* remaining length over 4 bytes */
+	        "10 0e 00 04 4d 51 54 54 04 02 00 3c 00 02 63 31 30 03 00 01 23", /* wildcard */
+	};
+
+	client(b, &ok, MQTT_V311, "ok", 1);
+	subscribe(&ok, MQTT_V311, "t", 0);
+	for (size_t i = 0; i < sizeof(bad_inputs) / sizeof(bad_inputs[0]); i++) {
+		fake_open(b, &bad);
+		CHECK(feed_hex(&bad, bad_inputs[i]) < 0);
+		CHECK_EQ(bad.closed, 1);
+		/* further input after the close is ignored */
+		CHECK_EQ(feed_hex(&bad, "c0 00"), 0);
+		fake_gone(&bad);
+		CHECK_EQ(ok.closed, 0);
+		CHECK_EQ(feed_hex(&ok, "30 04 00 01 74 5a"), 0);
+		CHECK(expect_hex(&ok, "30 04 00 01 74 5a"));
+	}
+	CHECK(mqtt_broker_stats(b)->malformed_packets + mqtt_broker_stats(b)->protocol_errors >= 5);
+	fake_gone(&ok);
+	mqtt_broker_destroy(b);
+}
+
+static void
+tiny_packets(struct mqtt_broker_conf *c)
+{
+	c->max_packet_size = 64;
+}
+
+static void
+test_max_packet_size(void)
+{
+	struct mqtt_broker *b = broker_new(tiny_packets);
+	struct fake f;
+	uint8_t buf[256], payload[100] = {0};
+
+	client(b, &f, MQTT_V311, "c", 1);
+	/* refused from its fixed header alone, before the body arrives */
+	size_t n = pkt_publish(buf, sizeof(buf), MQTT_V311, "t", payload, sizeof(payload), 0, 0, 0);
+	CHECK(feed(&f, buf, 3) < 0);
+	CHECK_EQ(f.closed, 1);
+	(void)n;
+	fake_gone(&f);
+	mqtt_broker_destroy(b);
+}
+
+/* The transport takes a few bytes at a time: QoS 0 beyond max_outbuf is dropped and counted,
+ * QoS 1 waits in the session and flows out as mqtt_conn_writable() is called. */
+static void
+test_backpressure(void)
+{
+	struct mqtt_broker *b = broker_new(small_window);
+	struct fake pub, sub;
+	uint8_t buf[256];
+	char payload[40];
+	struct mqtt_packet p;
+	int got[20] = {0}, n0 = 0;
+
+	client(b, &pub, MQTT_V311, "p", 1);
+	client(b, &sub, MQTT_V311, "s", 1);
+	subscribe(&sub, MQTT_V311, "q0", 0);
+	subscribe(&sub, MQTT_V311, "q1", 1);
+	sub.window = 10;
+	for (int i = 0; i < 10; i++) {
+		memset(payload, 'a' + i, sizeof(payload));
+		CHECK_EQ(feed(&pub, buf,
+		              pkt_publish(buf, sizeof(buf), MQTT_V311, "q0", payload,
+		                          sizeof(payload), 0, 0, 0)),
+		         0);
+		CHECK_EQ(feed(&pub, buf,
+		              pkt_publish(buf, sizeof(buf), MQTT_V311, "q1", payload,
+		                          sizeof(payload), 1, (uint16_t)(i + 1), 0)),
+		         0);
+	}
+	const struct mqtt_stats *st = mqtt_broker_stats(b);
+	CHECK(st->dropped_outbuf_full > 0);
+	/* 2 inflight + 5 queued of 10: the rest overflowed the session queue */
+	CHECK_EQ(st->dropped_queue_full, 3);
+	/* drain: the peer acks each QoS 1 message as it arrives */
+	for (int round = 0; round < 100; round++) {
+		sub.window = 7;
+		mqtt_conn_writable(sub.c, now_us);
+		fake_rd = 0;
+		size_t keep = sub.len;
+		uint8_t copy[4096];
+		memcpy(copy, sub.out, keep);
+		/* decode whole packets; leave a partial one in place */
+		size_t used = 0;
+		for (;;) {
+			uint8_t type, flags;
+			uint32_t rem, hl;
+			if (mqtt_fixed_header(copy + used, keep - used, &type, &flags, &rem, &hl) ||
+			    used + hl + rem > keep)
+				break;
+			CHECK_EQ(mqtt_decode(copy + used, hl + rem, MQTT_V311, &p), 0);
+			used += hl + rem;
+			if (p.publish.qos == 0) {
+				n0++;
+				continue;
+			}
+			got[p.publish.payload.p[0] - 'a']++;
+			uint8_t ack[4] = {0x40, 2, (uint8_t)(p.publish.packet_id >> 8),
+			                  (uint8_t)p.publish.packet_id};
+			sub.len = 0;
+			CHECK_EQ(feed(&sub, ack, 4), 0);
+		}
+		memmove(sub.out, copy + used, keep - used);
+		sub.len = keep - used;
+	}
+	int total = 0;
+	for (int i = 0; i < 10; i++)
+		total += got[i];
+	CHECK_EQ(total, 7);
+	CHECK(got[0] == 1 && got[6] == 1 && got[7] == 0); /* order kept, newest dropped */
+	CHECK(n0 >= 1);
+	CHECK_EQ(sub.len, 0);
+	fake_gone(&pub);
+	fake_gone(&sub);
+	mqtt_broker_destroy(b);
+}
+
+/* CONNECT + SUBSCRIBE + PUBLISH (to itself) split at every byte boundary, and fed one byte at
+ * a time: the output is always the same. */
+static void
+test_every_split_point(void)
+{
+	uint8_t stream[512], ref[512];
+	size_t n = 0, reflen = 0;
+
+	n += pkt_connect(stream + n, MQTT_V311, "split", 1, 30, NULL, NULL, 0);
+	n += pkt_subscribe(stream + n, MQTT_V311, 1, "x/#", 1);
+	n += pkt_publish(stream + n, sizeof(stream) - n, MQTT_V311, "x/y", "payload", 7, 1, 9, 0);
+	n += pkt_publish(stream + n, sizeof(stream) - n, MQTT_V311, "x/z", "", 0, 0, 0, 0);
+	stream[n++] = 0xc0;
+	stream[n++] = 0x00;
+	for (size_t split = 0; split <= n + 1; split++) {
+		struct mqtt_broker *b = broker_new(NULL);
+		struct fake f;
+		fake_open(b, &f);
+		if (split <= n) {
+			CHECK_EQ(feed(&f, stream, split), 0);
+			CHECK_EQ(feed(&f, stream + split, n - split), 0);
+		} else {
+			for (size_t i = 0; i < n; i++)
+				CHECK_EQ(feed(&f, stream + i, 1), 0);
+		}
+		if (split == 0) {
+			memcpy(ref, f.out, f.len);
+			reflen = f.len;
+			/* CONNACK, SUBACK, PUBLISH qos1 id 1, PUBACK 9, PUBLISH qos0, PINGRESP */
+			CHECK(reflen > 20);
+		}
+		CHECK(f.len == reflen && !memcmp(f.out, ref, reflen));
+		CHECK_EQ(f.closed, 0);
+		fake_gone(&f);
+		mqtt_broker_destroy(b);
+	}
+}
+
+/* 10,000 QoS 1 messages in a row, fed in 4000-byte chunks that split packets anywhere, the
+ * subscriber acking what it reads: every one delivered in order, byte-identical. */
+static void
+test_ten_thousand(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct fake pub, sub;
+	size_t cap = 10000 * 40, n = 0;
+	uint8_t *stream = malloc(cap);
+	struct mqtt_packet p;
+	int next = 0;
+	char pl[16];
+
+	client(b, &pub, MQTT_V311, "p", 1);
+	client(b, &sub, MQTT_V311, "s", 1);
+	subscribe(&sub, MQTT_V311, "bulk/+", 1);
+	for (int i = 0; i < 10000; i++) {
+		int l = snprintf(pl, sizeof(pl), "m%05d", i);
+		n += pkt_publish(stream + n, cap - n, MQTT_V311, "bulk/1", pl, (size_t)l, 1,
+		                 (uint16_t)(i % 60000 + 1), 0);
+	}
+	size_t fed = 0;
+	/* the subscriber acks as it reads; the broker refills the window */
+	for (int round = 0; round < 20000 && next < 10000; round++) {
+		if (fed < n && sub.len == 0) {
+			size_t k = n - fed < 4000 ? n - fed : 4000;
+			CHECK_EQ(feed(&pub, stream + fed, k), 0);
+			fed += k;
+		}
+		fake_rd = 0;
+		size_t len = sub.len;
+		uint8_t *copy = malloc(len + 1);
+		memcpy(copy, sub.out, len);
+		sub.len = 0;
+		size_t used = 0;
+		uint8_t acks[4 * 64];
+		size_t na = 0;
+		while (used < len) {
+			uint8_t type, flags;
+			uint32_t rem, hl;
+			if (mqtt_fixed_header(copy + used, len - used, &type, &flags, &rem, &hl))
+				break;
+			CHECK_EQ(mqtt_decode(copy + used, hl + rem, MQTT_V311, &p), 0);
+			used += hl + rem;
+			snprintf(pl, sizeof(pl), "m%05d", next);
+			if (p.publish.payload.len != 6 || memcmp(p.publish.payload.p, pl, 6)) {
+				CHECK(0);
+				break;
+			}
+			next++;
+			acks[na++] = 0x40;
+			acks[na++] = 2;
+			acks[na++] = (uint8_t)(p.publish.packet_id >> 8);
+			acks[na++] = (uint8_t)p.publish.packet_id;
+		}
+		free(copy);
+		if (!na && fed == n)
+			break;
+		CHECK_EQ(feed(&sub, acks, na), 0);
+	}
+	CHECK_EQ(next, 10000);
+	CHECK_EQ(mqtt_broker_stats(b)->messages_in, 10000);
+	CHECK_EQ(mqtt_broker_stats(b)->messages_out, 10000);
+	CHECK_EQ(pub.len, 10000 * 4); /* 10,000 PUBACKs */
+	free(stream);
+	fake_gone(&pub);
+	fake_gone(&sub);
+	mqtt_broker_destroy(b);
+}
+
+/* QoS 2 both ways, and exactly once: a resent PUBLISH (DUP) before PUBREL is not routed again. */
+static void
+test_qos2_flow(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct fake pub, sub;
+
+	client(b, &pub, MQTT_V311, "p", 1);
+	client(b, &sub, MQTT_V311, "s", 1);
+	subscribe(&sub, MQTT_V311, "t", 2);
+	CHECK_EQ(feed_hex(&pub, "34 06 00 01 74 00 05 41"), 0);
+	CHECK(expect_hex(&pub, "50 02 00 05"));
+	CHECK(expect_hex(&sub, "34 06 00 01 74 00 01 41"));
+	CHECK_EQ(feed_hex(&pub, "3c 06 00 01 74 00 05 41"), 0); /* DUP resend */
+	CHECK(expect_hex(&pub, "50 02 00 05"));
+	CHECK(expect_hex(&sub, ""));
+	CHECK_EQ(feed_hex(&pub, "62 02 00 05"), 0);
+	CHECK(expect_hex(&pub, "70 02 00 05"));
+	CHECK_EQ(feed_hex(&sub, "50 02 00 01"), 0);
+	CHECK(expect_hex(&sub, "62 02 00 01"));
+	CHECK_EQ(feed_hex(&sub, "70 02 00 01"), 0);
+	CHECK(expect_hex(&sub, ""));
+	/* the id is free again: the next message reuses the sequence */
+	CHECK_EQ(feed_hex(&pub, "34 06 00 01 74 00 06 42"), 0);
+	CHECK(expect_hex(&sub, "34 06 00 01 74 00 02 42"));
+	fake_gone(&pub);
+	fake_gone(&sub);
+	mqtt_broker_destroy(b);
+}
+
+/* Clean session 0: subscriptions survive a reconnect, QoS 1 messages are queued while offline,
+ * an unacknowledged one is resent with DUP, and CONNACK says session present. */
+static void
+test_persistent_session(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct fake pub, sub;
+	uint8_t buf[256];
+
+	client(b, &pub, MQTT_V311, "p", 1);
+	client(b, &sub, MQTT_V311, "keep", 0);
+	subscribe(&sub, MQTT_V311, "t", 1);
+	CHECK_EQ(feed_hex(&pub, "32 06 00 01 74 00 01 41"), 0);
+	CHECK(expect_hex(&sub, "32 06 00 01 74 00 01 41"));
+	fake_gone(&sub); /* no PUBACK */
+	CHECK_EQ(mqtt_broker_stats(b)->sessions_persistent, 1);
+	CHECK_EQ(feed_hex(&pub, "32 06 00 01 74 00 02 42"), 0);
+	CHECK_EQ(feed_hex(&pub, "30 04 00 01 74 43"), 0); /* QoS 0: not queued offline */
+	fake_open(b, &sub);
+	CHECK_EQ(feed(&sub, buf, pkt_connect(buf, MQTT_V311, "keep", 0, 0, NULL, NULL, 0)), 0);
+	CHECK(expect_hex(&sub, "20 02 01 00 3a 06 00 01 74 00 01 41 32 06 00 01 74 00 02 42"));
+	CHECK_EQ(feed_hex(&sub, "40 02 00 01 40 02 00 02"), 0);
+	fake_gone(&sub);
+	/* clean session 1 discards it: session present 0, nothing delivered */
+	fake_open(b, &sub);
+	CHECK_EQ(feed(&sub, buf, pkt_connect(buf, MQTT_V311, "keep", 1, 0, NULL, NULL, 0)), 0);
+	CHECK(expect_hex(&sub, "20 02 00 00"));
+	CHECK_EQ(mqtt_broker_stats(b)->subscriptions, 0);
+	fake_gone(&sub);
+	CHECK_EQ(mqtt_broker_stats(b)->sessions_persistent, 0);
+	fake_gone(&pub);
+	mqtt_broker_destroy(b);
+}
+
+/* Retained: stored, replaced, sent on subscribe with the retain flag, deleted by empty payload. */
+static void
+test_retained(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct fake pub, sub;
+
+	client(b, &pub, MQTT_V311, "p", 1);
+	CHECK_EQ(feed_hex(&pub, "31 04 00 01 72 41"), 0);
+	CHECK_EQ(feed_hex(&pub, "31 04 00 01 72 42"), 0); /* replaces */
+	CHECK_EQ(feed_hex(&pub, "31 06 00 03 72 2f 73 43"), 0);
+	CHECK_EQ(mqtt_broker_stats(b)->retained, 2);
+	client(b, &sub, MQTT_V311, "s", 1);
+	CHECK_EQ(feed_hex(&sub, "82 06 00 01 00 01 72 00"), 0);
+	CHECK(expect_hex(&sub, "90 03 00 01 00 31 04 00 01 72 42"));
+	CHECK_EQ(feed_hex(&sub, "82 06 00 02 00 01 23 00"), 0); /* "#" */
+	CHECK_EQ(sub.len, 5 + 6 + 8);
+	sub.len = 0;
+	/* delete; forwarded with retain 0, once although "r" and "#" both match */
+	CHECK_EQ(feed_hex(&pub, "31 03 00 01 72"), 0);
+	CHECK(expect_hex(&sub, "30 03 00 01 72"));
+	CHECK_EQ(mqtt_broker_stats(b)->retained, 1);
+	fake_gone(&pub);
+	fake_gone(&sub);
+	mqtt_broker_destroy(b);
+}
+
+/* A second connection with the same client id takes the session over; the first is closed. */
+static void
+test_takeover(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct fake a, a2, pub;
+	uint8_t buf[256];
+
+	client(b, &pub, MQTT_V311, "p", 1);
+	client(b, &a, MQTT_V311, "same", 0);
+	subscribe(&a, MQTT_V311, "t", 1);
+	fake_open(b, &a2);
+	CHECK_EQ(feed(&a2, buf, pkt_connect(buf, MQTT_V311, "same", 0, 0, NULL, NULL, 0)), 0);
+	CHECK(expect_hex(&a2, "20 02 01 00"));
+	CHECK_EQ(a.closed, 1);
+	fake_gone(&a); /* the old transport goes later: must not disturb the new owner */
+	CHECK_EQ(feed_hex(&pub, "32 06 00 01 74 00 01 41"), 0);
+	CHECK(expect_hex(&a2, "32 06 00 01 74 00 01 41"));
+	fake_gone(&a2);
+	fake_gone(&pub);
+	mqtt_broker_destroy(b);
+}
+
+/* v5: CONNECT with properties, CONNACK with ours, an assigned client id, and a protocol error
+ * answered with DISCONNECT and a reason code. */
+static void
+test_v5_basics(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct fake f;
+	struct mqtt_packet p;
+
+	fake_open(b, &f);
+	/* CONNECT v5, clean start, ka 0, props: session expiry 0x10, empty client id */
+	CHECK_EQ(feed_hex(&f, "10 12 00 04 4d 51 54 54 05 02 00 00 05 11 00 00 00 10 00 00"), 0);
+	fake_rd = 0;
+	CHECK(next_packet(&f, MQTT_V5, &p));
+	CHECK_EQ(p.type, MQTT_CONNACK);
+	CHECK_EQ(p.connack.reason, 0);
+	CHECK(MQTT_PROP_HAS(&p.connack.props, MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER));
+	CHECK(MQTT_PROP_HAS(&p.connack.props, MQTT_PROP_TOPIC_ALIAS_MAXIMUM));
+	f.len = 0;
+	/* topic alias 0 is invalid: DISCONNECT 0x94 (or the codec's 0x82) */
+	CHECK(feed_hex(&f, "30 07 00 01 74 03 23 00 00") < 0);
+	CHECK(f.len >= 3 && f.out[0] == 0xe0 && f.out[2] >= 0x80);
+	CHECK_EQ(f.closed, 1);
+	fake_gone(&f);
+	mqtt_broker_destroy(b);
+}
+
+/* v5 topic alias: set with a topic, then used with an empty topic. */
+static void
+test_v5_topic_alias(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct fake pub, sub;
+
+	client(b, &pub, MQTT_V5, "p", 1);
+	client(b, &sub, MQTT_V311, "s", 1);
+	subscribe(&sub, MQTT_V311, "t", 0);
+	CHECK_EQ(feed_hex(&pub, "30 08 00 01 74 03 23 00 01 41"), 0);
+	CHECK(expect_hex(&sub, "30 04 00 01 74 41"));
+	CHECK_EQ(feed_hex(&pub, "30 07 00 00 03 23 00 01 42"), 0);
+	CHECK(expect_hex(&sub, "30 04 00 01 74 42"));
+	CHECK_EQ(pub.closed, 0);
+	fake_gone(&pub);
+	fake_gone(&sub);
+	mqtt_broker_destroy(b);
+}
+
+int
+main(void)
+{
+	TEST(test_connect_connack_bytes);
+	TEST(test_subscribe_suback_bytes);
+	TEST(test_publish_routing);
+	TEST(test_qos1_flow);
+	TEST(test_keepalive_1_5x);
+	TEST(test_connect_timeout);
+	TEST(test_will);
+	TEST(test_malformed_isolated);
+	TEST(test_max_packet_size);
+	TEST(test_backpressure);
+	TEST(test_every_split_point);
+	TEST(test_ten_thousand);
+	TEST(test_qos2_flow);
+	TEST(test_persistent_session);
+	TEST(test_retained);
+	TEST(test_takeover);
+	TEST(test_v5_basics);
+	TEST(test_v5_topic_alias);
+	return tap_done();
+}
