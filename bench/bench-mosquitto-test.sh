@@ -71,9 +71,11 @@ run "pairs QoS 2, MQTT 5: every message delivered" \
 run "fanout QoS 0 to 20 subscribers: deliveries are 20 per publish" \
 	'j["delivered_window"] > 1000 and j["expected_window"] == 20 * j["sent_window"] and j["loss"] < 0.01' \
 	-- fanout --clients 20 --payload 256 "${common[@]}"
-run "fanin to a wildcard subscriber, 2 worker processes" \
-	'j["delivered_window"] > 100 and j["procs"] == 2 and j["loss"] < 0.01' \
-	-- fanin --clients 10 --procs 2 --qos 1 "${common[@]}"
+# Mosquitto drops QoS 1 messages for a subscriber whose queue is full, so the many-to-one
+# case runs at a rate it keeps up with.
+run "fanin to a wildcard subscriber at 5000/s, 2 worker processes: every message delivered" \
+	'j["sent_window"] > 4000 and j["procs"] == 2 and j["delivered_window"] == j["expected_window"]' \
+	-- fanin --clients 10 --procs 2 --qos 1 --rate 5000 "${common[@]}"
 run "latency at 2000/s: offered rate kept, percentiles ordered" \
 	'abs(j["msgs_per_s_sent"] - 2000) < 100 and 0 < j["latency_us"]["p50"] <= j["latency_us"]["p99"] <= j["latency_us"]["max"]' \
 	-- latency --rate 2000 "${common[@]}"

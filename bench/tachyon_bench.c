@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -509,6 +510,12 @@ main(int argc, char **argv)
 	struct bench_conf c;
 	parse(argc, argv, &c);
 	signal(SIGPIPE, SIG_IGN);
+	/* Each worker may need up to the hard descriptor limit. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	size_t shsz = sizeof(uint64_t) * (c.npubs ? c.npubs : 1);
 	struct bench_shared *sh =
 	        mmap(NULL, shsz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
