@@ -28,11 +28,11 @@ struct tcp_conn;
 
 /* Why a connection ended, as passed to ops->closed. */
 enum tcp_close_reason {
-	TCP_CLOSE_NORMAL = 0,	/* both FINs exchanged, or the app closed and the peer agreed */
-	TCP_CLOSE_RESET,	/* RST received */
-	TCP_CLOSE_TIMEOUT,	/* retransmissions or keepalives exhausted */
-	TCP_CLOSE_ABORT,	/* the app called tcp_abort() */
-	TCP_CLOSE_NOMEM,	/* no mbufs for a required segment */
+	TCP_CLOSE_NORMAL = 0, /* both FINs exchanged, or the app closed and the peer agreed */
+	TCP_CLOSE_RESET,      /* RST received */
+	TCP_CLOSE_TIMEOUT,    /* retransmissions or keepalives exhausted */
+	TCP_CLOSE_ABORT,      /* the app called tcp_abort() */
+	TCP_CLOSE_NOMEM,      /* no mbufs for a required segment */
 };
 
 /* Application events, called only from inside tcp_stack_input(), tcp_stack_timers() and
@@ -60,26 +60,27 @@ struct tcp_app_ops {
 typedef uint16_t (*tcp_tx_fn)(void *tx_ctx, struct rte_mbuf **pkts, uint16_t n);
 
 struct tcp_stack_conf {
-	uint32_t ip;			/* our IPv4 address, network byte order */
-	uint32_t netmask;		/* network byte order */
-	uint32_t gateway;		/* network byte order; 0 = none (on-link only) */
-	struct rte_ether_addr mac;	/* our MAC */
-	uint16_t mtu;			/* IP MTU, e.g. 1500 */
-	struct rte_mempool *pool;	/* mbufs for frames this stack builds */
+	uint32_t ip;               /* our IPv4 address, network byte order */
+	uint32_t netmask;          /* network byte order */
+	uint32_t gateway;          /* network byte order; 0 = none (on-link only) */
+	struct rte_ether_addr mac; /* our MAC */
+	uint16_t mtu;              /* IP MTU, e.g. 1500 */
+	struct rte_mempool *pool;  /* mbufs for frames this stack builds */
 	tcp_tx_fn tx;
 	void *tx_ctx;
 	const struct tcp_app_ops *ops;
-	uint32_t max_conns;		/* hard cap on TCBs (SYN_RCVD included) */
-	uint32_t rcvbuf;		/* receive window / bytes queued per connection before window closes */
-	uint32_t sndbuf;		/* bytes tcp_send() queues per connection before -EAGAIN */
-	uint32_t arp_timeout_us;	/* ARP cache entry lifetime */
-	unsigned int lcore;		/* owning lcore, for logging and per-lcore arrays */
+	uint32_t max_conns; /* hard cap on TCBs (SYN_RCVD included) */
+	uint32_t rcvbuf;    /* receive window / bytes queued per connection before window closes */
+	uint32_t sndbuf;    /* bytes tcp_send() queues per connection before -EAGAIN */
+	uint32_t arp_timeout_us; /* ARP cache entry lifetime */
+	unsigned int lcore;      /* owning lcore, for logging and per-lcore arrays */
+	uint32_t msl_us;         /* TCP MSL; TIME_WAIT lasts 2*MSL. 0 = 30 s (tests shorten it) */
 };
 
 /* Counters: plain per-lcore stores (one writer), read by whoever aggregates. */
 struct tcp_stats {
 	uint64_t rx_frames, tx_frames;
-	uint64_t rx_bytes, tx_bytes;	/* TCP payload bytes */
+	uint64_t rx_bytes, tx_bytes; /* TCP payload bytes */
 	uint64_t drop_eth, drop_ip_hdr, drop_ip_csum, drop_ip_frag, drop_not_ours;
 	uint64_t drop_tcp_csum, drop_tcp_hdr, drop_no_conn, drop_nomem;
 	uint64_t arp_rx, arp_tx, arp_queued, arp_dropped;
@@ -88,6 +89,9 @@ struct tcp_stats {
 	uint64_t conns_current;
 	uint64_t rst_tx, retransmits, rto_expired, fast_retransmits, dup_acks;
 	uint64_t ooo_segments;
+	uint64_t drop_conn_full; /* SYNs dropped: max_conns TCBs in use (none in TIME_WAIT) */
+	uint64_t drop_icmp;      /* ICMP that is not a valid echo request */
+	uint64_t tw_recycled;    /* TIME_WAIT TCBs reused for a new SYN at max_conns */
 };
 
 struct tcp_stack *tcp_stack_create(const struct tcp_stack_conf *conf);
@@ -113,7 +117,7 @@ int tcp_listen(struct tcp_stack *st, uint16_t port, void *ctx);
 
 /* Active open; `conn_ctx` is the context ops->connected and later events get. */
 struct tcp_conn *tcp_connect(struct tcp_stack *st, uint32_t dst_ip, uint16_t dst_port,
-			     void *conn_ctx, uint64_t now_us);
+                             void *conn_ctx, uint64_t now_us);
 
 /* Replace the context later events receive (e.g. after accepted returned a placeholder). */
 void tcp_set_ctx(struct tcp_conn *c, void *conn_ctx);

@@ -1,0 +1,1429 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * TCP: connection table, the RFC 9293 state machine ("SEGMENT ARRIVES", 3.10.7), output with
+ * RFC 6298 retransmission, delayed ACK, receive-window flow control, and the application API.
+ *
+ * Transmission copies: every segment is built as one single-segment mbuf (headers + a copy of
+ * the payload from the send queue). DPDK 22.11's net_af_packet TX copies each mbuf into the
+ * TPACKET ring and does walk multi-segment chains, but a chain of a header mbuf and
+ * rte_pktmbuf_clone()s of queued data would need the software TCP checksum over a chain and
+ * would pin whole 2 KB queue mbufs for every in-flight copy; one memcpy of <= MSS bytes into
+ * the frame we build anyway is the simpler safe choice, and the send queue stays the sole owner
+ * of its mbufs (freed exactly when ACKed).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "tcpstack/tcp_pvt.h"
+
+#define TH_FIN RTE_TCP_FIN_FLAG
+#define TH_SYN RTE_TCP_SYN_FLAG
+#define TH_RST RTE_TCP_RST_FLAG
+#define TH_PSH RTE_TCP_PSH_FLAG
+#define TH_ACK RTE_TCP_ACK_FLAG
+
+static inline uint32_t
+now32(const struct tcp_stack *st)
+{
+	return (uint32_t)st->now_us;
+}
+
+/* ---------------------------------------------------------------- segment queues */
+
+void
+tcp_mq_free(struct tcp_mq *q)
+{
+	struct rte_mbuf *m = q->head;
+
+	while (m) {
+		struct rte_mbuf *next = m->next;
+
+		rte_pktmbuf_free_seg(m);
+		m = next;
+	}
+	q->head = q->tail = NULL;
+}
+
+/* Append a chain of segments, skipping empty ones. */
+static void
+mq_append(struct tcp_mq *q, struct rte_mbuf *m)
+{
+	while (m) {
+		struct rte_mbuf *next = m->next;
+
+		m->next = NULL;
+		if (m->data_len == 0) {
+			rte_pktmbuf_free_seg(m);
+		} else {
+			if (q->tail)
+				q->tail->next = m;
+			else
+				q->head = m;
+			q->tail = m;
+		}
+		m = next;
+	}
+}
+
+/* Drop n bytes from the front. Cost: O(segments freed). */
+static void
+mq_drop(struct tcp_mq *q, uint32_t n)
+{
+	while (n && q->head) {
+		struct rte_mbuf *m = q->head;
+
+		if (m->data_len > n) {
+			m->data_off += n;
+			m->data_len -= n;
+			m->pkt_len = m->data_len;
+			return;
+		}
+		n -= m->data_len;
+		q->head = m->next;
+		if (q->head == NULL)
+			q->tail = NULL;
+		rte_pktmbuf_free_seg(m);
+	}
+}
+
+/* Keep bytes [skip, skip + len) of a received chain, free the rest; returns the new chain. */
+static struct rte_mbuf *
+chain_clip(struct rte_mbuf *m, uint32_t skip, uint32_t len)
+{
+	struct rte_mbuf *head = NULL, **pp = &head;
+
+	while (m) {
+		struct rte_mbuf *next = m->next;
+
+		m->next = NULL;
+		if (skip >= m->data_len) {
+			skip -= m->data_len;
+			rte_pktmbuf_free_seg(m);
+		} else {
+			m->data_off += skip;
+			m->data_len -= skip;
+			skip = 0;
+			if (len == 0) {
+				rte_pktmbuf_free_seg(m);
+			} else {
+				if (m->data_len > len)
+					m->data_len = (uint16_t)len;
+				len -= m->data_len;
+				m->pkt_len = m->data_len;
+				m->nb_segs = 1;
+				*pp = m;
+				pp = &m->next;
+			}
+		}
+		m = next;
+	}
+	return head;
+}
+
+static void
+chain_free(struct rte_mbuf *m)
+{
+	while (m) {
+		struct rte_mbuf *next = m->next;
+
+		rte_pktmbuf_free_seg(m);
+		m = next;
+	}
+}
+
+/* ---------------------------------------------------------------- connection table */
+
+static struct tcp_conn *
+conn_lookup(struct tcp_stack *st, const struct tcp_key *k)
+{
+	void *data;
+
+	if (rte_hash_lookup_data(st->hash, k, &data) < 0)
+		return NULL;
+	return data;
+}
+
+static void tw_unlink(struct tcp_conn *c);
+
+static struct tcp_conn *
+conn_alloc(struct tcp_stack *st, const struct tcp_key *k)
+{
+	struct tcp_conn *c;
+	uint32_t idx;
+
+	if (st->free_head == TCP_NIL) {
+		/* Full: recycle the oldest TIME_WAIT TCB, as RFC 9293 3.6.1 lets a new SYN do. */
+		if (st->tw_head == TCP_NIL)
+			return NULL;
+		st->stats.tw_recycled++;
+		tcp_conn_free(&st->conns[st->tw_head]);
+	}
+	idx = st->free_head;
+	c = &st->conns[idx];
+	st->free_head = c->ev_next;
+	memset(c, 0, sizeof(*c));
+	c->st = st;
+	c->key = *k;
+	c->ev_next = c->out_next = c->tw_prev = c->tw_next = TCP_NIL;
+	c->rto = TCP_RTO_INIT_US;
+	c->ssthresh = UINT32_MAX;
+	if (rte_hash_add_key_data(st->hash, k, c) < 0) {
+		c->ev_next = st->free_head;
+		st->free_head = idx;
+		return NULL;
+	}
+	st->n_used++;
+	return c;
+}
+
+static void
+tw_unlink(struct tcp_conn *c)
+{
+	struct tcp_stack *st = c->st;
+	uint32_t idx = tcp_conn_idx(st, c);
+
+	if (c->tw_prev == TCP_NIL && st->tw_head != idx)
+		return; /* not on the list */
+	if (c->tw_prev == TCP_NIL)
+		st->tw_head = c->tw_next;
+	else
+		st->conns[c->tw_prev].tw_next = c->tw_next;
+	if (c->tw_next == TCP_NIL)
+		st->tw_tail = c->tw_prev;
+	else
+		st->conns[c->tw_next].tw_prev = c->tw_prev;
+	c->tw_prev = c->tw_next = TCP_NIL;
+}
+
+static void
+tw_append(struct tcp_conn *c)
+{
+	struct tcp_stack *st = c->st;
+	uint32_t idx = tcp_conn_idx(st, c);
+
+	tw_unlink(c);
+	c->tw_prev = st->tw_tail;
+	if (st->tw_tail == TCP_NIL)
+		st->tw_head = idx;
+	else
+		st->conns[st->tw_tail].tw_next = idx;
+	st->tw_tail = idx;
+}
+
+/* Return the TCB to the pool. Only when no event is pending for it (see tcp_dispatch). */
+void
+tcp_conn_free(struct tcp_conn *c)
+{
+	struct tcp_stack *st = c->st;
+	uint32_t idx = tcp_conn_idx(st, c);
+
+	tcp_timer_cancel(&st->wheel, &c->timer);
+	tw_unlink(c);
+	if (c->flags & TF_ON_OUTQ) {
+		/* Rare (closed with output pending); the list holds this iteration's work only. */
+		uint32_t *pp = &st->outq_head, prev = TCP_NIL;
+
+		while (*pp != idx) {
+			prev = *pp;
+			pp = &st->conns[*pp].out_next;
+		}
+		*pp = c->out_next;
+		if (st->outq_tail == idx)
+			st->outq_tail = prev;
+	}
+	tcp_mq_free(&c->sndq);
+	tcp_mq_free(&c->rcvq);
+	while (c->ooo) {
+		struct rte_mbuf *m = c->ooo;
+
+		c->ooo = m->next;
+		rte_pktmbuf_free_seg(m);
+	}
+	rte_hash_del_key(st->hash, &c->key);
+	c->state = TCPS_CLOSED;
+	c->flags = 0;
+	c->ev_next = st->free_head;
+	st->free_head = idx;
+	st->n_used--;
+}
+
+/* The connection is over. The app hears `why` once (if it knows the connection); the TCB is
+ * freed now, or by tcp_dispatch after that event. */
+static void
+conn_close(struct tcp_conn *c, enum tcp_close_reason why)
+{
+	struct tcp_stack *st = c->st;
+
+	if (why == TCP_CLOSE_RESET)
+		st->stats.conns_reset++;
+	else if (why == TCP_CLOSE_TIMEOUT)
+		st->stats.conns_timeout++;
+	c->state = TCPS_CLOSED;
+	tcp_timer_cancel(&st->wheel, &c->timer);
+	c->flags &= ~(TF_RTO | TF_DELACK | TF_ACKNOW);
+	tcp_mq_free(&c->sndq);
+	c->snd_len = 0;
+	if (((c->flags & TF_APP) || (c->ev & TEV_OPEN)) && !(c->flags & TF_APP_GONE)) {
+		c->why = (uint8_t)why;
+		c->flags |= TF_FREE_PEND;
+		tcp_ev_post(c, TEV_CLOSED);
+	} else if (c->flags & TF_ON_EVQ) {
+		c->flags |= TF_FREE_PEND;
+	} else {
+		tcp_conn_free(c);
+	}
+}
+
+/* ---------------------------------------------------------------- timers */
+
+static void
+conn_timer_update(struct tcp_conn *c)
+{
+	struct tcp_stack *st = c->st;
+	uint32_t now = now32(st);
+	int32_t d = INT32_MAX;
+
+	if (c->flags & TF_RTO)
+		d = (int32_t)(c->rto_at - now);
+	if ((c->flags & TF_DELACK) && (int32_t)(c->delack_at - now) < d)
+		d = (int32_t)(c->delack_at - now);
+	if (d == INT32_MAX) {
+		tcp_timer_cancel(&st->wheel, &c->timer);
+		return;
+	}
+	if (d < 0)
+		d = 0;
+	tcp_timer_arm(&st->wheel, &c->timer, st->now_us + (uint64_t)d);
+}
+
+static void
+rto_arm(struct tcp_conn *c, uint32_t after_us)
+{
+	c->flags |= TF_RTO;
+	c->rto_at = now32(c->st) + after_us;
+	conn_timer_update(c);
+}
+
+static void
+rto_stop(struct tcp_conn *c)
+{
+	c->flags &= ~TF_RTO;
+	conn_timer_update(c);
+}
+
+static void
+enter_time_wait(struct tcp_conn *c)
+{
+	c->state = TCPS_TIME_WAIT;
+	tcp_mq_free(&c->sndq);
+	c->snd_len = 0;
+	c->flags &= ~TF_DELACK;
+	rto_arm(c, 2 * c->st->msl_us);
+	tw_append(c);
+	if ((c->flags & (TF_APP | TF_APP_GONE)) == TF_APP || (c->ev & TEV_OPEN)) {
+		c->why = TCP_CLOSE_NORMAL;
+		tcp_ev_post(c, TEV_CLOSED);
+	}
+}
+
+static void rto_expired(struct tcp_conn *c);
+
+void
+tcp_timer_fire(void *arg, struct tcp_timer *t)
+{
+	struct tcp_conn *c = container_of(t, struct tcp_conn, timer);
+	uint32_t now = now32((struct tcp_stack *)arg);
+
+	if ((c->flags & TF_DELACK) && (int32_t)(c->delack_at - now) <= 0) {
+		c->flags = (uint16_t)((c->flags & ~TF_DELACK) | TF_ACKNOW);
+		tcp_out_post(c);
+	}
+	if ((c->flags & TF_RTO) && (int32_t)(c->rto_at - now) <= 0) {
+		c->flags &= ~TF_RTO;
+		rto_expired(c);
+		if (c->state == TCPS_CLOSED)
+			return;
+	}
+	conn_timer_update(c);
+}
+
+/* ---------------------------------------------------------------- output */
+
+static uint16_t
+rcv_window(struct tcp_conn *c)
+{
+	struct tcp_stack *st = c->st;
+	uint32_t space = st->conf.rcvbuf > c->rcv_len ? st->conf.rcvbuf - c->rcv_len : 0;
+	uint32_t thresh = RTE_MIN(st->conf.rcvbuf / 2, (uint32_t)c->mss);
+	uint32_t adv = SEQ_GT(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
+
+	if (c->flags & TF_RD_SHUT)
+		space = st->conf.rcvbuf;
+	if (space > 65535)
+		space = 65535;
+	/* Never shrink the window; open it only by a worthwhile amount (receiver SWS avoidance,
+	 * RFC 1122 4.2.3.3). */
+	if (space < adv || (space > adv && space - adv < thresh))
+		space = adv;
+	return (uint16_t)space;
+}
+
+/* Build and send one segment; payload is copied from the send queue at `off`. */
+static int
+seg_send(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_t len)
+{
+	struct tcp_stack *st = c->st;
+	uint16_t optlen = (flags & TH_SYN) ? 4 : 0;
+	uint16_t hlen = (uint16_t)(TCP_HDRS_LEN + optlen);
+	struct rte_mbuf *m = tcp_alloc(st);
+	struct rte_ipv4_hdr *ip;
+	struct rte_tcp_hdr *th;
+	uint8_t *p;
+	uint16_t win;
+
+	if (m == NULL)
+		return -ENOBUFS;
+	p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(hlen + len));
+	if (p == NULL) {
+		rte_pktmbuf_free(m);
+		return -ENOBUFS;
+	}
+	ip = (struct rte_ipv4_hdr *)(p + RTE_ETHER_HDR_LEN);
+	th = (struct rte_tcp_hdr *)(ip + 1);
+	if (len) {
+		const struct rte_mbuf *s = c->sndq.head;
+		uint8_t *d = p + hlen;
+
+		while (off >= s->data_len) {
+			off -= s->data_len;
+			s = s->next;
+		}
+		for (uint32_t left = len; left;) {
+			uint32_t n = RTE_MIN(left, (uint32_t)(s->data_len - off));
+
+			memcpy(d, rte_pktmbuf_mtod_offset(s, const uint8_t *, off), n);
+			d += n;
+			left -= n;
+			off = 0;
+			s = s->next;
+		}
+	}
+	if (flags & TH_RST)
+		win = 0;
+	else if (flags & TH_SYN)
+		win = (uint16_t)RTE_MIN(st->conf.rcvbuf, 65535u);
+	else
+		win = rcv_window(c);
+	ip->version_ihl = 0x45;
+	ip->type_of_service = 0;
+	ip->total_length = rte_cpu_to_be_16((uint16_t)(hlen - RTE_ETHER_HDR_LEN + len));
+	ip->packet_id = rte_cpu_to_be_16(st->ip_id++);
+	ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+	ip->time_to_live = 64;
+	ip->next_proto_id = IPPROTO_TCP;
+	ip->hdr_checksum = 0;
+	ip->src_addr = st->conf.ip;
+	ip->dst_addr = c->key.faddr;
+	th->src_port = rte_cpu_to_be_16(c->key.lport);
+	th->dst_port = c->key.fport;
+	th->sent_seq = rte_cpu_to_be_32(seq);
+	th->recv_ack = (flags & TH_ACK) ? rte_cpu_to_be_32(c->rcv_nxt) : 0;
+	th->data_off = (uint8_t)(((20 + optlen) / 4) << 4);
+	th->tcp_flags = flags;
+	th->rx_win = rte_cpu_to_be_16(win);
+	th->cksum = 0;
+	th->tcp_urp = 0;
+	if (optlen) {
+		uint8_t *o = (uint8_t *)(th + 1);
+
+		o[0] = 2; /* MSS */
+		o[1] = 4;
+		o[2] = (uint8_t)(st->mss_local >> 8);
+		o[3] = (uint8_t)st->mss_local;
+	}
+	th->cksum = rte_ipv4_udptcp_cksum(ip, th);
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	if (flags & TH_ACK) {
+		c->rcv_adv = c->rcv_nxt + win;
+		c->rcv_acked = c->rcv_nxt;
+		c->flags &= ~(TF_ACKNOW | TF_DELACK);
+	}
+	st->stats.tx_bytes += len;
+	tcp_ip_output(st, m, c->key.faddr);
+	return 0;
+}
+
+/* Send what the windows allow: data segments at min(MSS, window), the FIN after the data, or
+ * an ACK if one is owed. `force` sends at least one byte past a closed window (probe / RTO).
+ * Cost: O(segments sent x send-queue mbufs). */
+static void
+output(struct tcp_conn *c, int force)
+{
+	struct tcp_stack *st = c->st;
+	uint8_t fl = TH_ACK;
+
+	switch (c->state) {
+	case TCPS_SYN_SENT:
+	case TCPS_SYN_RCVD:
+		if (c->snd_nxt == c->iss) {
+			if (seg_send(c, c->iss,
+			             c->state == TCPS_SYN_SENT ? TH_SYN : TH_SYN | TH_ACK, 0,
+			             0) == 0) {
+				c->snd_nxt = c->iss + 1;
+				if (SEQ_GT(c->snd_nxt, c->snd_max))
+					c->snd_max = c->snd_nxt;
+			}
+			if (!(c->flags & TF_RTO))
+				rto_arm(c, c->rto);
+		} else if (c->flags & TF_ACKNOW) {
+			seg_send(c, c->snd_nxt, TH_ACK, 0, 0);
+		}
+		return;
+	case TCPS_CLOSED:
+	case TCPS_LISTEN:
+		return;
+	case TCPS_TIME_WAIT:
+		if (c->flags & TF_ACKNOW)
+			seg_send(c, c->snd_nxt, TH_ACK, 0, 0);
+		return;
+	default:
+		break;
+	}
+	for (;;) {
+		uint32_t off = c->snd_nxt - c->snd_una;
+		uint32_t unsent = off < c->snd_len ? c->snd_len - off : 0;
+		uint32_t wnd = RTE_MIN(c->snd_wnd, c->cwnd);
+		uint32_t inflight = c->snd_nxt - c->snd_una;
+		uint32_t usable = wnd > inflight ? wnd - inflight : 0;
+		uint32_t len = RTE_MIN(RTE_MIN(unsent, usable), (uint32_t)c->mss);
+		int fin = 0;
+
+		if (force && len == 0 && unsent)
+			len = 1;
+		if (len) {
+			/* Sender SWS avoidance (RFC 1122 4.2.3.4) without Nagle: a short segment
+			 * only if it is the tail of the queue or half the peer's largest window. */
+			if (len < c->mss && len < unsent && len < c->max_wnd / 2u && !force)
+				len = 0;
+		}
+		if ((c->flags & TF_FIN_QUEUED) && len == unsent &&
+		    (!(c->flags & TF_FIN_SENT) || SEQ_LT(c->snd_nxt + len, c->snd_max)))
+			fin = 1;
+		if (len == 0 && !fin)
+			break;
+		fl = (uint8_t)(TH_ACK | (fin ? TH_FIN : 0) | (len && len == unsent ? TH_PSH : 0));
+		if (seg_send(c, c->snd_nxt, fl, off, len) != 0)
+			break; /* out of mbufs: the RTO timer retries */
+		if (!(c->flags & TF_RTT) && c->snd_nxt == c->snd_max && len) {
+			c->flags |= TF_RTT;
+			c->rtt_seq = c->snd_nxt + len;
+			c->rtt_ts = now32(st);
+		}
+		if (SEQ_LT(c->snd_nxt, c->snd_max))
+			st->stats.retransmits++;
+		c->snd_nxt += len + (uint32_t)fin;
+		if (fin)
+			c->flags |= TF_FIN_SENT;
+		if (SEQ_GT(c->snd_nxt, c->snd_max))
+			c->snd_max = c->snd_nxt;
+		if (!(c->flags & TF_RTO))
+			rto_arm(c, c->rto);
+		force = 0;
+		if (fin)
+			break;
+	}
+	/* Zero window with data waiting and nothing in flight: the RTO timer acts as the persist
+	 * timer and its expiry sends a one-byte probe. */
+	if (c->snd_len && c->snd_una == c->snd_max && !(c->flags & TF_RTO))
+		rto_arm(c, c->rto);
+	if (c->flags & TF_ACKNOW)
+		seg_send(c, c->snd_nxt, TH_ACK, 0, 0);
+}
+
+void
+tcp_output(struct tcp_conn *c)
+{
+	output(c, 0);
+}
+
+static void
+rto_expired(struct tcp_conn *c)
+{
+	struct tcp_stack *st = c->st;
+
+	switch (c->state) {
+	case TCPS_TIME_WAIT:
+		conn_close(c, TCP_CLOSE_NORMAL);
+		return;
+	case TCPS_FIN_WAIT_2:
+		conn_close(c, TCP_CLOSE_TIMEOUT);
+		return;
+	default:
+		break;
+	}
+	if (c->snd_una == c->snd_max && c->snd_len == 0)
+		return; /* nothing outstanding */
+	st->stats.rto_expired++;
+	/* A zero-window probe answered keeps the connection alive; only silence counts. */
+	if (++c->retries > ((c->state == TCPS_SYN_SENT || c->state == TCPS_SYN_RCVD)
+	                            ? TCP_SYN_RETRIES
+	                            : TCP_RTO_RETRIES)) {
+		conn_close(c, TCP_CLOSE_TIMEOUT);
+		return;
+	}
+	/* RFC 6298 5.5-5.6: back off, retransmit the earliest unacknowledged segment; RFC 5681:
+	 * restart from a one-segment window. Karn: the timed segment may be a retransmission. */
+	c->rto = RTE_MIN(c->rto * 2, TCP_RTO_MAX_US);
+	c->flags &= ~TF_RTT;
+	if (c->snd_max != c->snd_una) {
+		uint32_t flight = c->snd_max - c->snd_una;
+
+		c->ssthresh = RTE_MAX(flight / 2, 2u * c->mss);
+	}
+	c->cwnd = c->mss;
+	c->snd_nxt = c->snd_una;
+	if (c->flags & TF_FIN_SENT && c->snd_len == 0 && c->snd_una == c->snd_max - 1)
+		c->snd_nxt = c->snd_una; /* FIN alone outstanding: resent by output() */
+	rto_arm(c, c->rto);
+	output(c, 1);
+}
+
+/* ---------------------------------------------------------------- input helpers */
+
+struct seg {
+	uint32_t seq, ack, len; /* len: payload bytes */
+	uint16_t wnd, mss;
+	uint8_t flags;
+};
+
+static void
+send_rst(struct tcp_stack *st, uint32_t faddr, uint16_t fport_be, uint16_t lport, uint32_t seq,
+         uint32_t ack, uint8_t flags)
+{
+	struct tcp_conn tmp;
+
+	/* A throwaway TCB so seg_send can build the frame (RST carries no data or window). */
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.st = st;
+	tmp.key.faddr = faddr;
+	tmp.key.fport = fport_be;
+	tmp.key.lport = lport;
+	tmp.rcv_nxt = ack;
+	tmp.flags = TF_RD_SHUT;
+	tmp.mss = 536;
+	st->stats.rst_tx++;
+	seg_send(&tmp, seq, flags, 0, 0);
+}
+
+/* RST for a segment that matches no connection, or is unacceptable in SYN states (RFC 9293
+ * 3.10.7.1): <SEQ=SEG.ACK><CTL=RST> if it had an ACK, else
+ * <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>. */
+static void
+rst_for(struct tcp_stack *st, const struct tcp_key *k, const struct seg *s)
+{
+	uint32_t seglen = s->len + !!(s->flags & TH_SYN) + !!(s->flags & TH_FIN);
+
+	if (s->flags & TH_RST)
+		return;
+	if (s->flags & TH_ACK)
+		send_rst(st, k->faddr, k->fport, k->lport, s->ack, 0, TH_RST);
+	else
+		send_rst(st, k->faddr, k->fport, k->lport, 0, s->seq + seglen, TH_RST | TH_ACK);
+}
+
+static uint16_t
+parse_mss(const struct rte_tcp_hdr *th, uint32_t doff)
+{
+	const uint8_t *o = (const uint8_t *)(th + 1), *end = (const uint8_t *)th + doff;
+
+	while (o < end) {
+		if (o[0] == 0)
+			break;
+		if (o[0] == 1) {
+			o++;
+			continue;
+		}
+		if (o + 1 >= end || o[1] < 2 || o + o[1] > end)
+			break;
+		if (o[0] == 2 && o[1] == 4)
+			return (uint16_t)((o[2] << 8) | o[3]);
+		o += o[1];
+	}
+	return 0;
+}
+
+static void
+set_mss(struct tcp_conn *c, uint16_t peer_mss)
+{
+	if (peer_mss == 0)
+		peer_mss = 536; /* RFC 9293 3.7.1 default */
+	c->mss = RTE_MIN(peer_mss, c->st->mss_local);
+	if (c->mss < 64)
+		c->mss = 64;
+	c->cwnd = TCP_IW_SEGS * (uint32_t)c->mss;
+}
+
+static void
+rtt_sample(struct tcp_conn *c, uint32_t r)
+{
+	if (r == 0)
+		r = 1;
+	if (c->srtt == 0) {
+		c->srtt = r;
+		c->rttvar = r / 2;
+	} else {
+		uint32_t delta = c->srtt > r ? c->srtt - r : r - c->srtt;
+
+		c->rttvar = (3 * c->rttvar + delta) / 4;
+		c->srtt = (7 * c->srtt + r) / 8;
+	}
+	c->rto = c->srtt + RTE_MAX(TCP_TW_TICK_US, 4 * c->rttvar);
+	c->rto = RTE_MAX(c->rto, TCP_RTO_MIN_US);
+	c->rto = RTE_MIN(c->rto, TCP_RTO_MAX_US);
+}
+
+/* ACK processing for synchronized states: returns 1 if our FIN is now acknowledged. */
+static int
+ack_process(struct tcp_conn *c, uint32_t ack, uint32_t seq, uint16_t wnd, uint32_t seglen)
+{
+	struct tcp_stack *st = c->st;
+	int fin_acked = 0;
+
+	if (SEQ_GT(ack, c->snd_una) && SEQ_LEQ(ack, c->snd_max)) {
+		uint32_t acked = ack - c->snd_una;
+		uint32_t data = RTE_MIN(acked, c->snd_len);
+
+		if ((c->flags & TF_FIN_SENT) && ack == c->snd_max)
+			fin_acked = 1;
+		mq_drop(&c->sndq, data);
+		c->snd_len -= data;
+		c->snd_una = ack;
+		if (SEQ_LT(c->snd_nxt, c->snd_una))
+			c->snd_nxt = c->snd_una;
+		if ((c->flags & TF_RTT) && SEQ_GEQ(ack, c->rtt_seq)) {
+			c->flags &= ~TF_RTT;
+			rtt_sample(c, now32(st) - c->rtt_ts);
+		}
+		c->retries = 0;
+		c->dupacks = 0;
+		/* RFC 5681 slow start / congestion avoidance (no fast recovery yet). */
+		if (c->cwnd < c->ssthresh)
+			c->cwnd += RTE_MIN(data, (uint32_t)c->mss);
+		else
+			c->cwnd += RTE_MAX(1u, (uint32_t)c->mss * c->mss / c->cwnd);
+		if (c->snd_una == c->snd_max)
+			rto_stop(c);
+		else
+			rto_arm(c, c->rto);
+		if ((c->flags & TF_WANT_WRITE) && c->snd_len < st->conf.sndbuf) {
+			c->flags &= ~TF_WANT_WRITE;
+			tcp_ev_post(c, TEV_WRITABLE);
+		}
+	} else if (ack == c->snd_una && seglen == 0 && c->snd_una != c->snd_max &&
+	           wnd == c->snd_wnd) {
+		st->stats.dup_acks++;
+		c->dupacks++;
+	}
+	/* Window update (RFC 9293 3.10.7.4, the SND.WL1/WL2 rule). */
+	if (SEQ_LT(c->snd_wl1, seq) || (c->snd_wl1 == seq && SEQ_LEQ(c->snd_wl2, ack))) {
+		/* Window reopened without acking a zero-window probe: the probe was discarded,
+		 * so send again from SND.UNA rather than wait for the RTO. */
+		if (c->snd_wnd == 0 && wnd && ack == c->snd_una)
+			c->snd_nxt = c->snd_una;
+		c->snd_wnd = wnd;
+		c->snd_wl1 = seq;
+		c->snd_wl2 = ack;
+		if (wnd > c->max_wnd)
+			c->max_wnd = wnd;
+		if (wnd == 0)
+			c->retries = 0; /* an answered probe */
+	}
+	return fin_acked;
+}
+
+/* Insert an out-of-order single-segment mbuf; bounded by TCP_OOO_MAX. */
+static void
+ooo_insert(struct tcp_conn *c, struct rte_mbuf *m, uint32_t seq, int fin)
+{
+	struct rte_mbuf **pp = &c->ooo;
+
+	c->st->stats.ooo_segments++;
+	if (m == NULL && !fin)
+		return;
+	if (c->n_ooo >= TCP_OOO_MAX || (m && m->next)) {
+		chain_free(m);
+		return;
+	}
+	if (m == NULL) {
+		/* A bare FIN: keep it as an empty mbuf so it sorts like data. */
+		m = rte_pktmbuf_alloc(c->st->conf.pool);
+		if (m == NULL)
+			return;
+	}
+	m->hash.usr = seq;
+	m->packet_type = fin ? 1 : 0;
+	while (*pp && SEQ_LT((*pp)->hash.usr, seq))
+		pp = &(*pp)->next;
+	if (*pp && (*pp)->hash.usr == seq && (*pp)->data_len >= m->data_len) {
+		rte_pktmbuf_free_seg(m); /* duplicate */
+		return;
+	}
+	m->next = *pp;
+	*pp = m;
+	c->n_ooo++;
+}
+
+static void
+rcv_deliver(struct tcp_conn *c, struct rte_mbuf *m, uint32_t len)
+{
+	c->rcv_nxt += len;
+	c->st->stats.rx_bytes += len;
+	if (c->flags & TF_RD_SHUT) {
+		chain_free(m);
+		return;
+	}
+	mq_append(&c->rcvq, m);
+	c->rcv_len += len;
+	tcp_ev_post(c, TEV_READABLE);
+}
+
+static void
+peer_fin(struct tcp_conn *c)
+{
+	c->rcv_nxt++;
+	c->flags |= TF_RCVD_FIN | TF_ACKNOW;
+	tcp_ev_post(c, TEV_READABLE);
+}
+
+/* Move queued out-of-order segments that now fit; returns 1 if a FIN was reached. */
+static int
+ooo_drain(struct tcp_conn *c)
+{
+	while (c->ooo && SEQ_LEQ(c->ooo->hash.usr, c->rcv_nxt)) {
+		struct rte_mbuf *m = c->ooo;
+		uint32_t seq = m->hash.usr, skip = c->rcv_nxt - seq, len = m->data_len;
+		int fin = m->packet_type == 1;
+
+		c->ooo = m->next;
+		m->next = NULL;
+		c->n_ooo--;
+		if (skip > len || (skip == len && !fin)) {
+			rte_pktmbuf_free_seg(m);
+			continue;
+		}
+		m = chain_clip(m, skip, len - skip);
+		if (m)
+			rcv_deliver(c, m, len - skip);
+		if (fin) {
+			peer_fin(c);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Delayed ACK (RFC 1122 4.2.3.2, RFC 5681 4.2): at least every second full segment, else
+ * within TCP_DELACK_US. */
+static void
+ack_schedule(struct tcp_conn *c)
+{
+	if (c->rcv_nxt - c->rcv_acked >= 2u * c->mss) {
+		c->flags |= TF_ACKNOW;
+	} else if (!(c->flags & TF_DELACK)) {
+		c->flags |= TF_DELACK;
+		c->delack_at = now32(c->st) + TCP_DELACK_US;
+		conn_timer_update(c);
+	}
+}
+
+static void
+established(struct tcp_conn *c)
+{
+	c->state = TCPS_ESTABLISHED;
+	tcp_ev_post(c, TEV_OPEN);
+	if (c->flags & TF_ACTIVE)
+		c->st->stats.conns_connected++;
+	else
+		c->st->stats.conns_accepted++;
+}
+
+/* ---------------------------------------------------------------- segment arrives */
+
+static void
+syn_sent_input(struct tcp_conn *c, struct seg *s)
+{
+	int ack_ok = 0;
+
+	if (s->flags & TH_ACK) {
+		if (SEQ_LEQ(s->ack, c->iss) || SEQ_GT(s->ack, c->snd_max)) {
+			rst_for(c->st, &c->key, s);
+			return;
+		}
+		ack_ok = 1;
+	}
+	if (s->flags & TH_RST) {
+		if (ack_ok)
+			conn_close(c, TCP_CLOSE_RESET);
+		return;
+	}
+	if (!(s->flags & TH_SYN))
+		return;
+	c->irs = s->seq;
+	c->rcv_nxt = s->seq + 1;
+	c->rcv_adv = c->rcv_nxt;
+	c->rcv_acked = c->rcv_nxt;
+	set_mss(c, s->mss);
+	c->snd_wnd = s->wnd;
+	c->max_wnd = s->wnd;
+	c->snd_wl1 = s->seq;
+	c->snd_wl2 = s->ack;
+	c->flags |= TF_ACKNOW;
+	if (ack_ok) {
+		c->snd_una = s->ack;
+		if ((c->flags & TF_RTT) && SEQ_GEQ(s->ack, c->rtt_seq))
+			rtt_sample(c, now32(c->st) - c->rtt_ts);
+		c->flags &= ~TF_RTT;
+		c->retries = 0;
+		rto_stop(c);
+		established(c);
+	} else {
+		/* Simultaneous open: SYN-RCVD, resend our SYN with an ACK. */
+		c->state = TCPS_SYN_RCVD;
+		c->snd_nxt = c->iss;
+	}
+	tcp_out_post(c);
+}
+
+static void
+conn_input(struct tcp_conn *c, struct seg *s, struct rte_mbuf *data)
+{
+	struct tcp_stack *st = c->st;
+	uint32_t wnd = SEQ_GT(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
+	uint32_t seglen = s->len + !!(s->flags & TH_SYN) + !!(s->flags & TH_FIN);
+	int ok, fin;
+
+	if (c->state == TCPS_SYN_SENT) {
+		chain_free(data);
+		syn_sent_input(c, s);
+		return;
+	}
+	/* 1. Sequence number acceptability (RFC 9293 3.10.7.4 table). */
+	if (seglen == 0)
+		ok = wnd == 0 ? s->seq == c->rcv_nxt
+		              : SEQ_GEQ(s->seq, c->rcv_nxt) && SEQ_LT(s->seq, c->rcv_nxt + wnd);
+	else
+		ok = wnd != 0 &&
+		     ((SEQ_GEQ(s->seq, c->rcv_nxt) && SEQ_LT(s->seq, c->rcv_nxt + wnd)) ||
+		      (SEQ_GEQ(s->seq + seglen - 1, c->rcv_nxt) &&
+		       SEQ_LT(s->seq + seglen - 1, c->rcv_nxt + wnd)));
+	if (!ok) {
+		/* Zero window: still take the ACK of a segment at RCV.NXT (the data is dropped). */
+		if (wnd == 0 && s->seq == c->rcv_nxt && (s->flags & TH_ACK) &&
+		    !(s->flags & TH_RST) && c->state != TCPS_SYN_RCVD) {
+			chain_free(data);
+			data = NULL;
+			s->len = 0;
+			c->flags |= TF_ACKNOW; /* the window is still zero */
+			s->flags &= (uint8_t) ~(TH_FIN | TH_SYN);
+			seglen = 0;
+		} else {
+			chain_free(data);
+			/* TIME_WAIT: a retransmitted FIN restarts 2*MSL (RFC 9293 3.10.7.4). */
+			if (c->state == TCPS_TIME_WAIT && (s->flags & TH_FIN) &&
+			    s->seq + seglen == c->rcv_nxt) {
+				rto_arm(c, 2 * st->msl_us);
+				tw_append(c);
+			}
+			if (!(s->flags & TH_RST)) {
+				c->flags |= TF_ACKNOW;
+				tcp_out_post(c);
+			}
+			return;
+		}
+	}
+	/* 2. RST: RFC 5961 3.2 - exact match resets, else a challenge ACK. */
+	if (s->flags & TH_RST) {
+		chain_free(data);
+		if (s->seq != c->rcv_nxt) {
+			c->flags |= TF_ACKNOW;
+			tcp_out_post(c);
+			return;
+		}
+		if (c->state == TCPS_SYN_RCVD && !(c->flags & TF_ACTIVE)) {
+			conn_close(c, TCP_CLOSE_RESET); /* back to LISTEN: nobody knew it */
+			return;
+		}
+		if (c->state == TCPS_TIME_WAIT || c->state == TCPS_LAST_ACK ||
+		    c->state == TCPS_CLOSING) {
+			conn_close(c,
+			           c->state == TCPS_TIME_WAIT ? TCP_CLOSE_NORMAL : TCP_CLOSE_RESET);
+			return;
+		}
+		conn_close(c, TCP_CLOSE_RESET);
+		return;
+	}
+	/* 4. SYN in a synchronized state: challenge ACK (RFC 5961 4.2, RFC 9293). */
+	if (s->flags & TH_SYN) {
+		chain_free(data);
+		c->flags |= TF_ACKNOW;
+		tcp_out_post(c);
+		return;
+	}
+	/* 5. ACK. */
+	if (!(s->flags & TH_ACK)) {
+		chain_free(data);
+		return;
+	}
+	if (c->state == TCPS_SYN_RCVD) {
+		if (SEQ_GT(s->ack, c->snd_una) && SEQ_LEQ(s->ack, c->snd_max)) {
+			c->snd_una = c->iss + 1;
+			c->snd_wnd = s->wnd;
+			c->max_wnd = s->wnd;
+			c->snd_wl1 = s->seq;
+			c->snd_wl2 = s->ack;
+			if (c->retries == 0) /* Karn: only a SYN-ACK sent once gives a sample */
+				rtt_sample(c, now32(st) - c->rtt_ts);
+			c->retries = 0;
+			rto_stop(c);
+			established(c);
+		} else {
+			chain_free(data);
+			rst_for(st, &c->key, s);
+			return;
+		}
+	}
+	if (SEQ_GT(s->ack, c->snd_max)) {
+		/* ACKs something not yet sent. */
+		chain_free(data);
+		c->flags |= TF_ACKNOW;
+		tcp_out_post(c);
+		return;
+	}
+	fin = ack_process(c, s->ack, s->seq, s->wnd, s->len);
+	switch (c->state) {
+	case TCPS_FIN_WAIT_1:
+		if (fin) {
+			c->state = TCPS_FIN_WAIT_2;
+			/* Linux's orphan FIN_WAIT_2 timeout: the app has closed, so a peer that
+			 * never sends its FIN must not hold the TCB forever. */
+			rto_arm(c, TCP_FIN_WAIT2_US);
+		}
+		break;
+	case TCPS_CLOSING:
+		if (fin) {
+			chain_free(data);
+			enter_time_wait(c);
+			return;
+		}
+		break;
+	case TCPS_LAST_ACK:
+		if (fin) {
+			chain_free(data);
+			conn_close(c, TCP_CLOSE_NORMAL);
+			return;
+		}
+		break;
+	case TCPS_TIME_WAIT:
+		if (s->flags & TH_FIN) {
+			c->flags |= TF_ACKNOW;
+			tcp_out_post(c);
+			rto_arm(c, 2 * st->msl_us);
+			tw_append(c);
+		}
+		chain_free(data);
+		return;
+	default:
+		break;
+	}
+	/* 7. Segment text, 8. FIN. */
+	if (c->state != TCPS_ESTABLISHED && c->state != TCPS_FIN_WAIT_1 &&
+	    c->state != TCPS_FIN_WAIT_2) {
+		/* CLOSE_WAIT, CLOSING, LAST_ACK: the peer already sent FIN; ignore data. */
+		chain_free(data);
+		if (s->flags & TH_FIN) {
+			c->flags |= TF_ACKNOW;
+			tcp_out_post(c);
+		}
+		goto out;
+	}
+	fin = !!(s->flags & TH_FIN);
+	if (SEQ_GT(s->seq, c->rcv_nxt)) {
+		/* Out of order: keep (bounded), ACK at once so the peer sees the hole. */
+		uint32_t room = c->rcv_nxt + wnd - s->seq;
+
+		if (s->len > room) {
+			data = chain_clip(data, 0, room);
+			s->len = room;
+			fin = 0;
+		}
+		ooo_insert(c, data, s->seq, fin);
+		c->flags |= TF_ACKNOW;
+		tcp_out_post(c);
+		goto out;
+	}
+	{
+		uint32_t skip = c->rcv_nxt - s->seq, len = s->len > skip ? s->len - skip : 0;
+		int had_ooo = c->ooo != NULL;
+
+		if (len > wnd) {
+			len = wnd;
+			fin = 0;
+		}
+		if (len) {
+			data = chain_clip(data, skip, len);
+			rcv_deliver(c, data, len);
+		} else {
+			chain_free(data);
+		}
+		if (fin)
+			peer_fin(c);
+		else if (had_ooo)
+			fin = ooo_drain(c);
+		if (had_ooo)
+			c->flags |= TF_ACKNOW; /* filled (part of) a hole: RFC 5681 4.2 */
+		if (len && !fin)
+			ack_schedule(c);
+		if (fin) {
+			switch (c->state) {
+			case TCPS_ESTABLISHED:
+				c->state = TCPS_CLOSE_WAIT;
+				break;
+			case TCPS_FIN_WAIT_1:
+				/* Our FIN not yet acked (else we would be in FIN_WAIT_2). */
+				c->state = TCPS_CLOSING;
+				break;
+			case TCPS_FIN_WAIT_2:
+				enter_time_wait(c);
+				break;
+			default:
+				break;
+			}
+		}
+	}
+out:
+	if ((c->flags & TF_ACKNOW) || c->snd_nxt - c->snd_una < c->snd_len ||
+	    ((c->flags & TF_FIN_QUEUED) && !(c->flags & TF_FIN_SENT)))
+		tcp_out_post(c);
+}
+
+static int
+find_listener(struct tcp_stack *st, uint16_t port)
+{
+	for (uint32_t i = 0; i < st->n_listeners; i++)
+		if (st->listeners[i].port == port)
+			return (int)i;
+	return -1;
+}
+
+void
+tcp_input(struct tcp_stack *st, struct rte_mbuf *m, struct rte_ipv4_hdr *ip, uint16_t off)
+{
+	struct rte_tcp_hdr *th;
+	struct tcp_conn *c;
+	struct tcp_key k;
+	struct seg s;
+	uint32_t doff, tlen = rte_be_to_cpu_16(ip->total_length) - rte_ipv4_hdr_len(ip);
+	int li;
+
+	if (tlen < sizeof(*th) || m->data_len < off + sizeof(*th))
+		goto bad_hdr;
+	th = rte_pktmbuf_mtod_offset(m, struct rte_tcp_hdr *, off);
+	doff = (uint32_t)(th->data_off >> 4) * 4;
+	if (doff < sizeof(*th) || doff > tlen || m->data_len < off + doff)
+		goto bad_hdr;
+	if (rte_ipv4_udptcp_cksum_mbuf_verify(m, ip, off) != 0) {
+		st->stats.drop_tcp_csum++;
+		goto drop;
+	}
+	if (th->dst_port == 0 || th->src_port == 0 || ip->src_addr == 0 ||
+	    ip->src_addr == 0xffffffff || (ip->src_addr & 0xf0) == 0xe0)
+		goto bad_hdr;
+	s.seq = rte_be_to_cpu_32(th->sent_seq);
+	s.ack = rte_be_to_cpu_32(th->recv_ack);
+	s.len = tlen - doff;
+	s.wnd = rte_be_to_cpu_16(th->rx_win);
+	s.flags = th->tcp_flags & (TH_FIN | TH_SYN | TH_RST | TH_PSH | TH_ACK);
+	s.mss = (s.flags & TH_SYN) ? parse_mss(th, doff) : 0;
+	k.faddr = ip->src_addr;
+	k.fport = th->src_port;
+	k.lport = rte_be_to_cpu_16(th->dst_port);
+	c = conn_lookup(st, &k);
+	if (c) {
+		/* Keep only the payload: strip the headers (contiguous in the first segment). */
+		struct rte_mbuf *data = NULL;
+
+		if (s.len) {
+			rte_pktmbuf_adj(m, (uint16_t)(off + doff));
+			data = chain_clip(m, 0, s.len);
+		} else {
+			rte_pktmbuf_free(m);
+		}
+		conn_input(c, &s, data);
+		return;
+	}
+	li = find_listener(st, k.lport);
+	if (li < 0 || (s.flags & (TH_SYN | TH_ACK | TH_RST)) != TH_SYN) {
+		if (li < 0 || !(s.flags & TH_RST)) /* a listener drops a stray RST silently */
+			rst_for(st, &k, &s);
+		st->stats.drop_no_conn++;
+		goto drop;
+	}
+	/* Passive open: LISTEN + SYN -> SYN-RCVD (RFC 9293 3.10.7.2). */
+	c = conn_alloc(st, &k);
+	if (c == NULL) {
+		st->stats.drop_conn_full++;
+		goto drop;
+	}
+	c->state = TCPS_SYN_RCVD;
+	c->listener = (uint8_t)li;
+	c->irs = s.seq;
+	c->rcv_nxt = s.seq + 1;
+	c->rcv_adv = c->rcv_nxt;
+	c->rcv_acked = c->rcv_nxt;
+	c->iss = tcp_siphash_isn(st, &k);
+	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+	c->snd_wnd = s.wnd;
+	c->max_wnd = s.wnd;
+	set_mss(c, s.mss);
+	/* Time the SYN-ACK for a first RTT sample (only if it is never retransmitted). */
+	c->rtt_ts = now32(st);
+	tcp_out_post(c);
+drop:
+	rte_pktmbuf_free(m);
+	return;
+bad_hdr:
+	st->stats.drop_tcp_hdr++;
+	rte_pktmbuf_free(m);
+}
+
+/* ---------------------------------------------------------------- application API */
+
+struct tcp_conn *
+tcp_connect(struct tcp_stack *st, uint32_t dst_ip, uint16_t dst_port, void *conn_ctx,
+            uint64_t now_us)
+{
+	struct tcp_conn *c = NULL;
+	struct tcp_key k = {.faddr = dst_ip, .fport = rte_cpu_to_be_16(dst_port)};
+
+	if (now_us > st->now_us)
+		st->now_us = now_us;
+	if (dst_ip == 0 || dst_port == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	/* Ephemeral ports 32768-60999 (Linux's range), skipping listeners and tuples in use.
+	 * Cost: one hash lookup per port tried, usually one. */
+	for (int tries = 0; tries < 28232 && c == NULL; tries++) {
+		k.lport = st->next_port;
+		st->next_port = st->next_port >= 60999 ? 32768 : (uint16_t)(st->next_port + 1);
+		if (find_listener(st, k.lport) >= 0 || conn_lookup(st, &k))
+			continue;
+		c = conn_alloc(st, &k);
+		if (c == NULL) {
+			errno = ENOBUFS;
+			return NULL;
+		}
+	}
+	if (c == NULL) {
+		errno = EADDRNOTAVAIL;
+		return NULL;
+	}
+	c->state = TCPS_SYN_SENT;
+	c->flags = TF_ACTIVE | TF_APP;
+	c->ctx = conn_ctx;
+	c->iss = tcp_siphash_isn(st, &k);
+	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+	c->mss = st->mss_local;
+	c->cwnd = TCP_IW_SEGS * (uint32_t)c->mss;
+	c->flags |= TF_RTT;
+	c->rtt_seq = c->iss + 1;
+	c->rtt_ts = now32(st);
+	st->stats.conns_current++;
+	tcp_out_post(c);
+	return c;
+}
+
+void
+tcp_set_ctx(struct tcp_conn *c, void *conn_ctx)
+{
+	c->ctx = conn_ctx;
+}
+
+size_t
+tcp_recv_avail(const struct tcp_conn *c)
+{
+	return c->rcv_len;
+}
+
+int
+tcp_recv_peek(struct tcp_conn *c, struct iovec *iov, int iovcnt)
+{
+	int n = 0;
+
+	for (struct rte_mbuf *m = c->rcvq.head; m && n < iovcnt; m = m->next, n++) {
+		iov[n].iov_base = rte_pktmbuf_mtod(m, void *);
+		iov[n].iov_len = m->data_len;
+	}
+	return n;
+}
+
+int
+tcp_recv_consume(struct tcp_conn *c, size_t n)
+{
+	uint32_t adv, w;
+
+	if (n > c->rcv_len)
+		return -EINVAL;
+	mq_drop(&c->rcvq, (uint32_t)n);
+	c->rcv_len -= (uint32_t)n;
+	/* Window update when the window we could offer is more than twice what the peer
+	 * believes it has (Linux's tcp_cleanup_rbuf rule): a reader that keeps up sends none. */
+	adv = SEQ_GT(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
+	w = rcv_window(c);
+	if (w > adv && adv < w / 2 && c->state >= TCPS_ESTABLISHED && c->state != TCPS_TIME_WAIT &&
+	    !(c->flags & TF_RCVD_FIN)) {
+		c->flags |= TF_ACKNOW;
+		tcp_out_post(c);
+	}
+	return 0;
+}
+
+ssize_t
+tcp_recv(struct tcp_conn *c, void *buf, size_t len)
+{
+	size_t done = 0;
+
+	for (struct rte_mbuf *m = c->rcvq.head; m && done < len; m = m->next) {
+		size_t n = RTE_MIN(len - done, (size_t)m->data_len);
+
+		memcpy((uint8_t *)buf + done, rte_pktmbuf_mtod(m, void *), n);
+		done += n;
+	}
+	tcp_recv_consume(c, done);
+	return (ssize_t)done;
+}
+
+int
+tcp_recv_eof(const struct tcp_conn *c)
+{
+	return (c->flags & TF_RCVD_FIN) && c->rcv_len == 0;
+}
+
+static int
+can_send(const struct tcp_conn *c)
+{
+	switch (c->state) {
+	case TCPS_SYN_SENT:
+	case TCPS_SYN_RCVD:
+	case TCPS_ESTABLISHED:
+	case TCPS_CLOSE_WAIT:
+		return !(c->flags & TF_FIN_QUEUED);
+	default:
+		return 0;
+	}
+}
+
+size_t
+tcp_send_space(const struct tcp_conn *c)
+{
+	if (!can_send(c))
+		return 0;
+	return c->snd_len < c->st->conf.sndbuf ? c->st->conf.sndbuf - c->snd_len : 0;
+}
+
+ssize_t
+tcp_send(struct tcp_conn *c, const void *buf, size_t len)
+{
+	struct tcp_stack *st = c->st;
+	size_t space, done = 0;
+	const uint8_t *p = buf;
+
+	if (!can_send(c))
+		return (c->flags & TF_FIN_QUEUED) ? -EPIPE : -ENOTCONN;
+	space = tcp_send_space(c);
+	if (space == 0 && len) {
+		c->flags |= TF_WANT_WRITE;
+		return -EAGAIN;
+	}
+	if (len > space) {
+		len = space;
+		c->flags |= TF_WANT_WRITE;
+	}
+	/* Copy into the tail mbuf's free room, then fresh mbufs: memory follows the data. */
+	while (done < len) {
+		struct rte_mbuf *t = c->sndq.tail;
+		uint16_t room = t ? rte_pktmbuf_tailroom(t) : 0;
+		size_t n;
+
+		if (room == 0) {
+			t = rte_pktmbuf_alloc(st->conf.pool);
+			if (t == NULL) {
+				st->stats.drop_nomem++;
+				break;
+			}
+			if (c->sndq.tail)
+				c->sndq.tail->next = t;
+			else
+				c->sndq.head = t;
+			c->sndq.tail = t;
+			room = rte_pktmbuf_tailroom(t);
+		}
+		n = RTE_MIN(len - done, (size_t)room);
+		memcpy(rte_pktmbuf_mtod_offset(t, uint8_t *, t->data_len), p + done, n);
+		t->data_len = (uint16_t)(t->data_len + n);
+		t->pkt_len = t->data_len;
+		done += n;
+	}
+	c->snd_len += (uint32_t)done;
+	if (done)
+		tcp_out_post(c);
+	else if (len)
+		return -ENOBUFS;
+	return (ssize_t)done;
+}
+
+int
+tcp_close(struct tcp_conn *c)
+{
+	/* The app no longer reads: what is queued is dropped and later data discarded (ACKed,
+	 * so the peer can finish), as an orphaned socket does in Linux. */
+	tcp_mq_free(&c->rcvq);
+	c->rcv_len = 0;
+	c->flags |= TF_RD_SHUT;
+	switch (c->state) {
+	case TCPS_SYN_SENT:
+		conn_close(c, TCP_CLOSE_NORMAL);
+		return 0;
+	case TCPS_SYN_RCVD:
+	case TCPS_ESTABLISHED:
+		c->state = TCPS_FIN_WAIT_1;
+		break;
+	case TCPS_CLOSE_WAIT:
+		c->state = TCPS_LAST_ACK;
+		break;
+	default:
+		return (c->flags & TF_FIN_QUEUED) ? 0 : -ENOTCONN;
+	}
+	c->flags |= TF_FIN_QUEUED;
+	tcp_out_post(c);
+	return 0;
+}
+
+int
+tcp_abort(struct tcp_conn *c)
+{
+	if (c->state == TCPS_CLOSED || (c->flags & TF_FREE_PEND))
+		return -ENOTCONN;
+	if (c->state != TCPS_SYN_SENT && c->state != TCPS_TIME_WAIT)
+		send_rst(c->st, c->key.faddr, c->key.fport, c->key.lport, c->snd_max, 0, TH_RST);
+	conn_close(c, TCP_CLOSE_ABORT);
+	return 0;
+}
+
+void
+tcp_peer(const struct tcp_conn *c, uint32_t *ip, uint16_t *port)
+{
+	if (ip)
+		*ip = c->key.faddr;
+	if (port)
+		*port = rte_be_to_cpu_16(c->key.fport);
+}

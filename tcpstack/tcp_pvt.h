@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * tcpstack internals: the stack instance, the TCB and the helpers shared by tcp_stack.c (L2/L3,
+ * output, events) and tcp_proto.c (the TCP state machine).
+ */
+#ifndef TCP_PVT_H
+#define TCP_PVT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_ether.h>
+#include <rte_hash.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_tcp.h>
+
+#include "tcpstack/tcp.h"
+#include "tcpstack/tcp_timer.h"
+
+/* Tunables. Times in microseconds. */
+#define TCP_RTO_INIT_US    1000000u /* RFC 6298 2.1 */
+#define TCP_RTO_MIN_US     200000u /* Linux's floor (RFC 6298 says 1 s; 200 ms is common practice) */
+#define TCP_RTO_MAX_US     60000000u /* RFC 6298 2.5 */
+#define TCP_RTO_RETRIES    8         /* data/FIN retransmissions before TCP_CLOSE_TIMEOUT */
+#define TCP_SYN_RETRIES    5         /* SYN or SYN-ACK retransmissions */
+#define TCP_DELACK_US      40000u    /* delayed ACK (RFC 1122 4.2.3.2 allows up to 500 ms) */
+#define TCP_MSL_DEFAULT_US 30000000u /* 2*MSL = 60 s, like Linux's TIME_WAIT */
+#define TCP_FIN_WAIT2_US                                                                           \
+	60000000u             /* FIN_WAIT_2 with no peer FIN: give up (Linux tcp_fin_timeout) */
+#define TCP_OOO_MAX        16 /* out-of-order segments kept per connection */
+#define TCP_IW_SEGS        10 /* RFC 6928 initial window */
+#define TCP_MAX_LISTENERS  16
+#define TCP_TXQ_MAX        256
+#define TCP_ARP_SLOTS      256 /* power of two */
+#define TCP_ARP_PROBE      8   /* linear probe length */
+#define TCP_ARP_QLEN       4   /* frames held per unresolved next hop */
+#define TCP_ARP_RETRY_US   1000000u
+#define TCP_ARP_TRIES      3
+#define TCP_TIMER_BUDGET   4096 /* timer callbacks per tcp_stack_timers call */
+#define TCP_DEFAULT_ARP_US (300u * 1000000u)
+#define TCP_HDRS_LEN       (RTE_ETHER_HDR_LEN + 20 + 20)
+
+enum tcp_state {
+	TCPS_CLOSED = 0,
+	TCPS_LISTEN,
+	TCPS_SYN_SENT,
+	TCPS_SYN_RCVD,
+	TCPS_ESTABLISHED,
+	TCPS_FIN_WAIT_1,
+	TCPS_FIN_WAIT_2,
+	TCPS_CLOSE_WAIT,
+	TCPS_CLOSING,
+	TCPS_LAST_ACK,
+	TCPS_TIME_WAIT,
+};
+
+/* tcp_conn.flags */
+#define TF_ACKNOW     0x0001 /* send an ACK at the next output */
+#define TF_DELACK     0x0002 /* a delayed ACK is pending (deadline in delack_at) */
+#define TF_FIN_QUEUED 0x0004 /* app closed: FIN goes after the queued data */
+#define TF_FIN_SENT   0x0008 /* our FIN has a sequence number (snd_max covers it) */
+#define TF_APP        0x0010 /* the app knows this connection (accepted/connected delivered) */
+#define TF_APP_GONE   0x0020 /* ops->closed delivered: no more events */
+#define TF_WANT_WRITE 0x0040 /* tcp_send fell short: deliver writable when space frees */
+#define TF_ON_OUTQ    0x0080
+#define TF_ON_EVQ     0x0100
+#define TF_RTT        0x0200 /* an RTT sample is being timed (rtt_seq, rtt_ts) */
+#define TF_RD_SHUT    0x0400 /* app closed: received data is discarded */
+#define TF_ACTIVE     0x0800 /* active open */
+#define TF_RCVD_FIN   0x1000 /* peer's FIN is consumed into rcv_nxt */
+#define TF_FREE_PEND  0x2000 /* CLOSED: free after events are dispatched */
+#define TF_RTO        0x4000 /* rto_at armed: RTO, persist, FIN_WAIT_2 or TIME_WAIT deadline */
+
+/* tcp_conn.ev: pending application events, delivered in this order */
+#define TEV_OPEN     0x01
+#define TEV_READABLE 0x02
+#define TEV_WRITABLE 0x04
+#define TEV_CLOSED   0x08
+
+#define TCP_NIL UINT32_MAX
+
+/* Key of the connection hash: the remote end and our port (our address is the stack's). */
+struct tcp_key {
+	uint32_t faddr;
+	uint16_t fport;
+	uint16_t lport;
+};
+
+/* A segment queue: single-segment mbufs linked through m->next, each holding payload only. */
+struct tcp_mq {
+	struct rte_mbuf *head, *tail;
+};
+
+/* The TCB. Field order groups what the fast path touches together; docs/tcp.md has the
+ * measured size. Sequence variables follow RFC 9293 names. Queues hold mbufs only while data is
+ * in flight, so an idle connection costs sizeof(struct tcp_conn) and nothing else. */
+struct tcp_conn {
+	struct tcp_stack *st;
+	void *ctx;              /* app context (or listener ctx until accepted) */
+	struct tcp_timer timer; /* one timer multiplexed over RTO/persist, delayed ACK, TIME_WAIT */
+	struct tcp_mq sndq;     /* bytes [snd_una, snd_una + snd_len) */
+	struct tcp_mq rcvq;     /* in-order, unconsumed: rcv_len bytes */
+	struct rte_mbuf *ooo;   /* out-of-order segments sorted by seq (m->hash.usr = seq) */
+
+	struct tcp_key key;
+	uint32_t snd_una, snd_nxt, snd_max; /* snd_max: highest sequence sent (snd_nxt rewinds) */
+	uint32_t snd_wnd, snd_wl1, snd_wl2, iss;
+	uint32_t snd_len; /* bytes in sndq (unacked + unsent) */
+	uint32_t cwnd, ssthresh;
+	uint32_t rcv_nxt, rcv_adv, irs; /* rcv_adv: right edge of the window we advertised */
+	uint32_t rcv_len;
+	uint32_t rcv_acked;         /* rcv_nxt at the last ACK we sent */
+	uint32_t srtt, rttvar, rto; /* us; srtt 0 = no sample yet */
+	uint32_t rtt_seq, rtt_ts;   /* timed segment: ACK of rtt_seq gives a sample; rtt_ts in us */
+	uint32_t rto_at, delack_at; /* deadlines, us (low 32 bits of the clock), when armed */
+	uint32_t ev_next, out_next; /* intrusive lists by pool index (TCP_NIL ends) */
+	uint32_t tw_prev, tw_next;  /* TIME_WAIT list, oldest first (recycled at max_conns) */
+	uint16_t flags;
+	uint16_t mss;     /* send MSS: min(peer's option, ours) */
+	uint16_t max_wnd; /* largest window the peer offered (sender SWS) */
+	uint8_t state;
+	uint8_t ev;
+	uint8_t retries; /* consecutive RTO expiries */
+	uint8_t why;     /* close reason for TEV_CLOSED */
+	uint8_t n_ooo;
+	uint8_t listener;
+	uint8_t dupacks;
+};
+
+struct tcp_listener {
+	uint16_t port; /* host order; 0 = free */
+	void *ctx;
+};
+
+enum { ARP_FREE = 0, ARP_PENDING, ARP_VALID };
+
+struct tcp_arp_entry {
+	uint32_t ip;
+	uint8_t state, tries, qlen;
+	struct rte_ether_addr mac;
+	uint64_t expire_us; /* VALID: entry lifetime; PENDING: next request */
+	struct rte_mbuf *q[TCP_ARP_QLEN];
+};
+
+struct tcp_stack {
+	struct tcp_stack_conf conf;
+	struct tcp_stats stats;
+	uint64_t now_us; /* latest time seen by an entry point */
+	uint32_t msl_us;
+	uint16_t mss_local; /* MSS we announce: mtu - 40 */
+	uint16_t ip_id;
+	uint16_t next_port;
+	uint32_t n_listeners;
+	struct tcp_listener listeners[TCP_MAX_LISTENERS];
+
+	struct rte_hash *hash; /* tcp_key -> struct tcp_conn * */
+	struct tcp_conn *conns;
+	uint32_t free_head; /* free TCBs linked through ev_next */
+	uint32_t n_used;
+	uint32_t evq_head, evq_tail;   /* conns with pending events */
+	uint32_t outq_head, outq_tail; /* conns with output to do */
+	uint32_t tw_head, tw_tail;     /* TIME_WAIT list, by entry time */
+	int in_dispatch;
+
+	struct tcp_wheel wheel;
+
+	uint64_t arp_next_us; /* next ARP table scan (retries, expiry); UINT64_MAX = nothing */
+	struct tcp_arp_entry arp[TCP_ARP_SLOTS];
+
+	uint16_t txq_len;
+	struct rte_mbuf *txq[TCP_TXQ_MAX];
+
+	uint64_t isn_key[2]; /* SipHash key for RFC 6528 ISNs, random per stack */
+};
+
+static inline uint32_t
+tcp_conn_idx(const struct tcp_stack *st, const struct tcp_conn *c)
+{
+	return (uint32_t)(c - st->conns);
+}
+
+#define SEQ_LT(a, b)  ((int32_t)((a) - (b)) < 0)
+#define SEQ_LEQ(a, b) ((int32_t)((a) - (b)) <= 0)
+#define SEQ_GT(a, b)  ((int32_t)((a) - (b)) > 0)
+#define SEQ_GEQ(a, b) ((int32_t)((a) - (b)) >= 0)
+
+/* tcp_stack.c */
+void tcp_xmit(struct tcp_stack *st, struct rte_mbuf *m); /* queue a finished frame */
+void tcp_stack_flush_tx(struct tcp_stack *st);
+int tcp_ip_output(struct tcp_stack *st, struct rte_mbuf *m, uint32_t dst);
+struct rte_mbuf *tcp_alloc(struct tcp_stack *st);
+void tcp_ev_post(struct tcp_conn *c, uint8_t ev);
+void tcp_out_post(struct tcp_conn *c);
+void tcp_dispatch(struct tcp_stack *st);
+uint32_t tcp_siphash_isn(const struct tcp_stack *st, const struct tcp_key *k);
+
+/* tcp_proto.c */
+void tcp_input(struct tcp_stack *st, struct rte_mbuf *m, struct rte_ipv4_hdr *ip, uint16_t off);
+void tcp_output(struct tcp_conn *c);
+void tcp_timer_fire(void *arg, struct tcp_timer *t);
+void tcp_conn_free(struct tcp_conn *c);
+void tcp_mq_free(struct tcp_mq *q);
+
+#endif

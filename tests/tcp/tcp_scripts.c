@@ -1,0 +1,926 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Segment-level scripts for tcpstack (suite 'tcp'). Each script is one TAP case: it injects
+ * crafted frames at virtual times and asserts every frame the stack sends back; a frame left
+ * unexpected, a wrong event count or an mbuf not returned to the pool fails it.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_arp.h>
+#include <rte_eal.h>
+#include <rte_icmp.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+
+#pragma GCC diagnostic ignored "-Wunused-variable"
+#include "tap.h"
+#pragma GCC diagnostic warning "-Wunused-variable"
+#include "tcp_harness.h"
+
+#pragma GCC diagnostic ignored "-Woverride-init"
+
+#define ST (tcp_stack_stats(H.st))
+
+/* ------------------------------------------------------------------ L2/L3 */
+
+/* Expect an ARP frame of opcode `op` asking for / answering `tip`. */
+static void
+expect_arp(uint16_t op, uint32_t tip, int line)
+{
+	uint8_t f[128];
+	int len = h_pop_frame(f, sizeof(f), line);
+	struct rte_ether_hdr *eh = (struct rte_ether_hdr *)f;
+	struct rte_arp_hdr *ah = (struct rte_arp_hdr *)(eh + 1);
+
+	if (len < 42 || eh->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)) {
+		h_fail(line, "expected ARP, got %d bytes", len);
+		return;
+	}
+	if (ah->arp_opcode != rte_cpu_to_be_16(op))
+		h_fail(line, "ARP opcode %u", rte_be_to_cpu_16(ah->arp_opcode));
+	if (ah->arp_data.arp_tip != rte_cpu_to_be_32(tip))
+		h_fail(line, "ARP target ip");
+	if (ah->arp_data.arp_sip != rte_cpu_to_be_32(OUR_IP) ||
+	    !rte_is_same_ether_addr(&ah->arp_data.arp_sha, &H.conf.mac))
+		h_fail(line, "ARP sender is not us");
+	if (op == RTE_ARP_OP_REQUEST && !rte_is_broadcast_ether_addr(&eh->dst_addr))
+		h_fail(line, "ARP request not broadcast");
+}
+
+static void
+arp_request_reply(void)
+{
+	uint8_t f[42];
+
+	h_build_arp(f, RTE_ARP_OP_REQUEST, 2, PEER_IP, OUR_IP, 1);
+	h_in_frame(f, sizeof(f));
+	expect_arp(RTE_ARP_OP_REPLY, PEER_IP, __LINE__);
+	/* A request for someone else: no reply. */
+	h_build_arp(f, RTE_ARP_OP_REQUEST, 2, PEER_IP, RTE_IPV4(198, 18, 0, 77), 1);
+	h_in_frame(f, sizeof(f));
+	NONE();
+	CHECKH_EQ(ST->arp_rx, 2);
+	CHECKH_EQ(ST->arp_tx, 1);
+}
+
+static void
+arp_queue_and_give_up(void)
+{
+	uint8_t f[42];
+
+	/* SYN from a peer we cannot reach yet: the SYN-ACK waits for ARP. */
+	AT(0);
+	IN(.flags = SYN, .seq = 0, .mss = 1460);
+	expect_arp(RTE_ARP_OP_REQUEST, PEER_IP, __LINE__);
+	NONE();
+	AT(1000); /* SYN-ACK retransmitted (queued too), ARP retried */
+	expect_arp(RTE_ARP_OP_REQUEST, PEER_IP, __LINE__);
+	NONE();
+	AT(2000);
+	expect_arp(RTE_ARP_OP_REQUEST, PEER_IP, __LINE__);
+	AT(3000); /* third try unanswered: the queue (3 SYN-ACKs) is dropped */
+	NONE();
+	CHECKH_EQ(ST->arp_queued, 3);
+	CHECKH_EQ(ST->arp_dropped, 3);
+	/* The peer shows up; the next retransmission (RTO 4 s) goes straight out. */
+	AT(3500);
+	h_build_arp(f, RTE_ARP_OP_REQUEST, 2, PEER_IP, OUR_IP, 1);
+	h_in_frame(f, sizeof(f));
+	expect_arp(RTE_ARP_OP_REPLY, PEER_IP, __LINE__);
+	AT(6999);
+	NONE();
+	AT(7000);
+	OUT(.flags = SYN | ACK, .seq = 0, .ack = 1);
+	IN(.flags = ACK, .seq = 1, .ack = 1);
+	CHECKH_EQ(H.n_conns, 1);
+}
+
+static void
+arp_resolution_then_send(void)
+{
+	uint8_t f[42];
+
+	AT(0);
+	IN(.flags = SYN, .seq = 0, .mss = 1460);
+	expect_arp(RTE_ARP_OP_REQUEST, PEER_IP, __LINE__);
+	/* The reply resolves the entry and releases the queued SYN-ACK. */
+	h_build_arp(f, RTE_ARP_OP_REPLY, 2, PEER_IP, OUR_IP, 0);
+	h_in_frame(f, sizeof(f));
+	OUT(.flags = SYN | ACK, .seq = 0, .ack = 1);
+	IN(.flags = ACK, .seq = 1, .ack = 1);
+	/* Entries expire (600 s here): the next frame needs a new resolution. */
+	AT(601000);
+	h_send(&H.conns[0], 10);
+	AT(601000);
+	expect_arp(RTE_ARP_OP_REQUEST, PEER_IP, __LINE__);
+	NONE();
+	/* A gratuitous reply (sender = target = peer) refreshes the pending entry. */
+	h_build_arp(f, RTE_ARP_OP_REPLY, 2, PEER_IP, PEER_IP, 1);
+	h_in_frame(f, sizeof(f));
+	OUT(.flags = ACK | PSH, .seq = 1, .len = 10);
+	IN(.flags = ACK, .ack = 11);
+	/* A gratuitous reply with a new MAC moves an existing entry. */
+	h_build_arp(f, RTE_ARP_OP_REPLY, 9, PEER_IP, PEER_IP, 1);
+	h_in_frame(f, sizeof(f));
+	h_send(&H.conns[0], 5);
+	AT(601001);
+	{
+		uint8_t r[128];
+		struct rte_ether_hdr *eh = (struct rte_ether_hdr *)r;
+
+		CHECKH(h_pop_frame(r, sizeof(r), __LINE__) > 54);
+		CHECKH_EQ(eh->dst_addr.addr_bytes[5], 9);
+	}
+	/* Gratuitous ARP from an unknown host creates no entry: nothing to observe but no reply. */
+	h_build_arp(f, RTE_ARP_OP_REPLY, 8, RTE_IPV4(198, 18, 0, 8), RTE_IPV4(198, 18, 0, 8), 1);
+	h_in_frame(f, sizeof(f));
+	NONE();
+	tcp_abort(H.conns[0].c);
+	AT(601002);
+	h_pop_frame((uint8_t[128]){0}, 128, __LINE__); /* the RST, to the new MAC */
+}
+
+static uint16_t
+build_icmp(uint8_t *f, int corrupt)
+{
+	struct rte_ether_hdr *eh = (struct rte_ether_hdr *)f;
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eh + 1);
+	struct rte_icmp_hdr *ic = (struct rte_icmp_hdr *)(ip + 1);
+	uint8_t *pl = (uint8_t *)(ic + 1);
+	uint16_t len = 8 + 56;
+
+	memset(f, 0, 14 + 20 + len);
+	eh->dst_addr = H.conf.mac;
+	eh->src_addr = (struct rte_ether_addr){{0x02, 0, 0, 0, 0, 0x02}};
+	eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	ip->version_ihl = 0x45;
+	ip->total_length = rte_cpu_to_be_16((uint16_t)(20 + len));
+	ip->time_to_live = 64;
+	ip->next_proto_id = IPPROTO_ICMP;
+	ip->src_addr = rte_cpu_to_be_32(PEER_IP);
+	ip->dst_addr = rte_cpu_to_be_32(OUR_IP);
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	ic->icmp_type = RTE_IP_ICMP_ECHO_REQUEST;
+	ic->icmp_ident = rte_cpu_to_be_16(0x1234);
+	ic->icmp_seq_nb = rte_cpu_to_be_16(7);
+	for (int i = 0; i < 56; i++)
+		pl[i] = (uint8_t)i;
+	ic->icmp_cksum = (uint16_t)~rte_raw_cksum(ic, len);
+	if (corrupt)
+		pl[3] ^= 1;
+	return (uint16_t)(14 + 20 + len);
+}
+
+static void
+icmp_echo(void)
+{
+	uint8_t f[256], r[256];
+	uint16_t len = build_icmp(f, 0);
+	struct rte_ether_hdr *eh = (struct rte_ether_hdr *)r;
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eh + 1);
+	struct rte_icmp_hdr *ic = (struct rte_icmp_hdr *)(ip + 1);
+
+	h_in_frame(f, len);
+	CHECKH_EQ(h_pop_frame(r, sizeof(r), __LINE__), len);
+	CHECKH_EQ(ic->icmp_type, RTE_IP_ICMP_ECHO_REPLY);
+	CHECKH_EQ(ic->icmp_ident, rte_cpu_to_be_16(0x1234));
+	CHECKH_EQ(ic->icmp_seq_nb, rte_cpu_to_be_16(7));
+	CHECKH(memcmp(ic + 1, f + 14 + 20 + 8, 56) == 0);
+	CHECKH_EQ(rte_raw_cksum(ic, 64), 0xffff);
+	CHECKH_EQ(rte_raw_cksum(ip, 20), 0xffff);
+	CHECKH_EQ(ip->src_addr, rte_cpu_to_be_32(OUR_IP));
+	CHECKH_EQ(ip->dst_addr, rte_cpu_to_be_32(PEER_IP));
+	CHECKH_EQ(eh->dst_addr.addr_bytes[5], 2);
+	CHECKH_EQ(ST->icmp_echo, 1);
+	/* Corrupted echo: dropped and counted. */
+	len = build_icmp(f, 1);
+	h_in_frame(f, len);
+	NONE();
+	CHECKH_EQ(ST->drop_icmp, 1);
+}
+
+static void
+ip_validation(void)
+{
+	uint8_t f[256];
+	uint16_t len;
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(f + 14);
+
+	len = build_icmp(f, 0);
+	ip->hdr_checksum ^= 0x0101;
+	h_in_frame(f, len);
+	CHECKH_EQ(ST->drop_ip_csum, 1);
+
+	len = build_icmp(f, 0);
+	ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG);
+	ip->hdr_checksum = 0;
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	h_in_frame(f, len);
+	CHECKH_EQ(ST->drop_ip_frag, 1);
+
+	len = build_icmp(f, 0);
+	ip->dst_addr = rte_cpu_to_be_32(RTE_IPV4(198, 18, 0, 3));
+	ip->hdr_checksum = 0;
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	h_in_frame(f, len);
+	CHECKH_EQ(ST->drop_not_ours, 1);
+
+	len = build_icmp(f, 0);
+	ip->total_length = rte_cpu_to_be_16(1000); /* longer than the frame */
+	ip->hdr_checksum = 0;
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	h_in_frame(f, len);
+	len = build_icmp(f, 0);
+	ip->version_ihl = 0x65;
+	h_in_frame(f, len);
+	h_in_frame(f, 20); /* runt */
+	CHECKH_EQ(ST->drop_ip_hdr, 3);
+
+	/* Padding after total_length is trimmed, not taken as payload. */
+	len = build_icmp(f, 0);
+	h_in_frame(f, (uint16_t)(len + 6));
+	CHECKH_EQ(ST->icmp_echo, 1);
+	CHECKH(h_pop_frame(f, sizeof(f), __LINE__) == len);
+	NONE();
+}
+
+/* ------------------------------------------------------------------ TCP */
+
+static void
+handshake_mss(void)
+{
+	struct app_conn *a = h_handshake(65535, 1000);
+
+	CHECKH_EQ(a->accepted, 1);
+	CHECKH_EQ(ST->conns_accepted, 1);
+	CHECKH_EQ(ST->conns_current, 1);
+	h_send(a, 2500);
+	AT(0);
+	/* Segmented at the peer's MSS; PSH on the last. */
+	OUT(.flags = ACK, .seq = 1, .ack = 1, .len = 1000, .win = 65535);
+	OUT(.flags = ACK, .seq = 1001, .len = 1000);
+	OUT(.flags = ACK | PSH, .seq = 2001, .len = 500);
+	IN(.ack = 2501);
+	NONE();
+	tcp_abort(a->c);
+	AT(1);
+	OUT(.flags = RST, .seq = 2501);
+	CHECKH_EQ(a->closed, 1);
+	CHECKH_EQ(a->why, TCP_CLOSE_ABORT);
+}
+
+static void
+syn_no_mss_option(void)
+{
+	h_peer_arp();
+	IN(.flags = SYN, .seq = 0);
+	OUT(.flags = SYN | ACK, .ack = 1, .mss = 1460);
+	IN(.ack = 1);
+	h_send(&H.conns[0], 600);
+	AT(0);
+	OUT(.seq = 1, .len = 536); /* RFC 9293: 536 when the peer sends no MSS */
+	OUT(.seq = 537, .len = 64);
+	IN(.ack = 601);
+	tcp_abort(H.conns[0].c);
+	AT(1);
+	OUT(.flags = RST);
+}
+
+static void
+data_both_ways(void)
+{
+	struct app_conn *a = h_handshake(65535, 1460);
+
+	IN(.flags = ACK | PSH, .len = 100);
+	CHECKH_EQ(a->consumed, 100);
+	CHECKH_EQ(a->readable, 1);
+	/* A reply piggybacks the ACK: no separate delayed ACK follows. */
+	h_send(a, 50);
+	AT(1);
+	OUT(.flags = ACK | PSH, .seq = 1, .ack = 101, .len = 50);
+	IN(.ack = 51);
+	AT(100);
+	NONE();
+	CHECKH_EQ(ST->rx_bytes, 100);
+	CHECKH_EQ(ST->tx_bytes, 50);
+	tcp_abort(a->c);
+	AT(101);
+	OUT(.flags = RST, .seq = 51);
+}
+
+static void
+delayed_ack(void)
+{
+	struct app_conn *a = h_handshake(65535, 1460);
+
+	IN(.flags = ACK | PSH, .len = 100);
+	AT(39);
+	NONE();
+	AT(40);
+	/* Right edge unchanged: the window opens only by >= MSS (receiver SWS rule). */
+	OUT(.flags = ACK, .ack = 101, .win = 65435);
+	/* Every second full-sized segment is ACKed at once. */
+	AT(100);
+	IN(.len = 1460);
+	NONE();
+	IN(.len = 1460);
+	OUT(.flags = ACK, .ack = 3021, .win = 65535);
+	/* Out of order: immediate duplicate ACK; filling the hole: immediate ACK. */
+	IN(.seq = 4021, .len = 500);
+	OUT(.flags = ACK, .ack = 3021);
+	IN(.seq = 3021, .len = 1000);
+	OUT(.flags = ACK, .ack = 4521);
+	CHECKH_EQ(a->consumed, 4520);
+	CHECKH_EQ(ST->ooo_segments, 1);
+	/* Old duplicate: ACKed at once, data not delivered twice. */
+	IN(.seq = 101, .len = 100);
+	OUT(.flags = ACK, .ack = 4521);
+	CHECKH_EQ(a->consumed, 4520);
+	tcp_abort(a->c);
+	AT(101);
+	OUT(.flags = RST);
+}
+
+static void
+rto_backoff(void)
+{
+	struct app_conn *a = h_handshake(65535, 1460);
+
+	/* RTT sample from the handshake (0 ms) puts RTO at the 200 ms floor. */
+	h_send(a, 100);
+	AT(0);
+	OUT(.flags = ACK | PSH, .seq = 1, .len = 100);
+	AT(199);
+	NONE();
+	AT(200);
+	OUT(.flags = ACK | PSH, .seq = 1, .len = 100);
+	AT(599);
+	NONE();
+	AT(600);
+	OUT(.flags = ACK | PSH, .seq = 1, .len = 100);
+	AT(1399);
+	NONE();
+	AT(1400);
+	OUT(.flags = ACK | PSH, .seq = 1, .len = 100);
+	IN(.ack = 101);
+	AT(5000);
+	NONE();
+	CHECKH_EQ(ST->retransmits, 3);
+	CHECKH_EQ(ST->rto_expired, 3);
+	/* Karn: no sample from the retransmitted segment; the backed-off RTO (1600 ms) stays. */
+	h_send(a, 10);
+	AT(5000);
+	OUT(.seq = 101, .len = 10);
+	AT(6599);
+	NONE();
+	AT(6600);
+	OUT(.seq = 101, .len = 10);
+	/* A fresh segment's sample brings RTO back to SRTT + 4 RTTVAR (floor 200 ms). */
+	IN(.ack = 111);
+	h_send(a, 10);
+	AT(6700);
+	OUT(.seq = 111, .len = 10);
+	AT(6750);
+	IN(.ack = 121); /* 50 ms sample */
+	h_send(a, 10);
+	AT(6750);
+	OUT(.seq = 121, .len = 10);
+	AT(6949);
+	NONE();
+	AT(6950);
+	OUT(.seq = 121, .len = 10);
+	IN(.ack = 131);
+	tcp_abort(a->c);
+	AT(7000);
+	OUT(.flags = RST);
+}
+
+static void
+rto_timeout(void)
+{
+	struct app_conn *a = h_handshake(65535, 1460);
+	uint64_t t = 0, rto = 200;
+
+	h_send(a, 100);
+	AT(0);
+	OUT(.seq = 1, .len = 100);
+	for (int i = 0; i < 8; i++) {
+		t += rto;
+		rto *= 2;
+		AT(t - 1);
+		NONE();
+		AT(t);
+		OUT(.seq = 1, .len = 100);
+	}
+	CHECKH_EQ(a->closed, 0);
+	AT(t + rto); /* ninth expiry: give up, silently */
+	NONE();
+	CHECKH_EQ(a->closed, 1);
+	CHECKH_EQ(a->why, TCP_CLOSE_TIMEOUT);
+	CHECKH_EQ(ST->conns_timeout, 1);
+	CHECKH_EQ(ST->conns_current, 0);
+	IN(.ack = 101); /* the TCB is gone */
+	OUT(.flags = RST, .seq = 101);
+}
+
+static void
+flow_control(void)
+{
+	struct app_conn *a;
+	char buf[4000];
+
+	H.auto_consume = 0;
+	h_peer_arp();
+	IN(.flags = SYN, .seq = 0, .mss = 1460);
+	OUT(.flags = SYN | ACK, .ack = 1, .win = 4000);
+	IN(.ack = 1);
+	a = &H.conns[0];
+	IN(.len = 1460);
+	IN(.len = 1460);
+	OUT(.flags = ACK, .ack = 2921, .win = 1080); /* the app reads nothing */
+	IN(.len = 1080);
+	AT(40);
+	OUT(.flags = ACK, .ack = 4001, .win = 0);
+	/* Data into a zero window is not accepted; the ACK repeats the zero window. */
+	IN(.seq = 4001, .len = 1);
+	OUT(.flags = ACK, .ack = 4001, .win = 0);
+	CHECKH_EQ(tcp_recv_avail(a->c), 4000);
+	/* Consuming less than an MSS opens nothing (SWS avoidance)... */
+	CHECKH_EQ(tcp_recv(a->c, buf, 1000), 1000);
+	AT(50);
+	NONE();
+	/* ...and once a full MSS is free, a window update goes out. */
+	CHECKH_EQ(tcp_recv(a->c, buf, 1000), 1000);
+	AT(60);
+	OUT(.flags = ACK, .ack = 4001, .win = 2000);
+	IN(.seq = 4001, .len = 500);
+	AT(100);
+	OUT(.flags = ACK, .ack = 4501, .win = 1500);
+	{
+		struct iovec iov[8];
+		int n = tcp_recv_peek(a->c, iov, 8);
+		size_t tot = 0;
+
+		CHECKH(n > 0);
+		for (int i = 0; i < n; i++)
+			tot += iov[i].iov_len;
+		CHECKH_EQ(tot, 2500);
+	}
+	tcp_abort(a->c);
+	AT(101);
+	OUT(.flags = RST);
+}
+
+static void
+zero_window_probe(void)
+{
+	struct app_conn *a = h_handshake(65535, 1460);
+
+	IN(.ack = 1, .win = 0);
+	h_send(a, 100);
+	AT(0);
+	NONE();
+	AT(200); /* persist: a one-byte probe */
+	OUT(.seq = 1, .len = 1);
+	IN(.ack = 1, .win = 0);
+	AT(599);
+	NONE();
+	AT(600);
+	OUT(.seq = 1, .len = 1);
+	/* The window opens: send everything from SND.UNA. */
+	IN(.ack = 1, .win = 1000);
+	OUT(.flags = ACK | PSH, .seq = 1, .len = 100);
+	IN(.ack = 101, .win = 1000);
+	CHECKH_EQ(a->closed, 0);
+	tcp_abort(a->c);
+	AT(601);
+	OUT(.flags = RST);
+}
+
+static void
+send_buffer_writable(void)
+{
+	struct app_conn *a = h_handshake(65535, 1460);
+
+	/* sndbuf 16384: the rest is refused, and writable follows the ACK that frees space. */
+	CHECKH_EQ(h_send(a, 20000), 16384);
+	CHECKH_EQ(h_send(a, 10), -EAGAIN);
+	CHECKH_EQ(tcp_send_space(a->c), 0);
+	AT(0);
+	for (int i = 0; i < 10; i++) /* initial window: 10 segments */
+		OUT(.seq = 1 + 1460 * (uint32_t)i, .len = 1460);
+	NONE();
+	CHECKH_EQ(a->writable, 0);
+	IN(.ack = 1461);
+	CHECKH_EQ(a->writable, 1);
+	CHECKH_EQ(tcp_send_space(a->c), 1460);
+	/* cwnd grew by one MSS: two more segments (the rest of the queue) */
+	OUT(.seq = 14601, .len = 1460);
+	OUT(.flags = ACK | PSH, .seq = 16061, .len = 324);
+	IN(.ack = 16385);
+	NONE();
+	tcp_abort(a->c);
+	AT(1);
+	OUT(.flags = RST);
+}
+
+static void
+peer_close_first(void)
+{
+	struct app_conn *a = h_handshake(65535, 1460);
+
+	IN(.flags = FIN | ACK, .seq = 1);
+	OUT(.flags = ACK, .ack = 2); /* FIN: ACKed at once -> CLOSE_WAIT */
+	CHECKH(a->eof_seen);
+	CHECKH_EQ(a->closed, 0);
+	/* The app can still send in CLOSE_WAIT, then closes -> LAST_ACK. */
+	h_send(a, 20);
+	tcp_close(a->c);
+	AT(1);
+	OUT(.flags = ACK | PSH | FIN, .seq = 1, .ack = 2, .len = 20);
+	CHECKH_EQ(tcp_send(a->c, "x", 1), -EPIPE);
+	IN(.ack = 22);
+	CHECKH_EQ(a->closed, 1);
+	CHECKH_EQ(a->why, TCP_CLOSE_NORMAL);
+	CHECKH_EQ(ST->conns_current, 0);
+	CHECKH_EQ(ST->conns_closed, 1);
+	AT(10000);
+	NONE();
+}
+
+static void
+last_ack_retransmit(void)
+{
+	struct app_conn *a = h_handshake(65535, 1460);
+
+	IN(.flags = FIN | ACK, .seq = 1);
+	OUT(.flags = ACK, .ack = 2);
+	tcp_close(a->c);
+	AT(0);
+	OUT(.flags = FIN | ACK, .seq = 1, .ack = 2);
+	AT(200); /* FIN lost: retransmitted on RTO */
+	OUT(.flags = FIN | ACK, .seq = 1, .ack = 2);
+	IN(.ack = 2);
+	CHECKH_EQ(a->closed, 1);
+	CHECKH_EQ(a->why, TCP_CLOSE_NORMAL);
+	AT(5000);
+	NONE();
+}
+
+static void
+active_close_time_wait(void)
+{
+	struct app_conn *a = h_handshake(65535, 1460);
+
+	h_send(a, 10);
+	tcp_close(a->c);
+	AT(0);
+	OUT(.flags = ACK | PSH | FIN, .seq = 1, .len = 10); /* FIN_WAIT_1 */
+	IN(.ack = 12);                                      /* FIN_WAIT_2 */
+	NONE();
+	CHECKH_EQ(a->closed, 0);
+	/* Data after our close is ACKed and discarded. */
+	IN(.flags = ACK | PSH, .seq = 1, .ack = 12, .len = 10);
+	AT(40);
+	OUT(.flags = ACK, .ack = 11);
+	IN(.flags = FIN | ACK, .seq = 11, .ack = 12);
+	OUT(.flags = ACK, .seq = 12, .ack = 12); /* TIME_WAIT */
+	CHECKH_EQ(a->closed, 1);
+	CHECKH_EQ(a->why, TCP_CLOSE_NORMAL);
+	CHECKH_EQ(a->consumed, 0);
+	/* A retransmitted FIN is ACKed again and restarts 2*MSL (2 s here). */
+	AT(500);
+	IN(.flags = FIN | ACK, .seq = 11, .ack = 12);
+	OUT(.flags = ACK, .ack = 12);
+	AT(2499);
+	IN(.flags = ACK, .seq = 12, .ack = 12);
+	NONE();
+	AT(2500);
+	IN(.flags = ACK, .seq = 12, .ack = 12);
+	OUT(.flags = RST, .seq = 12); /* the TCB is gone */
+	CHECKH_EQ(a->closed, 1);
+}
+
+static void
+fin_wait_2_timeout(void)
+{
+	struct app_conn *a = h_handshake(65535, 1460);
+
+	tcp_close(a->c);
+	AT(0);
+	OUT(.flags = FIN | ACK, .seq = 1);
+	IN(.ack = 2);
+	AT(59999);
+	NONE();
+	CHECKH_EQ(a->closed, 0);
+	AT(60000);
+	NONE();
+	CHECKH_EQ(a->closed, 1);
+	CHECKH_EQ(a->why, TCP_CLOSE_TIMEOUT);
+}
+
+static void
+simultaneous_close(void)
+{
+	struct app_conn *a = h_handshake(65535, 1460);
+
+	tcp_close(a->c);
+	AT(0);
+	OUT(.flags = FIN | ACK, .seq = 1, .ack = 1);
+	IN(.flags = FIN | ACK, .seq = 1, .ack = 1); /* crossed FINs: CLOSING */
+	OUT(.flags = ACK, .seq = 2, .ack = 2);
+	CHECKH_EQ(a->closed, 0);
+	IN(.flags = ACK, .seq = 2, .ack = 2); /* TIME_WAIT */
+	NONE();
+	CHECKH_EQ(a->closed, 1);
+	CHECKH_EQ(a->why, TCP_CLOSE_NORMAL);
+	AT(2000);
+	IN(.flags = ACK, .seq = 2, .ack = 2);
+	OUT(.flags = RST, .seq = 2);
+}
+
+static void
+rst_handling(void)
+{
+	struct app_conn *a = h_handshake(65535, 1460);
+
+	IN(.flags = RST, .seq = 70000); /* outside the window: ignored */
+	NONE();
+	IN(.flags = RST, .seq = 100); /* in the window, not RCV.NXT: challenge ACK */
+	OUT(.flags = ACK, .seq = 1, .ack = 1);
+	CHECKH_EQ(a->closed, 0);
+	IN(.flags = SYN, .seq = 500); /* SYN on an established connection: challenge ACK */
+	OUT(.flags = ACK, .seq = 1, .ack = 1);
+	IN(.flags = ACK, .seq = 90000, .len = 10); /* unacceptable data: ACK */
+	OUT(.flags = ACK, .seq = 1, .ack = 1);
+	IN(.flags = RST, .seq = 1); /* exact: reset */
+	NONE();
+	CHECKH_EQ(a->closed, 1);
+	CHECKH_EQ(a->why, TCP_CLOSE_RESET);
+	CHECKH_EQ(ST->conns_reset, 1);
+	IN(.flags = RST, .seq = 1);
+	NONE(); /* no RST for a RST */
+}
+
+static void
+rst_in_syn_rcvd(void)
+{
+	h_peer_arp();
+	IN(.flags = SYN, .seq = 0, .mss = 1460);
+	OUT(.flags = SYN | ACK, .ack = 1);
+	IN(.flags = ACK, .seq = 1, .ack = 5); /* bad ACK in SYN_RCVD: RST <SEQ=SEG.ACK> */
+	OUT(.flags = RST, .seq = 5);
+	IN(.flags = RST, .seq = 1);
+	NONE();
+	CHECKH_EQ(H.n_conns, 0); /* never accepted, no events */
+	IN(.flags = ACK, .seq = 1, .ack = 1);
+	OUT(.flags = RST, .seq = 1); /* gone back to LISTEN */
+}
+
+static void
+syn_to_closed_port(void)
+{
+	h_peer_arp();
+	IN(.flags = SYN, .seq = 0, .dport = 9999);
+	OUT(.flags = RST | ACK, .seq = 0, .ack = 1, .win = 0);
+	CHECKH_EQ(ST->rst_tx, 1);
+	CHECKH_EQ(ST->drop_no_conn, 1);
+}
+
+static void
+segment_to_no_conn(void)
+{
+	h_peer_arp();
+	IN(.flags = ACK, .seq = 5, .ack = 12345, .abs_ack = 1);
+	OUT(.flags = RST, .seq = 12345);
+	IN(.flags = PSH, .seq = 5, .len = 10);
+	OUT(.flags = RST | ACK, .seq = 0, .ack = 15);
+	IN(.flags = FIN, .seq = 7);
+	OUT(.flags = RST | ACK, .seq = 0, .ack = 8);
+	IN(.flags = RST, .seq = 5);
+	NONE();
+	IN(.flags = ACK, .seq = 5, .len = 10, .bad_csum = 1);
+	NONE();
+	CHECKH_EQ(ST->drop_tcp_csum, 1);
+	CHECKH_EQ(ST->drop_no_conn, 4);
+}
+
+static void
+refused_accept(void)
+{
+	H.refuse = 1;
+	h_peer_arp();
+	IN(.flags = SYN, .seq = 0, .mss = 1460);
+	OUT(.flags = SYN | ACK, .ack = 1);
+	IN(.flags = ACK, .seq = 1, .ack = 1);
+	OUT(.flags = RST, .seq = 1);
+	CHECKH_EQ(H.n_conns, 0);
+	CHECKH_EQ(ST->conns_current, 0);
+}
+
+static void
+syn_table_full(void)
+{
+	h_peer_arp();
+	for (int i = 0; i < 4; i++) {
+		IN(.flags = SYN, .seq = 0, .sport = 50000 + i);
+		OUT(.flags = SYN | ACK, .ack = 1, .dport = 50000 + i);
+	}
+	IN(.flags = SYN, .seq = 0, .sport = 50009);
+	NONE();
+	CHECKH_EQ(ST->drop_conn_full, 1);
+	/* Unanswered SYN-ACKs: 5 retransmissions (1, 2, 4, 8, 16 s), then the TCBs go. */
+	for (uint64_t t = 1000, i = 0; i < 5; i++, t = t * 2 + 1000) {
+		AT(t);
+		for (int k = 0; k < 4; k++)
+			OUT(.flags = SYN | ACK, .seq = 0, .ack = 1);
+	}
+	AT(63000);
+	NONE();
+	IN(.flags = SYN, .seq = 0, .sport = 50009);
+	OUT(.flags = SYN | ACK, .ack = 1, .dport = 50009);
+	CHECKH_EQ(H.n_conns, 0);
+}
+
+static void
+time_wait_recycled(void)
+{
+	/* max_conns 4: a TIME_WAIT TCB is reused for a new SYN rather than refusing it. */
+	h_peer_arp();
+	for (int i = 0; i < 4; i++) {
+		IN(.flags = SYN, .seq = 0, .sport = 50000 + i);
+		OUT(.flags = SYN | ACK, .ack = 1);
+		IN(.flags = ACK, .seq = 1, .ack = 1, .sport = 50000 + i);
+	}
+	CHECKH_EQ(H.n_conns, 4);
+	tcp_close(H.conns[0].c);
+	AT(0);
+	OUT(.flags = FIN | ACK, .dport = 50000);
+	IN(.flags = FIN | ACK, .seq = 1, .ack = 2, .sport = 50000);
+	OUT(.flags = ACK, .ack = 2);
+	CHECKH_EQ(H.conns[0].closed, 1);
+	IN(.flags = SYN, .seq = 0, .sport = 50010);
+	OUT(.flags = SYN | ACK, .ack = 1, .dport = 50010);
+	CHECKH_EQ(ST->tw_recycled, 1);
+	CHECKH_EQ(ST->drop_conn_full, 0);
+	for (int i = 1; i < 4; i++)
+		tcp_abort(H.conns[i].c);
+	AT(1);
+	for (int i = 1; i < 4; i++)
+		OUT(.flags = RST);
+}
+
+static void
+rst_before_accept_dispatch(void)
+{
+	/* ACK and RST in one burst: accepted then closed(RESET), each once. */
+	h_peer_arp();
+	IN(.flags = SYN, .seq = 0, .mss = 1460);
+	OUT(.flags = SYN | ACK, .ack = 1);
+	h_in_burst_begin();
+	IN(.flags = ACK, .seq = 1, .ack = 1);
+	IN(.flags = RST, .seq = 1);
+	h_in_burst_end();
+	CHECKH_EQ(H.n_conns, 1);
+	CHECKH_EQ(H.conns[0].accepted, 1);
+	CHECKH_EQ(H.conns[0].closed, 1);
+	CHECKH_EQ(H.conns[0].why, TCP_CLOSE_RESET);
+	CHECKH_EQ(ST->conns_current, 0);
+}
+
+static void
+active_open(void)
+{
+	static struct app_conn ac;
+	struct tcp_conn *c;
+	uint16_t lport;
+
+	memset(&ac, 0, sizeof(ac));
+	h_peer_arp();
+	c = tcp_connect(H.st, rte_cpu_to_be_32(PEER_IP), PEER_PORT, &ac, H.now_us);
+	CHECKH(c != NULL);
+	ac.c = c;
+	AT(0);
+	{
+		uint8_t f[128];
+		struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(f + 34);
+
+		CHECKH(h_pop_frame(f, sizeof(f), __LINE__) == 58);
+		CHECKH_EQ(th->tcp_flags, SYN);
+		CHECKH_EQ(rte_be_to_cpu_16(th->dst_port), PEER_PORT);
+		lport = rte_be_to_cpu_16(th->src_port);
+		H.iss = rte_be_to_cpu_32(th->sent_seq);
+		CHECKH(lport >= 32768 && lport <= 60999);
+	}
+	IN(.flags = SYN | ACK, .seq = 0, .ack = 1, .mss = 1200, .dport = lport);
+	OUT(.flags = ACK, .seq = 1, .ack = 1);
+	CHECKH_EQ(ac.connected, 1);
+	CHECKH_EQ(ST->conns_connected, 1);
+	tcp_close(c);
+	AT(1);
+	OUT(.flags = FIN | ACK, .seq = 1);
+	IN(.flags = FIN | ACK, .seq = 1, .ack = 2, .dport = lport);
+	OUT(.flags = ACK, .ack = 2);
+	CHECKH_EQ(ac.closed, 1);
+	CHECKH_EQ(ac.why, TCP_CLOSE_NORMAL);
+	/* A refused connect: RST,ACK to our SYN. */
+	memset(&ac, 0, sizeof(ac));
+	c = tcp_connect(H.st, rte_cpu_to_be_32(PEER_IP), PEER_PORT, &ac, H.now_us);
+	AT(2);
+	{
+		uint8_t f[128];
+		struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(f + 34);
+
+		CHECKH(h_pop_frame(f, sizeof(f), __LINE__) == 58);
+		lport = rte_be_to_cpu_16(th->src_port);
+		H.iss = rte_be_to_cpu_32(th->sent_seq);
+	}
+	IN(.flags = RST | ACK, .seq = 0, .ack = 1, .dport = lport);
+	NONE();
+	CHECKH_EQ(ac.closed, 1);
+	CHECKH_EQ(ac.why, TCP_CLOSE_RESET);
+	CHECKH_EQ(ac.connected, 0);
+	AT(3000);
+	NONE();
+}
+
+static void
+timer_wheel_long(void)
+{
+	/* A delay beyond level 0 and 1 of the wheel (keeps precision after cascades). */
+	struct app_conn *a = h_handshake(65535, 1460);
+
+	tcp_close(a->c);
+	AT(0);
+	OUT(.flags = FIN | ACK);
+	IN(.ack = 2);
+	AT(30000);
+	AT(59999);
+	CHECKH_EQ(a->closed, 0);
+	AT(60000);
+	CHECKH_EQ(a->closed, 1);
+	/* Only the ARP entry's expiry (600 s) is left. */
+	CHECKH(tcp_stack_next_timer(H.st) > H.now_us + 500 * 1000000ull);
+}
+
+#define SCRIPT(fn, rcvbuf)                                                                         \
+	do {                                                                                       \
+		h_begin(#fn, rcvbuf);                                                              \
+		fn();                                                                              \
+		h_end();                                                                           \
+		tap_result(!H.failed, #fn);                                                        \
+	} while (0)
+
+int
+main(int argc, char **argv)
+{
+	char prefix[64];
+	char *eal[] = {argv[0], "--no-huge",         "-m",   "128", "--no-pci", "--no-shconf", "-l",
+	               "0",     "--log-level=error", prefix, NULL};
+
+	(void)argc;
+	snprintf(prefix, sizeof(prefix), "--file-prefix=tcptest%d", (int)getpid());
+	if (rte_eal_init((int)RTE_DIM(eal) - 1, eal) < 0) {
+		printf("not ok 1 - EAL init\n1..1\n");
+		return 1;
+	}
+	test_pool = rte_pktmbuf_pool_create("tcptest", 2047, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+	                                    SOCKET_ID_ANY);
+	if (test_pool == NULL) {
+		printf("not ok 1 - mbuf pool\n1..1\n");
+		return 1;
+	}
+	SCRIPT(arp_request_reply, 0);
+	SCRIPT(arp_queue_and_give_up, 0);
+	SCRIPT(arp_resolution_then_send, 0);
+	SCRIPT(icmp_echo, 0);
+	SCRIPT(ip_validation, 0);
+	SCRIPT(handshake_mss, 0);
+	SCRIPT(syn_no_mss_option, 0);
+	SCRIPT(data_both_ways, 0);
+	SCRIPT(delayed_ack, 0);
+	SCRIPT(rto_backoff, 0);
+	SCRIPT(rto_timeout, 0);
+	SCRIPT(flow_control, 4000);
+	SCRIPT(zero_window_probe, 0);
+	SCRIPT(send_buffer_writable, 0);
+	SCRIPT(peer_close_first, 0);
+	SCRIPT(last_ack_retransmit, 0);
+	SCRIPT(active_close_time_wait, 0);
+	SCRIPT(fin_wait_2_timeout, 0);
+	SCRIPT(simultaneous_close, 0);
+	SCRIPT(rst_handling, 0);
+	SCRIPT(rst_in_syn_rcvd, 0);
+	SCRIPT(syn_to_closed_port, 0);
+	SCRIPT(segment_to_no_conn, 0);
+	SCRIPT(refused_accept, 0);
+	SCRIPT(syn_table_full, 0);
+	SCRIPT(time_wait_recycled, 0);
+	SCRIPT(rst_before_accept_dispatch, 0);
+	SCRIPT(active_open, 0);
+	SCRIPT(timer_wheel_long, 0);
+	rte_mempool_free(test_pool);
+	rte_eal_cleanup();
+	return tap_done();
+}
