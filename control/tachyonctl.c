@@ -1,0 +1,537 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * tachyonctl: the operator's CLI. Talks to tachyon-control on its unix socket. When
+ * tachyon-control is not running, read-only commands (status, stats, config show, the lists
+ * and shows) fall back to tachyond's own socket, with a note on stderr; commands that change
+ * something (reload, log level, kick, drop, delete) go through tachyon-control only, the one
+ * owner of the configuration.
+ *
+ * Exit codes: control/ctl_exit.h (docs/operations.md).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "control/ctl_config.h"
+#include "control/ctl_exit.h"
+#include "control/ctl_stats.h"
+#include "control/ctl_wire.h"
+
+#define DEFAULT_CONTROL_SOCKET   "/run/tachyon/control.sock"
+#define DEFAULT_DATAPLANE_SOCKET "/run/tachyon/tachyond.sock"
+
+static struct {
+	int json;
+	int timeout_ms;
+	char ctl_sock[108], dp_sock[108];
+} o = {.timeout_ms = 10000};
+
+/* A command: words, what it sends, how it prints. */
+struct command {
+	const char *words; /* "clients kick" */
+	const char *args;  /* usage of the arguments */
+	const char *help;
+	const char *wire;   /* request "cmd" */
+	const char *argkey; /* the positional argument goes into this request key */
+	int arg_required;
+	int readonly; /* may fall back to tachyond */
+	int list;     /* accepts --limit */
+	void (*print)(const struct command *c, json_t *resp);
+};
+
+static void
+print_json(json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	if (s)
+		puts(s);
+	free(s);
+}
+
+static void
+strip(json_t *r)
+{
+	json_object_del(r, "v");
+	json_object_del(r, "ok");
+}
+
+static void
+print_kv(const struct command *c, json_t *r)
+{
+	const char *k;
+	json_t *v;
+
+	strip(r);
+	json_object_foreach(r, k, v)
+	{
+		if (json_is_object(v) || json_is_array(v)) {
+			char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+			printf("%-20s %s\n", k, s ? s : "");
+			free(s);
+		} else if (json_is_string(v)) {
+			printf("%-20s %s\n", k, json_string_value(v));
+		} else {
+			char *s = json_dumps(v, JSON_ENCODE_ANY);
+
+			printf("%-20s %s\n", k, s ? s : "");
+			free(s);
+		}
+	}
+}
+
+static void
+print_status(const struct command *c, json_t *r)
+{
+	json_t *dp = json_object_get(r, "dataplane");
+
+	if (json_is_object(dp)) {
+		json_incref(dp);
+		json_object_del(r, "dataplane");
+		print_kv(c, r);
+		printf("\ntachyond:\n");
+		print_kv(c, dp);
+		json_decref(dp);
+	} else {
+		print_kv(c, r);
+	}
+}
+
+static void
+print_text(const struct command *c, json_t *r)
+{
+	fputs(json_string_value(json_object_get(r, "text")) ?: "", stdout);
+}
+
+static void
+print_stats(const struct command *c, json_t *r)
+{
+	struct ctl_stats *s = calloc(1, sizeof(*s));
+	json_t *lcores = json_object_get(r, "lcores"), *e;
+	size_t i;
+
+	if (!s)
+		return;
+	/* Rebuild the table input from the user-facing JSON's per-lcore counters. */
+	json_array_foreach(lcores, i, e)
+	{
+		json_t *cn = json_object_get(e, "counters");
+
+		if (s->n == CTL_STATS_MAX_LCORES)
+			break;
+		s->lc[s->n].lcore = json_integer_value(json_object_get(e, "lcore"));
+		for (int f = 0; f < CTL_STAT_N; f++) {
+			s->lc[s->n].v[f] =
+			        json_integer_value(json_object_get(cn, ctl_stats_key(f)));
+			s->total[f] += s->lc[s->n].v[f];
+		}
+		s->n++;
+	}
+	ctl_stats_table(s, stdout);
+	free(s);
+}
+
+static void
+print_list(const struct command *c, json_t *r)
+{
+	json_t *items = json_object_get(r, "items"), *e;
+	size_t i;
+
+	json_array_foreach(items, i, e)
+	{
+		char *s = json_dumps(e, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+		puts(s ? s : "");
+		free(s);
+	}
+	if (json_is_true(json_object_get(r, "truncated")))
+		fprintf(stderr, "tachyonctl: list truncated at %lld items (use --limit)\n",
+		        json_integer_value(json_object_get(r, "count")));
+}
+
+static void
+print_item(const struct command *c, json_t *r)
+{
+	print_json(json_object_get(r, "item") ?: r);
+}
+
+static void
+print_done(const struct command *c, json_t *r)
+{
+	printf("%s: done\n", c->words);
+}
+
+static void
+print_reload(const struct command *c, json_t *r)
+{
+	json_t *ch = json_object_get(r, "changed"), *v;
+	size_t i;
+
+	printf("configuration generation %lld applied",
+	       json_integer_value(json_object_get(r, "generation")));
+	if (json_array_size(ch)) {
+		printf("; changed:");
+		json_array_foreach(ch, i, v) printf(" %s", json_string_value(v));
+	} else {
+		printf("; nothing changed");
+	}
+	putchar('\n');
+}
+
+static void
+print_level(const struct command *c, json_t *r)
+{
+	printf("%s\n", json_string_value(json_object_get(r, "level")) ?: "?");
+}
+
+static void
+print_check(const struct command *c, json_t *r)
+{
+	printf("%s: OK\n", json_string_value(json_object_get(r, "path")) ?: "config");
+}
+
+static const struct command commands[] = {
+        {"status", "", "Show tachyon-control and tachyond state.", "status", NULL, 0, 1, 0,
+         print_status},
+        {"stats", "", "Counters, total and per lcore (--json: see docs/operations.md).", "stats",
+         NULL, 0, 1, 0, print_stats},
+        {"config show", "[--file]",
+         "Print the running configuration (--file: the file tachyon-control loaded).",
+         "config.show", NULL, 0, 1, 0, print_text},
+        {"config reload", "",
+         "Re-read the configuration file and apply it live; refused whole when invalid or when "
+         "an option that needs a restart changed.",
+         "config.reload", NULL, 0, 0, 0, print_reload},
+        {"config check", "[FILE]",
+         "Validate FILE locally, or (no FILE) the file tachyon-control would reload.",
+         "config.check", "path", 0, 1, 0, print_check},
+        {"log level", "[LEVEL]",
+         "Show or set the log level: emerg alert crit err warning notice info debug.", "log.level",
+         "level", 0, 0, 0, print_level},
+        {"clients list", "[--limit N]", "Connected clients.", "clients.list", NULL, 0, 1, 1,
+         print_list},
+        {"clients show", "CLIENT_ID", "One client's connection and session.", "clients.show",
+         "client_id", 1, 1, 0, print_item},
+        {"clients kick", "CLIENT_ID", "Disconnect a client (its session stays).", "clients.kick",
+         "client_id", 1, 0, 0, print_done},
+        {"sessions list", "[--limit N]", "Sessions, online and offline.", "sessions.list", NULL, 0,
+         1, 1, print_list},
+        {"sessions show", "CLIENT_ID", "One session.", "sessions.show", "client_id", 1, 1, 0,
+         print_item},
+        {"sessions drop", "CLIENT_ID", "Delete a session (disconnecting its client).",
+         "sessions.drop", "client_id", 1, 0, 0, print_done},
+        {"subscriptions list", "[FILTER] [--limit N]",
+         "Subscriptions, optionally those matching a topic filter.", "subscriptions.list", "filter",
+         0, 1, 1, print_list},
+        {"retained list", "[FILTER] [--limit N]", "Retained messages (topic and size).",
+         "retained.list", "filter", 0, 1, 1, print_list},
+        {"retained delete", "TOPIC", "Delete the retained message of TOPIC.", "retained.delete",
+         "topic", 1, 0, 0, print_done},
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: tachyonctl [options] COMMAND [ARGS]\n\n"
+	        "options (anywhere on the line):\n"
+	        "  -s, --socket PATH            tachyon-control socket (" DEFAULT_CONTROL_SOCKET
+	        ")\n"
+	        "  -d, --dataplane-socket PATH  tachyond socket for read-only fallback\n"
+	        "                               (" DEFAULT_DATAPLANE_SOCKET ")\n"
+	        "  -c, --config FILE            take both socket paths from FILE\n"
+	        "  -j, --json                   print JSON\n"
+	        "  -t, --timeout MS             give up after MS milliseconds (10000)\n"
+	        "  -h, --help                   help (also after any command)\n\n"
+	        "commands:\n");
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		fprintf(out, "  %-20s %-22s %.60s\n", commands[i].words, commands[i].args,
+		        commands[i].help);
+	fprintf(out, "\nexit codes: 0 ok, 1 failed, 2 usage, 3 unreachable, 4 not found,\n"
+	             "            5 invalid config, 6 restart required, 7 not supported yet\n");
+}
+
+static void
+command_help(const struct command *c, FILE *out)
+{
+	fprintf(out, "usage: tachyonctl [--json] %s %s\n\n%s\n", c->words, c->args, c->help);
+	if (c->list)
+		fprintf(out,
+		        "\n  --limit N   at most N items per lcore (1..10000, default 1000)\n");
+	if (!c->readonly)
+		fprintf(out, "\nNeeds tachyon-control running.\n");
+}
+
+/* The commands whose first word is `w`, for `tachyonctl clients --help`. */
+static int
+group_help(const char *w, FILE *out)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		size_t l = strcspn(commands[i].words, " ");
+
+		if (strlen(w) == l && !strncmp(commands[i].words, w, l)) {
+			if (!n++)
+				fprintf(out, "usage:\n");
+			fprintf(out, "  tachyonctl %s %s\n      %s\n", commands[i].words,
+			        commands[i].args, commands[i].help);
+		}
+	}
+	return n;
+}
+
+static int
+die(int code, const char *fmt, const char *arg)
+{
+	fprintf(stderr, "tachyonctl: ");
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	return code;
+}
+
+static int
+config_check_local(const char *path)
+{
+	struct ctl_config *c = malloc(sizeof(*c));
+	char err[CTL_ERR_MAX];
+	int rc = c ? ctl_config_load(path, c, err, sizeof(err)) : -ENOMEM;
+
+	free(c);
+	if (rc) {
+		if (o.json) {
+			json_t *r = ctl_wire_error(CTL_E_CONFIG, "%s", err);
+
+			strip(r);
+			print_json(r);
+			json_decref(r);
+		} else {
+			fprintf(stderr, "%s\n", err);
+		}
+		return CTL_EXIT_CONFIG;
+	}
+	if (o.json)
+		printf("{\n  \"path\": \"%s\"\n}\n", path);
+	else
+		printf("%s: OK\n", path);
+	return CTL_EXIT_OK;
+}
+
+static int
+sockets_from_config(const char *path)
+{
+	struct ctl_config *c = malloc(sizeof(*c));
+	char err[CTL_ERR_MAX];
+	int rc = c ? ctl_config_load(path, c, err, sizeof(err)) : -ENOMEM;
+
+	if (rc) {
+		fprintf(stderr, "%s\n", rc == -ENOMEM ? "out of memory" : err);
+		free(c);
+		return CTL_EXIT_CONFIG;
+	}
+	snprintf(o.ctl_sock, sizeof(o.ctl_sock), "%s", c->control_socket);
+	snprintf(o.dp_sock, sizeof(o.dp_sock), "%s", c->dataplane_socket);
+	free(c);
+	return 0;
+}
+
+/* Ask tachyon-control; for read-only commands fall back to tachyond. `via_dp` tells which. */
+static json_t *
+request(const struct command *c, json_t *req, int *via_dp)
+{
+	int fd = ctl_wire_connect(o.ctl_sock);
+	json_t *r;
+
+	*via_dp = 0;
+	if (fd < 0 && c->readonly) {
+		int fd2 = ctl_wire_connect(o.dp_sock);
+
+		if (fd2 >= 0) {
+			fprintf(stderr,
+			        "tachyonctl: tachyon-control is not running (%s); answered by "
+			        "tachyond directly\n",
+			        strerror(-fd));
+			*via_dp = 1;
+			fd = fd2;
+			/* tachyond names the running config "config.get" */
+			if (!strcmp(c->wire, "config.show"))
+				json_object_set_new(req, "cmd", json_string("config.get"));
+		}
+	}
+	if (fd < 0)
+		return ctl_wire_error(CTL_E_UNAVAILABLE, "cannot reach tachyon-control at %s: %s%s",
+		                      o.ctl_sock, strerror(-fd),
+		                      c->readonly ? " (nor tachyond)" : "");
+	r = ctl_wire_call(fd, req, o.timeout_ms);
+	if (!r)
+		r = ctl_wire_error(errno == ETIMEDOUT ? CTL_E_TIMEOUT : CTL_E_UNAVAILABLE,
+		                   "no answer: %s", strerror(errno));
+	close(fd);
+	return r;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+	        {"socket", required_argument, NULL, 's'},
+	        {"dataplane-socket", required_argument, NULL, 'd'},
+	        {"config", required_argument, NULL, 'c'},
+	        {"json", no_argument, NULL, 'j'},
+	        {"timeout", required_argument, NULL, 't'},
+	        {"limit", required_argument, NULL, 'l'},
+	        {"file", no_argument, NULL, 'f'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
+	};
+	const char *env;
+	const struct command *c = NULL;
+	long limit = 0;
+	int help = 0, from_file = 0, opt, via_dp, rc, nwords = 0;
+	json_t *req, *resp;
+
+	snprintf(o.ctl_sock, sizeof(o.ctl_sock), "%s",
+	         (env = getenv("TACHYON_CONTROL_SOCKET")) ? env : DEFAULT_CONTROL_SOCKET);
+	snprintf(o.dp_sock, sizeof(o.dp_sock), "%s",
+	         (env = getenv("TACHYON_DATAPLANE_SOCKET")) ? env : DEFAULT_DATAPLANE_SOCKET);
+	/* options anywhere: GNU getopt permutes the positional words to the end */
+	while ((opt = getopt_long(argc, argv, "s:d:c:jt:h", lo, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			snprintf(o.ctl_sock, sizeof(o.ctl_sock), "%s", optarg);
+			break;
+		case 'd':
+			snprintf(o.dp_sock, sizeof(o.dp_sock), "%s", optarg);
+			break;
+		case 'c':
+			if (sockets_from_config(optarg))
+				return CTL_EXIT_CONFIG;
+			break;
+		case 'j':
+			o.json = 1;
+			break;
+		case 't':
+			o.timeout_ms = atoi(optarg);
+			if (o.timeout_ms <= 0)
+				return die(CTL_EXIT_USAGE,
+				           "--timeout: '%s' is not a positive number", optarg);
+			break;
+		case 'l': {
+			char *end;
+
+			limit = strtol(optarg, &end, 10);
+			if (*end || limit < 1 || limit > 10000)
+				return die(CTL_EXIT_USAGE, "--limit: '%s' is not in 1..10000",
+				           optarg);
+			break;
+		}
+		case 'f':
+			from_file = 1;
+			break;
+		case 'h':
+			help = 1;
+			break;
+		default:
+			usage(stderr);
+			return CTL_EXIT_USAGE;
+		}
+	}
+	argv += optind;
+	argc -= optind;
+	if (argc == 0 || !strcmp(argv[0], "help")) {
+		if (argc >= 2 && group_help(argv[1], stdout))
+			return CTL_EXIT_OK;
+		usage(help || argc ? stdout : stderr);
+		return help || argc ? CTL_EXIT_OK : CTL_EXIT_USAGE;
+	}
+	/* longest match of the command words */
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		char words[64];
+		int n = 0, match = 1;
+
+		snprintf(words, sizeof(words), "%s", commands[i].words);
+		for (char *w = strtok(words, " "); w; w = strtok(NULL, " "), n++)
+			if (n >= argc || strcmp(w, argv[n]))
+				match = 0;
+		if (match && n > nwords) {
+			c = &commands[i];
+			nwords = n;
+		}
+	}
+	if (!c) {
+		if (help && group_help(argv[0], stdout))
+			return CTL_EXIT_OK;
+		if (group_help(argv[0], stderr))
+			return CTL_EXIT_USAGE;
+		fprintf(stderr, "tachyonctl: unknown command '%s' (tachyonctl --help)\n", argv[0]);
+		return CTL_EXIT_USAGE;
+	}
+	if (help) {
+		command_help(c, stdout);
+		return CTL_EXIT_OK;
+	}
+	argv += nwords;
+	argc -= nwords;
+	if (argc > (c->argkey ? 1 : 0))
+		return die(CTL_EXIT_USAGE, "unexpected argument '%s'", argv[c->argkey ? 1 : 0]);
+	if (c->arg_required && argc == 0) {
+		command_help(c, stderr);
+		return CTL_EXIT_USAGE;
+	}
+	if (limit && !c->list)
+		return die(CTL_EXIT_USAGE, "--limit does not apply to '%s'", c->words);
+	if (from_file && strcmp(c->wire, "config.show"))
+		return die(CTL_EXIT_USAGE, "--file does not apply to '%s'", c->words);
+	if (!strcmp(c->wire, "config.check") && argc == 1)
+		return config_check_local(argv[0]);
+	if (!strcmp(c->wire, "log.level") && argc == 1 && ctl_log_level_parse(argv[0]) < 0)
+		return die(CTL_EXIT_USAGE,
+		           "log level '%s' is not one of emerg alert crit err warning notice "
+		           "info debug",
+		           argv[0]);
+
+	req = json_pack("{s:i,s:s}", "v", CTL_WIRE_VERSION, "cmd", c->wire);
+	if (c->argkey && argc == 1)
+		json_object_set_new(req, c->argkey, json_string(argv[0]));
+	if (limit)
+		json_object_set_new(req, "limit", json_integer(limit));
+	if (from_file)
+		json_object_set_new(req, "source", json_string("file"));
+	resp = request(c, req, &via_dp);
+	json_decref(req);
+	rc = ctl_exit_for(ctl_wire_errcode(resp));
+	if (rc == CTL_EXIT_OK && via_dp && !strcmp(c->wire, "stats")) {
+		/* tachyond answers raw per-lcore counters: aggregate as tachyon-control does */
+		struct ctl_stats *s = malloc(sizeof(*s));
+		json_t *agg;
+
+		if (!s || ctl_stats_from_json(resp, s)) {
+			free(s);
+			json_decref(resp);
+			return die(CTL_EXIT_FAILED, "%s", "tachyond sent malformed stats");
+		}
+		agg = ctl_stats_to_json(s);
+		free(s);
+		json_decref(resp);
+		resp = agg;
+	}
+	if (rc != CTL_EXIT_OK) {
+		if (o.json) {
+			strip(resp);
+			print_json(resp);
+		}
+		fprintf(stderr, "tachyonctl: %s\n",
+		        json_string_value(json_object_get(resp, "message")) ?: "failed");
+	} else if (o.json) {
+		strip(resp);
+		print_json(resp);
+	} else {
+		c->print(c, resp);
+	}
+	json_decref(resp);
+	return rc;
+}

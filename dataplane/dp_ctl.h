@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * dp_ctl: tachyond's control server. A control thread (rte_ctrl_thread_create, off the polling
+ * cores) answers tachyon-control, and tachyonctl as a fallback, on a unix socket with the
+ * JSON-lines protocol of control/ctl_wire.h: stats (from dp_stats[]), status, config get/apply,
+ * log level, and the per-shard requests (clients, sessions, subscriptions, retained) that it
+ * forwards to the lcores through rings.
+ *
+ * Configuration reaches the lcores atomically: the control thread builds a new immutable
+ * struct dp_ctl_cfg, swaps the published pointer, and frees the old object only once every
+ * polling lcore has passed a quiescent state (rte_rcu_qsbr, one reader thread id per lcore).
+ * A shard therefore never sees half a config, and never a freed one.
+ *
+ * What dp_main.c calls (four calls; the first and last on the main thread):
+ *
+ *   1. dp_ctl_start(&conf)            after rte_eal_init(), before the lcores are launched.
+ *                                     Links: dataplane/meson.build adds 'dp_ctl.c',
+ *                                     '../control/ctl_config.c', '../control/ctl_wire.c'
+ *                                     and dependency('jansson').
+ *   2. c = dp_ctl_lcore_poll(lcore)   once per poll-loop iteration on every polling lcore,
+ *                                     outside any use of the previous `c`. Reports the
+ *                                     quiescent state, answers pending shard requests (calls
+ *                                     the shard handler) and returns the current config,
+ *                                     valid until the next call. When c->generation differs
+ *                                     from the one the lcore last applied, apply the live
+ *                                     subset (limits, idle policy) to the shard.
+ *                                     Cost when nothing is pending: two loads and a store.
+ *   3. dp_ctl_lcore_exit(lcore)       when the lcore leaves its loop (or before it sleeps for
+ *                                     long, e.g. blocks in epoll: call dp_ctl_lcore_poll
+ *                                     again to come back).
+ *   4. dp_ctl_stop()                  after rte_eal_mp_wait_lcore(), before rte_eal_cleanup().
+ *
+ * Optionally, once the MQTT core can list its state: dp_ctl_set_shard_handler(fn, arg). Until
+ * then clients/sessions/subscriptions/retained requests answer "not_supported".
+ * tachyond --check-config FILE: ctl_config_load() (control/ctl_config.h), print the error and
+ * exit 1, or exit 0.
+ */
+#ifndef DP_CTL_H
+#define DP_CTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "control/ctl_config.h"
+
+/* The immutable config object an lcore sees. */
+struct dp_ctl_cfg {
+	uint64_t generation; /* 1 for the start-up config, +1 per applied change */
+	struct ctl_config cfg;
+};
+
+struct dp_ctl_conf {
+	const struct ctl_config *config; /* start-up config; copied */
+	const char *config_path;         /* shown by `status`; may be NULL */
+	const char *socket_path;         /* NULL: config->dataplane_socket */
+};
+
+/* Returns 0 or -errno (socket in use, no memory...). */
+int dp_ctl_start(const struct dp_ctl_conf *conf);
+void dp_ctl_stop(void);
+
+const struct dp_ctl_cfg *dp_ctl_lcore_poll(unsigned int lcore_id);
+void dp_ctl_lcore_exit(unsigned int lcore_id);
+
+/* --- shard requests --- */
+
+enum dp_ctl_op {
+	DP_CTL_CLIENTS_LIST,
+	DP_CTL_CLIENT_SHOW,
+	DP_CTL_CLIENT_KICK,
+	DP_CTL_SESSIONS_LIST,
+	DP_CTL_SESSION_SHOW,
+	DP_CTL_SESSION_DROP,
+	DP_CTL_SUBSCRIPTIONS_LIST,
+	DP_CTL_RETAINED_LIST,
+	DP_CTL_RETAINED_DELETE,
+};
+
+/* One request to one shard. The control thread allocates it and sends it to every polling
+ * lcore's request ring; the lcore calls the shard handler from dp_ctl_lcore_poll() and sends
+ * it back. The handler writes its answer into `out` as JSON objects separated by ',' (list
+ * ops: one per item; show: one object; kick/drop/delete: nothing) with dp_ctl_out_printf()
+ * and dp_ctl_out_string(), which never allocate. Work is bounded by `limit` items. */
+struct dp_ctl_query {
+	enum dp_ctl_op op;
+	char arg[256];      /* client id (clients, sessions, subscriptions of one client),
+	                     * topic filter (subscriptions, retained.list), topic (delete);
+	                     * "" = none */
+	uint32_t limit;     /* list ops: at most this many items */
+	uint32_t count;     /* items written */
+	uint32_t total;     /* items that matched (count < total: truncated) */
+	int status;         /* handler's return value: 0, -ENOENT, -ENOTSUP, -ENOSPC... */
+	unsigned int lcore; /* lcore that answered */
+	uint64_t batch;     /* private to dp_ctl */
+	size_t out_len, out_cap;
+	char *out;
+};
+
+/* Runs on the polling lcore `lcore_id`; returns 0 or -errno (-ENOENT: not on this shard). */
+typedef int (*dp_ctl_shard_fn)(void *arg, unsigned int lcore_id, struct dp_ctl_query *q);
+
+/* Install (or remove, fn = NULL) the shard handler. Call before dp_ctl_start() or while no
+ * request is in flight (from the main thread at start-up, typically). */
+void dp_ctl_set_shard_handler(dp_ctl_shard_fn fn, void *arg);
+
+/* Append to q->out; -ENOSPC (and nothing written) when it does not fit. */
+int dp_ctl_out_printf(struct dp_ctl_query *q, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+/* Append s[0..len) as a quoted, escaped JSON string. */
+int dp_ctl_out_string(struct dp_ctl_query *q, const char *s, size_t len);
+
+#endif /* DP_CTL_H */
