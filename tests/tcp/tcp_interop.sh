@@ -1,0 +1,131 @@
+#!/bin/bash
+# Interop of tcpstack with Linux TCP (suite 'integration'): tcp_echo_host runs the stack on a
+# net_af_packet port bound to one end of a veth pair; from a namespace of its own, Linux pings
+# it, pushes 10 MB through its echo port and checks every byte, then opens and closes 200
+# connections in a row. Bounded: every step has a timeout; everything created is removed on exit.
+#
+#   tcp_interop.sh <path to tcp_echo_host>
+set -u
+BIN=${1:?usage: tcp_interop.sh tcp_echo_host}
+PY=/usr/bin/python3
+ID=$$
+NS=tcpi$ID
+VA=tci${ID}a # DPDK side (root namespace)
+VB=tci${ID}b # Linux side (in $NS)
+NET=198.18.$((100 + ID % 100))
+HOST_PID=
+LOG=$(mktemp /tmp/tcp_interop.XXXXXX)
+n=0
+fails=0
+
+tap() { # tap <ok:0|1> <name>
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi
+}
+
+cleanup() {
+	if [ -n "$HOST_PID" ] && kill -0 "$HOST_PID" 2>/dev/null; then
+		kill -TERM "$HOST_PID" 2>/dev/null
+		for _ in $(seq 50); do kill -0 "$HOST_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$HOST_PID" 2>/dev/null
+	fi
+	ip link del "$VA" 2>/dev/null
+	ip netns del "$NS" 2>/dev/null
+	rm -f "$LOG"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+if [ "$(id -u)" -ne 0 ] || [ ! -x "$PY" ]; then
+	echo "not ok 1 - needs root and $PY"
+	echo "1..1"
+	exit 1
+fi
+
+ip netns add "$NS" &&
+	ip link add "$VA" type veth peer name "$VB" &&
+	ip link set "$VB" netns "$NS" &&
+	sysctl -qw "net.ipv6.conf.$VA.disable_ipv6=1" &&
+	ethtool -K "$VA" tx off rx off tso off gso off gro off >/dev/null 2>&1 &&
+	ip link set "$VA" up &&
+	ip netns exec "$NS" ethtool -K "$VB" tx off rx off tso off gso off gro off >/dev/null 2>&1 &&
+	ip netns exec "$NS" ip addr add "$NET.2/24" dev "$VB" &&
+	ip netns exec "$NS" ip link set "$VB" up &&
+	ip netns exec "$NS" ip link set lo up
+tap $? "namespace $NS and veth $VA/$VB"
+
+"$BIN" -l 0 --no-huge -m 256 --no-pci --no-shconf --file-prefix="tcpi$ID" --log-level=error \
+	--vdev="net_af_packet0,iface=$VA" -- --ip "$NET.1" >"$LOG" 2>&1 &
+HOST_PID=$!
+for _ in $(seq 100); do grep -q ready "$LOG" && break; sleep 0.1; done
+grep -q ready "$LOG"
+tap $? "tcp_echo_host started"
+
+timeout 20 ip netns exec "$NS" ping -c 3 -i 0.2 -W 2 "$NET.1" >/dev/null
+tap $? "ping $NET.1"
+
+timeout 120 ip netns exec "$NS" "$PY" - "$NET.1" <<'EOF'
+import os, socket, sys, threading, hashlib
+host = sys.argv[1]
+N = 10 * 1024 * 1024
+data = os.urandom(N)
+s = socket.create_connection((host, 7), timeout=30)
+def sender():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=sender)
+t.start()
+got = bytearray()
+while True:
+    b = s.recv(1 << 20)
+    if not b:
+        break
+    got += b
+t.join()
+s.close()
+if bytes(got) != data:
+    print("# echo mismatch: got %d bytes of %d" % (len(got), N))
+    sys.exit(1)
+EOF
+tap $? "10 MB echoed byte-identical"
+
+timeout 120 ip netns exec "$NS" "$PY" - "$NET.1" <<'EOF'
+import socket, sys
+host = sys.argv[1]
+for i in range(200):
+    s = socket.create_connection((host, 7), timeout=10)
+    msg = b"hello %d" % i
+    s.sendall(msg)
+    got = b""
+    while len(got) < len(msg):
+        b = s.recv(100)
+        if not b:
+            break
+        got += b
+    if got != msg:
+        print("# connection %d: echo %r" % (i, got))
+        sys.exit(1)
+    s.close()
+EOF
+tap $? "200 connections opened, echoed and closed in a row"
+
+timeout 10 ip netns exec "$NS" "$PY" - "$NET.1" <<'EOF'
+import socket, sys
+# A closed port answers RST: connection refused.
+try:
+    socket.create_connection((sys.argv[1], 9), timeout=5)
+    sys.exit(1)
+except ConnectionRefusedError:
+    sys.exit(0)
+EOF
+tap $? "closed port refuses (RST)"
+
+kill -TERM "$HOST_PID"
+wait "$HOST_PID"
+rc=$?
+HOST_PID=
+sed 's/^/# /' "$LOG"
+tap $rc "tcp_echo_host exits cleanly with every mbuf back in its pool"
+
+echo "1..$n"
+[ "$fails" -eq 0 ]
