@@ -101,7 +101,7 @@ mqtt_pbkdf2_sha512_batch(struct mqtt_pbkdf2_req *reqs, unsigned n)
 
 	if (mgr == NULL)
 		return -errno;
-	l = aligned_alloc(64, sizeof(*l) * PBKDF2_LANES);
+	l = malloc(sizeof(*l) * PBKDF2_LANES); /* malloc aligns to 16, as the key needs */
 	if (l == NULL)
 		return -ENOMEM;
 	for (unsigned base = 0; base < n && rc == 0; base += PBKDF2_LANES) {
@@ -134,7 +134,7 @@ mqtt_pbkdf2_sha512(const void *pw, size_t pwlen, const void *salt, size_t saltle
 		return -errno;
 	if (out == NULL || dklen == 0)
 		return -EINVAL;
-	l = aligned_alloc(64, sizeof(*l) * PBKDF2_LANES);
+	l = malloc(sizeof(*l) * PBKDF2_LANES); /* malloc aligns to 16, as the key needs */
 	if (l == NULL)
 		return -ENOMEM;
 	/* The output blocks of one derivation are independent: run them as parallel lanes. */
@@ -695,7 +695,7 @@ mqtt_cred_cache_new(unsigned capacity)
 		return NULL;
 	while (buckets * CACHE_WAYS < capacity && buckets < (1u << 28))
 		buckets <<= 1;
-	struct mqtt_cred_cache *c = aligned_alloc(64, sizeof(*c));
+	struct mqtt_cred_cache *c = malloc(sizeof(*c));
 	if (c == NULL)
 		return NULL;
 	memset(c, 0, sizeof(*c));

@@ -481,6 +481,8 @@ size_t
 tls_conn_read(struct tls_conn *c, void *buf, size_t len)
 {
 	size_t n = c->app_in.len < len ? c->app_in.len : len;
+	if (n == 0)
+		return 0;
 	memcpy(buf, buf_data(&c->app_in), n);
 	tls_conn_input_consume(c, n);
 	return n;
