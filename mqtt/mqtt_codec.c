@@ -708,7 +708,7 @@ decode_publish(struct rd *r, int version, struct mqtt_packet *out)
 	if (p->topic.len == 0) {
 		/* v5: an empty topic is fine when a topic alias names it (spec 3.3.2.3.4). */
 		if (!(version == MQTT_V5 && MQTT_PROP_HAS(&p->props, MQTT_PROP_TOPIC_ALIAS)))
-			return PROTOCOL_RC(MQTT_RC_TOPIC_NAME_INVALID, "empty topic name");
+			return PROTOCOL("empty topic name without a topic alias");
 	} else if (memchr(p->topic.p, '+', p->topic.len) || memchr(p->topic.p, '#', p->topic.len)) {
 		return PROTOCOL_RC(MQTT_RC_TOPIC_NAME_INVALID, "wildcard in topic name");
 	}

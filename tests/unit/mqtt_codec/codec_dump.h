@@ -147,9 +147,12 @@ dump_props(struct dump *d, const struct mqtt_props *pr)
 	if (pr->sub_id_count) {
 		uint32_t sid;
 		dump_f(d, " sid=[");
+		/* The same sources, in the same precedence, as the encoder's. */
 		if (pr->sub_id_array) {
 			for (uint32_t i = 0; i < pr->sub_id_count; i++)
 				dump_f(d, "%u,", pr->sub_id_array[i]);
+		} else if (pr->sub_id_count == 1) {
+			dump_f(d, "%u,", pr->sub_id);
 		} else {
 			mqtt_iter_init(&it, pr->raw, MQTT_V5);
 			while (mqtt_sub_id_next(&it, &sid))
@@ -231,7 +234,11 @@ dump_packet(const struct mqtt_packet *p, int version, char *buf, size_t cap)
 		struct mqtt_sub_entry e;
 		dump_f(&d, " pid=%u subs=[", p->subscribe.packet_id);
 		mqtt_iter_init(&it, p->subscribe.list, version);
-		while (mqtt_sub_next(&it, &e)) {
+		/* An encode-side packet lists its entries in an array instead. */
+		for (uint32_t i = 0;
+		     p->subscribe.entries ? i < p->subscribe.count : mqtt_sub_next(&it, &e); i++) {
+			if (p->subscribe.entries)
+				e = p->subscribe.entries[i];
 			dump_hex(&d, e.filter);
 			dump_f(&d, ":%u:%u:%u:%u,", e.qos, e.no_local, e.retain_as_published,
 			       e.retain_handling);
@@ -244,7 +251,11 @@ dump_packet(const struct mqtt_packet *p, int version, char *buf, size_t cap)
 		struct mqtt_str f;
 		dump_f(&d, " pid=%u unsubs=[", p->unsubscribe.packet_id);
 		mqtt_iter_init(&it, p->unsubscribe.list, version);
-		while (mqtt_unsub_next(&it, &f)) {
+		for (uint32_t i = 0;
+		     p->unsubscribe.filters ? i < p->unsubscribe.count : mqtt_unsub_next(&it, &f);
+		     i++) {
+			if (p->unsubscribe.filters)
+				f = p->unsubscribe.filters[i];
 			dump_hex(&d, f);
 			dump_f(&d, ",");
 		}
