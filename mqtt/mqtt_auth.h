@@ -16,6 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- PBKDF2-HMAC-SHA512 ---------------------------------------------------------------- */
 
 #define MQTT_PASSWD_DEFAULT_ITER 210000u /* OWASP 2023 figure for PBKDF2-HMAC-SHA512 */
@@ -152,5 +156,9 @@ int mqtt_acl_check_subscribe(const struct mqtt_acl *acl, const char *user, const
 int mqtt_topic_match(const char *filter, const char *topic);  /* 1 if topic matches */
 int mqtt_filter_covers(const char *outer, const char *inner); /* 1 if inner within outer */
 int mqtt_filter_intersects(const char *a, const char *b);     /* 1 if some topic matches both */
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -16,6 +16,10 @@
 
 #include <intel-ipsec-mb.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum mqtt_hmac_alg {
 	MQTT_HMAC_SHA256,
 	MQTT_HMAC_SHA384,
@@ -57,5 +61,9 @@ int mqtt_hmac(IMB_MGR *mgr, const struct mqtt_hmac_key *k, const void *msg, size
 
 /* Compare n bytes in time independent of their contents: 0 when equal. */
 int mqtt_ct_memcmp(const void *a, const void *b, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

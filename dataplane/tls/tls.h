@@ -27,6 +27,10 @@
 
 #include <openssl/ssl.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define TLS_MAX_PLAIN 16384 /* RFC 8446 5.1: 2^14 */
 
 struct tls_ctx_conf {
@@ -118,5 +122,9 @@ unsigned tls_encrypt_burst(struct tls_engine *e, struct tls_conn *const *conns, 
 size_t tls_conn_unsealed(const struct tls_conn *c);
 /* Complete records still waiting to be opened (another decrypt burst is needed). */
 int tls_conn_has_records(const struct tls_conn *c);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -127,12 +127,12 @@ static struct tls_ctx *
 server_ctx(struct certs *c, int crt, int verify_client)
 {
 	char err[256];
-	struct tls_ctx_conf conf = {
-	        .cert_file = cert_path(c, crt),
-	        .key_file = cert_path(c, SRV_KEY),
-	        .ca_file = verify_client ? cert_path(c, CA_CRT) : NULL,
-	        .verify_client = verify_client,
-	};
+	struct tls_ctx_conf conf;
+	memset(&conf, 0, sizeof(conf)); /* also compiled as C++ by the benchmark */
+	conf.cert_file = cert_path(c, crt);
+	conf.key_file = cert_path(c, SRV_KEY);
+	conf.ca_file = verify_client ? cert_path(c, CA_CRT) : NULL;
+	conf.verify_client = verify_client;
 	struct tls_ctx *ctx = tls_ctx_new(&conf, err, sizeof(err));
 	if (ctx == NULL)
 		printf("# %s\n", err);
