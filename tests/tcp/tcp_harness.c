@@ -184,8 +184,8 @@ h_begin(const char *name, uint32_t rcvbuf)
 	H.now_us = T0_US;
 	H.auto_consume = 1;
 	H.conf.ip = rte_cpu_to_be_32(OUR_IP);
-	H.conf.netmask = rte_cpu_to_be_32(RTE_IPV4(255, 255, 255, 0));
-	H.conf.gateway = rte_cpu_to_be_32(RTE_IPV4(198, 18, 0, 254));
+	H.conf.netmask = rte_cpu_to_be_32(IP4(255, 255, 255, 0));
+	H.conf.gateway = rte_cpu_to_be_32(IP4(198, 18, 0, 254));
 	H.conf.mac = our_mac;
 	H.conf.mtu = 1500;
 	H.conf.pool = test_pool;

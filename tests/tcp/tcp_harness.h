@@ -29,6 +29,10 @@
 #define RST RTE_TCP_RST_FLAG
 #define PSH RTE_TCP_PSH_FLAG
 
+/* RTE_IPV4 shifts an int into the sign bit (UBSan); this does not. */
+#define IP4(a, b, c, d)                                                                            \
+	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
+
 #define ANY       INT64_MIN
 #define PEER_ISN  1000000u
 #define OUR_PORT  1883
@@ -70,8 +74,8 @@ struct harness {
 extern struct harness H;
 extern struct rte_mempool *test_pool;
 
-#define PEER_IP RTE_IPV4(198, 18, 0, 2)
-#define OUR_IP  RTE_IPV4(198, 18, 0, 1)
+#define PEER_IP IP4(198, 18, 0, 2)
+#define OUR_IP  IP4(198, 18, 0, 1)
 
 void h_begin(const char *name, uint32_t rcvbuf);
 void h_end(void);

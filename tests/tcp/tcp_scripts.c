@@ -57,7 +57,7 @@ arp_request_reply(void)
 	h_in_frame(f, sizeof(f));
 	expect_arp(RTE_ARP_OP_REPLY, PEER_IP, __LINE__);
 	/* A request for someone else: no reply. */
-	h_build_arp(f, RTE_ARP_OP_REQUEST, 2, PEER_IP, RTE_IPV4(198, 18, 0, 77), 1);
+	h_build_arp(f, RTE_ARP_OP_REQUEST, 2, PEER_IP, IP4(198, 18, 0, 77), 1);
 	h_in_frame(f, sizeof(f));
 	NONE();
 	CHECKH_EQ(ST->arp_rx, 2);
@@ -133,7 +133,7 @@ arp_resolution_then_send(void)
 		CHECKH_EQ(eh->dst_addr.addr_bytes[5], 9);
 	}
 	/* Gratuitous ARP from an unknown host creates no entry: nothing to observe but no reply. */
-	h_build_arp(f, RTE_ARP_OP_REPLY, 8, RTE_IPV4(198, 18, 0, 8), RTE_IPV4(198, 18, 0, 8), 1);
+	h_build_arp(f, RTE_ARP_OP_REPLY, 8, IP4(198, 18, 0, 8), IP4(198, 18, 0, 8), 1);
 	h_in_frame(f, sizeof(f));
 	NONE();
 	tcp_abort(H.conns[0].c);
@@ -220,7 +220,7 @@ ip_validation(void)
 	CHECKH_EQ(ST->drop_ip_frag, 1);
 
 	len = build_icmp(f, 0);
-	ip->dst_addr = rte_cpu_to_be_32(RTE_IPV4(198, 18, 0, 3));
+	ip->dst_addr = rte_cpu_to_be_32(IP4(198, 18, 0, 3));
 	ip->hdr_checksum = 0;
 	ip->hdr_checksum = rte_ipv4_cksum(ip);
 	h_in_frame(f, len);
