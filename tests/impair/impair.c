@@ -16,6 +16,7 @@
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -64,6 +65,7 @@ enum {
 	OPT_DURATION,
 	OPT_LIMIT,
 	OPT_HELP,
+	OPT_TRACE,
 	OPT_PARAM = 100, /* + 3 * param + (0 both, 1 a2b, 2 b2a) */
 };
 
@@ -78,6 +80,11 @@ struct forwarder {
 	struct imp_queue q[NDIR];
 	uint8_t scratch[IMP_FRAME_MAX];
 };
+
+/* --trace: one line per impaired frame. Formatted output per frame is acceptable only because it is
+ * opt-in and limited to impaired frames (a few percent). */
+static bool trace;
+static uint64_t trace_t0;
 
 static uint64_t
 now_us(void)
@@ -170,6 +177,62 @@ print_counters(struct forwarder *fw, const char *when)
 	fflush(stdout);
 }
 
+static uint32_t
+be(const uint8_t *p, int n)
+{
+	uint32_t v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Enough of a frame's headers to find it in a capture or a stack's log. */
+static void
+describe(const uint8_t *p, uint32_t len, char *buf, size_t n)
+{
+	static const char flag_names[] = "FSRPAU";
+	char src[INET_ADDRSTRLEN], dst[INET_ADDRSTRLEN], flags[8];
+	const uint8_t *ip = p + IMP_ETH_HLEN, *th;
+	uint32_t ihl, type = len >= IMP_ETH_HLEN ? be(p + 12, 2) : 0;
+	int k = 0;
+
+	if (type != ETH_P_IP || len < IMP_ETH_HLEN + 20) {
+		snprintf(buf, n, "%s", type == ETH_P_ARP ? "arp" : "non-ipv4");
+		return;
+	}
+	ihl = (ip[0] & 15u) * 4;
+	inet_ntop(AF_INET, ip + 12, src, sizeof(src));
+	inet_ntop(AF_INET, ip + 16, dst, sizeof(dst));
+	th = ip + ihl;
+	if (ip[9] != IPPROTO_TCP || ihl < 20 || IMP_ETH_HLEN + ihl + 20 > len) {
+		snprintf(buf, n, "ipv4 %s>%s proto=%u", src, dst, ip[9]);
+		return;
+	}
+	for (int i = 0; i < 6; i++)
+		if (th[13] & (1u << i))
+			flags[k++] = flag_names[i];
+	flags[k] = 0;
+	snprintf(buf, n, "tcp %s:%u>%s:%u seq=%u ack=%u flags=%s payload=%d", src, be(th, 2), dst,
+	         be(th + 2, 2), be(th + 4, 4), be(th + 8, 4), flags,
+	         (int)be(ip + 2, 2) - (int)ihl - (int)((th[12] >> 4) * 4));
+}
+
+static void
+trace_frame(int d, const struct imp_queue *q, const char *what, uint32_t len,
+            const struct imp_decision *x, uint64_t now)
+{
+	if (!x->drop && !x->dup && !x->corrupt && !x->reorder)
+		return;
+	printf("trace %s #%llu t=%.6f len=%u%s%s%s delay_us=%llu", dir_name[d],
+	       (unsigned long long)(q->decided - 1), (double)(now - trace_t0) / 1e6, len,
+	       x->drop ? " drop" : "", x->dup ? " dup" : "", x->reorder ? " reorder" : "",
+	       (unsigned long long)x->delay_us);
+	if (x->corrupt)
+		printf(" corrupt=%u/0x%02x", x->corrupt_off, x->corrupt_mask);
+	printf(" %s\n", what);
+}
+
 /* Receive one frame of direction d into a pool slot. Returns 1 if a frame was consumed, 0 when
  * the socket is empty, -1 on error. */
 static int
@@ -232,7 +295,16 @@ rx_one(struct forwarder *fw, int d, uint64_t now)
 	if (aux && (aux->tp_status & TP_STATUS_CSUMNOTREADY))
 		q->c.partial_csum++;
 	f->len = (uint32_t)n;
-	imp_queue_input(q, f, now);
+	if (trace) {
+		struct imp_decision x;
+		char what[128];
+
+		describe(f->data, f->len, what, sizeof(what));
+		imp_queue_input(q, f, now, &x);
+		trace_frame(d, q, what, (uint32_t)n, &x, now);
+	} else {
+		imp_queue_input(q, f, now, NULL);
+	}
 	return 1;
 drop_silently:
 	if (f)
@@ -289,7 +361,7 @@ handle_signals(struct forwarder *fw, int sfd)
 static int
 run(struct forwarder *fw, uint64_t duration_us)
 {
-	uint64_t start = now_us();
+	uint64_t start = trace_t0 = now_us();
 	uint64_t end = duration_us ? start + duration_us : UINT64_MAX;
 	int sfd = sigfd_open();
 	struct pollfd pfd[3];
@@ -376,7 +448,7 @@ int
 main(int argc, char **argv)
 {
 	static struct forwarder fw;
-	struct option opts[6 + 3 * NPARAM + 1];
+	struct option opts[7 + 3 * NPARAM + 1];
 	char names[3 * NPARAM][32];
 	double val[NDIR][NPARAM];
 	bool set[NDIR][NPARAM] = {{false}};
@@ -391,6 +463,7 @@ main(int argc, char **argv)
 	opts[n++] = (struct option){"duration-s", required_argument, NULL, OPT_DURATION};
 	opts[n++] = (struct option){"limit", required_argument, NULL, OPT_LIMIT};
 	opts[n++] = (struct option){"help", no_argument, NULL, OPT_HELP};
+	opts[n++] = (struct option){"trace", no_argument, NULL, OPT_TRACE};
 	for (int p = 0; p < NPARAM; p++) {
 		for (int w = 0; w < 3; w++) {
 			char *nm = names[3 * p + w];
@@ -428,6 +501,9 @@ main(int argc, char **argv)
 		case OPT_HELP:
 			usage(stdout);
 			return 0;
+		case OPT_TRACE:
+			trace = true;
+			break;
 		default:
 			if (c < OPT_PARAM || parse_num(optarg, &v) < 0)
 				goto bad;

@@ -208,13 +208,16 @@ enqueue(struct imp_queue *q, struct imp_frame *f, uint64_t now_us, uint64_t dela
 }
 
 void
-imp_queue_input(struct imp_queue *q, struct imp_frame *f, uint64_t now_us)
+imp_queue_input(struct imp_queue *q, struct imp_frame *f, uint64_t now_us, struct imp_decision *out)
 {
 	struct imp_decision d;
 	struct imp_frame *dup = NULL;
 
 	q->c.in++;
+	q->decided++;
 	imp_decide(&q->rng, &q->p, f->len, &d);
+	if (out)
+		*out = d;
 	if (d.drop) {
 		q->c.dropped++;
 		imp_queue_release(q, f);

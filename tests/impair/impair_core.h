@@ -94,6 +94,7 @@ struct imp_queue {
 	uint32_t held_head, nheld;
 	uint32_t cap;
 	uint64_t next_seq;
+	uint64_t decided;      /* decisions drawn: the PRNG position, for replaying a seed */
 	uint64_t passed;       /* frames that left from the heap (held frames excluded) */
 	uint64_t max_seq_out;  /* largest seq sent so far, +1 (0: none) */
 	uint64_t link_free_us; /* rate cap: when the virtual link is idle again */
@@ -109,8 +110,10 @@ struct imp_frame *imp_queue_slot(struct imp_queue *q);
 void imp_queue_release(struct imp_queue *q, struct imp_frame *f);
 
 /* Apply the direction's impairment to a frame just received into a slot from imp_queue_slot()
- * (f->data, f->len set). Takes ownership of f: it is dropped or queued. */
-void imp_queue_input(struct imp_queue *q, struct imp_frame *f, uint64_t now_us);
+ * (f->data, f->len set). Takes ownership of f: it is dropped or queued. The decision is copied
+ * to *d when d is not NULL (for tracing); it was decision number q->decided - 1. */
+void imp_queue_input(struct imp_queue *q, struct imp_frame *f, uint64_t now_us,
+                     struct imp_decision *d);
 
 /* The next frame to send at now_us, or NULL. The caller sends it and calls imp_queue_release().
  * Counts out and ooo; a send failure is the caller's to count (tx_errors, and out-- ). */

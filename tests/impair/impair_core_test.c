@@ -218,7 +218,7 @@ push(struct imp_queue *q, uint8_t id, uint64_t now_us)
 	memset(f->data, 0, 64);
 	f->data[0] = id;
 	f->len = 64;
-	imp_queue_input(q, f, now_us);
+	imp_queue_input(q, f, now_us, NULL);
 }
 
 /* Pop everything due at now_us into out[]; returns how many. */
