@@ -29,6 +29,7 @@
 #include "control/ctl_config.h"
 #include "control/ctl_exit.h"
 #include "control/ctl_stats.h"
+#include "control/ctl_sys.h"
 #include "control/ctl_wire.h"
 
 #define DEFAULT_CONFIG  "/etc/tachyon/tachyon.conf"
@@ -52,6 +53,9 @@ static struct {
 	volatile sig_atomic_t stop, hup;
 	struct ctl_config *ovr; /* command-line overrides, re-applied on every reload */
 	int ovr_dp, ovr_ctl, ovr_metrics;
+	struct ctl_sys sys; /* $SYS state: moving averages, maximum clients */
+	int64_t next_sys_ms;
+	int sys_unsupported_logged;
 	time_t started;
 } g = {.dp_fd = -1, .http_fd = -1, .log_level = CTL_LOG_INFO};
 
@@ -387,6 +391,55 @@ do_config_check(json_t *req)
 	return r;
 }
 
+/* The $SYS messages of a fresh sample. */
+static json_t *
+sys_sample(json_t **msgs)
+{
+	struct ctl_stats *s = NULL;
+	json_t *err = get_stats(&s);
+
+	if (err)
+		return err;
+	*msgs = ctl_sys_messages(&g.sys, s, TACHYON_VERSION, now_ms());
+	free(s);
+	return NULL;
+}
+
+/* Every sys_interval seconds: compute and hand the messages to tachyond to publish. */
+static void
+sys_tick(void)
+{
+	json_t *msgs = NULL, *err = sys_sample(&msgs), *req, *r;
+
+	if (err) {
+		json_decref(err);
+		return;
+	}
+	req = cmd("sys.publish");
+	json_object_set_new(req, "messages", msgs);
+	r = dp_call(req);
+	json_decref(req);
+	if (!g.sys_unsupported_logged &&
+	    ctl_exit_for(ctl_wire_errcode(r)) == CTL_EXIT_NOT_SUPPORTED) {
+		logmsg(CTL_LOG_INFO, "$SYS: %s; `tachyonctl sys show` shows the values",
+		       json_string_value(json_object_get(r, "message")));
+		g.sys_unsupported_logged = 1;
+	}
+	json_decref(r);
+}
+
+static json_t *
+do_sys_show(json_t *req)
+{
+	json_t *msgs = NULL, *err = sys_sample(&msgs), *r;
+
+	if (err)
+		return err;
+	r = ctl_wire_ok();
+	json_object_set_new(r, "messages", msgs);
+	return r;
+}
+
 static json_t *
 do_log_level(json_t *req)
 {
@@ -423,6 +476,7 @@ handle(void *arg, json_t *req)
 	        {"config.reload", do_config_reload},
 	        {"config.check", do_config_check},
 	        {"log.level", do_log_level},
+	        {"sys.show", do_sys_show},
 	};
 	static const char *const forwarded[] = {
 	        "clients.list",       "clients.show",  "clients.kick",
@@ -791,6 +845,10 @@ main(int argc, char **argv)
 		}
 		if (g.dp_fd < 0 && now_ms() >= g.next_connect_ms)
 			dp_attach();
+		if (g.cfg.sys_interval && g.dp_fd >= 0 && now_ms() >= g.next_sys_ms) {
+			g.next_sys_ms = now_ms() + g.cfg.sys_interval * 1000ll;
+			sys_tick();
+		}
 	}
 	logmsg(CTL_LOG_NOTICE, "stopping (tachyond keeps running)");
 	ctl_server_destroy(g.srv);

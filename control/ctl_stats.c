@@ -36,6 +36,7 @@ ctl_stats_from_json(json_t *resp, struct ctl_stats *s)
 	if (!json_is_array(lcores))
 		return -EPROTO;
 	s->tsc_hz = json_integer_value(json_object_get(resp, "tsc_hz"));
+	s->uptime_s = json_integer_value(json_object_get(resp, "uptime_s"));
 	json_array_foreach(lcores, i, e)
 	{
 		struct ctl_stats_lcore *l;
@@ -106,6 +107,7 @@ ctl_stats_to_json(const struct ctl_stats *s)
 {
 	json_t *o = json_object(), *arr = json_array();
 
+	json_object_set_new(o, "uptime_s", json_integer((json_int_t)s->uptime_s));
 	put_headline(o, s->total);
 	json_object_set_new(o, "counters", counters_json(s->total));
 	for (unsigned int i = 0; i < s->n; i++) {

@@ -156,6 +156,7 @@ struct ctl_stats_lcore {
 struct ctl_stats {
 	unsigned int n;
 	uint64_t tsc_hz;
+	uint64_t uptime_s; /* of tachyond */
 	uint64_t total[CTL_STAT_N];
 	struct ctl_stats_lcore lc[CTL_STATS_MAX_LCORES];
 };

@@ -193,6 +193,17 @@ print_check(const struct command *c, json_t *r)
 	printf("%s: OK\n", json_string_value(json_object_get(r, "path")) ?: "config");
 }
 
+static void
+print_sys(const struct command *c, json_t *r)
+{
+	json_t *msgs = json_object_get(r, "messages"), *m;
+	size_t i;
+
+	json_array_foreach(msgs, i, m)
+	        printf("%s %s\n", json_string_value(json_object_get(m, "topic")),
+	               json_string_value(json_object_get(m, "payload")));
+}
+
 static const struct command commands[] = {
         {"status", "", "Show tachyon-control and tachyond state.", "status", NULL, 0, 1, 0,
          print_status},
@@ -230,6 +241,9 @@ static const struct command commands[] = {
          "retained.list", "filter", 0, 1, 1, print_list},
         {"retained delete", "TOPIC", "Delete the retained message of TOPIC.", "retained.delete",
          "topic", 1, 0, 0, print_done},
+        {"sys show", "",
+         "The $SYS/broker/... topics and values tachyon-control publishes every sys_interval.",
+         "sys.show", NULL, 0, 0, 0, print_sys},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -173,6 +173,31 @@ dp_ctl_out_string(struct dp_ctl_query *q, const char *s, size_t len)
 	return 0;
 }
 
+/* Records of a DP_CTL_SYS_PUBLISH query: u16 topic length, topic, u32 payload length,
+ * payload; lengths in host order (same process). */
+int
+dp_ctl_sys_next(const struct dp_ctl_query *q, size_t *off, const char **topic, uint16_t *topic_len,
+                const char **payload, uint32_t *payload_len)
+{
+	uint16_t tl;
+	uint32_t pl;
+
+	if (*off + sizeof(tl) > q->out_len)
+		return 0;
+	memcpy(&tl, q->out + *off, sizeof(tl));
+	if (*off + sizeof(tl) + tl + sizeof(pl) > q->out_len)
+		return 0;
+	memcpy(&pl, q->out + *off + sizeof(tl) + tl, sizeof(pl));
+	if (*off + sizeof(tl) + tl + sizeof(pl) + pl > q->out_len)
+		return 0;
+	*topic = q->out + *off + sizeof(tl);
+	*topic_len = tl;
+	*payload = *topic + tl + sizeof(pl);
+	*payload_len = pl;
+	*off += sizeof(tl) + tl + sizeof(pl) + pl;
+	return 1;
+}
+
 /* ---------- config publication ---------- */
 
 /* Free retired configs whose grace period is over. Cost: O(retired), at most MAX_RETIRED. */
@@ -290,6 +315,7 @@ cmd_stats(json_t *req)
 	json_t *r = ctl_wire_ok(), *a = json_array();
 
 	json_object_set_new(r, "tsc_hz", json_integer((json_int_t)rte_get_tsc_hz()));
+	json_object_set_new(r, "uptime_s", json_integer((mono_us() - g.start_us) / 1000000));
 	/* A slot with updated_us == 0 belongs to no running lcore (dp_stats.h). Cost: one
 	 * cache-line read per lcore id, RTE_MAX_LCORE of them. */
 	for (unsigned int i = 0; i < RTE_MAX_LCORE; i++) {
@@ -551,14 +577,85 @@ shard_result(const struct shard_cmd *sc, struct dp_ctl_query **got, unsigned int
 	return r;
 }
 
+/* Send one query per online lcore (only the lowest when `one`), its buffer of `cap` bytes
+ * holding `len` bytes of `data`. Returns how many were sent. */
+static unsigned int
+batch_send(enum dp_ctl_op op, const char *arg, uint32_t limit, size_t cap, const void *data,
+           size_t len, int one)
+{
+	unsigned int sent = 0;
+
+	g.batch++;
+	for (unsigned int i = 0; i < RTE_MAX_LCORE && !(one && sent); i++) {
+		struct dp_ctl_query *q;
+
+		if (!__atomic_load_n(&g.lc[i].online, __ATOMIC_ACQUIRE))
+			continue;
+		q = calloc(1, sizeof(*q));
+		if (!q)
+			break;
+		q->out_cap = cap;
+		q->out = malloc(cap);
+		if (!q->out) {
+			free(q);
+			break;
+		}
+		q->out[0] = 0;
+		if (len)
+			memcpy(q->out, data, len);
+		q->out_len = len;
+		q->op = op;
+		q->limit = limit;
+		q->batch = g.batch;
+		if (arg)
+			snprintf(q->arg, sizeof(q->arg), "%s", arg);
+		if (rte_ring_sp_enqueue(g.lc[i].req, q)) {
+			free(q->out);
+			free(q);
+			continue;
+		}
+		sent++;
+	}
+	return sent;
+}
+
+/* Wait for the `sent` answers of the current batch; NULL when all arrived, else an error. */
+static json_t *
+batch_wait(unsigned int sent, struct dp_ctl_query **got, unsigned int *n)
+{
+	uint64_t deadline = mono_us() + QUERY_TIMEOUT_MS * 1000ull;
+
+	*n = 0;
+	if (!sent)
+		return ctl_wire_error(CTL_E_UNAVAILABLE, "no polling lcore is running");
+	while (*n < sent && mono_us() < deadline) {
+		*n += collect(got + *n, sent - *n, g.batch);
+		if (*n < sent)
+			usleep(200);
+	}
+	if (*n < sent)
+		return ctl_wire_error(CTL_E_TIMEOUT, "%u of %u lcores did not answer within %d ms",
+		                      sent - *n, sent, QUERY_TIMEOUT_MS);
+	return NULL;
+}
+
+static void
+batch_free(struct dp_ctl_query **got, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		free(got[i]->out);
+		free(got[i]);
+	}
+}
+
 static json_t *
 cmd_shard(const struct shard_cmd *sc, json_t *req)
 {
 	const char *arg = sc->argkey ? json_string_value(json_object_get(req, sc->argkey)) : NULL;
 	json_t *lim = json_object_get(req, "limit");
 	struct dp_ctl_query *got[RTE_MAX_LCORE];
-	unsigned int sent = 0, n = 0;
-	uint64_t deadline, limit = LIST_LIMIT_DEFAULT;
+	uint64_t limit = LIST_LIMIT_DEFAULT;
+	unsigned int sent, n;
 	json_t *r;
 
 	if (sc->arg_required && (!arg || !*arg))
@@ -575,52 +672,74 @@ cmd_shard(const struct shard_cmd *sc, json_t *req)
 	if (!__atomic_load_n(&g.shard_fn, __ATOMIC_ACQUIRE))
 		return ctl_wire_error(CTL_E_NOT_SUPPORTED,
 		                      "%s is not supported yet by the MQTT core", sc->name);
-	g.batch++;
-	for (unsigned int i = 0; i < RTE_MAX_LCORE; i++) {
-		struct dp_ctl_query *q;
-
-		if (!__atomic_load_n(&g.lc[i].online, __ATOMIC_ACQUIRE))
-			continue;
-		q = calloc(1, sizeof(*q));
-		if (q)
-			q->out_cap = sc->list ? OUT_LIST : OUT_ITEM;
-		if (q)
-			q->out = malloc(q->out_cap);
-		if (!q || !q->out) {
-			if (q)
-				free(q);
-			break;
-		}
-		q->out[0] = 0;
-		q->op = sc->op;
-		q->limit = (uint32_t)limit;
-		q->batch = g.batch;
-		if (arg)
-			snprintf(q->arg, sizeof(q->arg), "%s", arg);
-		if (rte_ring_sp_enqueue(g.lc[i].req, q)) {
-			free(q->out);
-			free(q);
-			continue;
-		}
-		sent++;
-	}
-	if (!sent)
-		return ctl_wire_error(CTL_E_UNAVAILABLE, "no polling lcore is running");
-	deadline = mono_us() + QUERY_TIMEOUT_MS * 1000ull;
-	while (n < sent && mono_us() < deadline) {
-		n += collect(got + n, sent - n, g.batch);
-		if (n < sent)
-			usleep(200);
-	}
-	if (n < sent)
-		r = ctl_wire_error(CTL_E_TIMEOUT, "%u of %u lcores did not answer within %d ms",
-		                   sent - n, sent, QUERY_TIMEOUT_MS);
-	else
+	sent = batch_send(sc->op, arg, (uint32_t)limit, sc->list ? OUT_LIST : OUT_ITEM, NULL, 0, 0);
+	r = batch_wait(sent, got, &n);
+	if (!r)
 		r = shard_result(sc, got, n, arg ? arg : "");
-	for (unsigned int i = 0; i < n; i++) {
-		free(got[i]->out);
-		free(got[i]);
+	batch_free(got, n);
+	return r;
+}
+
+/* {"cmd":"sys.publish","messages":[{"topic":"$SYS/broker/uptime","payload":"12 seconds"}]} */
+static json_t *
+cmd_sys_publish(json_t *req)
+{
+	json_t *msgs = json_object_get(req, "messages"), *m, *r;
+	struct dp_ctl_query *got[1];
+	size_t i, len = 0;
+	unsigned int sent, n;
+	char *buf;
+
+	if (!json_is_array(msgs))
+		return ctl_wire_error(CTL_E_INVALID, "sys.publish needs \"messages\"");
+	if (!__atomic_load_n(&g.shard_fn, __ATOMIC_ACQUIRE))
+		return ctl_wire_error(CTL_E_NOT_SUPPORTED,
+		                      "sys.publish is not supported yet by the MQTT core");
+	buf = malloc(OUT_ITEM);
+	if (!buf)
+		return ctl_wire_error(CTL_E_INTERNAL, "out of memory");
+	json_array_foreach(msgs, i, m)
+	{
+		const char *t = json_string_value(json_object_get(m, "topic"));
+		const char *p = json_string_value(json_object_get(m, "payload"));
+		uint16_t tl;
+		uint32_t pl;
+
+		if (!t || !p || strncmp(t, "$SYS/", 5)) {
+			free(buf);
+			return ctl_wire_error(CTL_E_INVALID,
+			                      "message %zu: needs a \"topic\" under $SYS/ and a "
+			                      "\"payload\"",
+			                      i);
+		}
+		tl = (uint16_t)strlen(t);
+		pl = (uint32_t)strlen(p);
+		if (strlen(t) > 1024 || len + sizeof(tl) + tl + sizeof(pl) + pl > OUT_ITEM) {
+			free(buf);
+			return ctl_wire_error(CTL_E_INVALID, "messages exceed %u bytes", OUT_ITEM);
+		}
+		memcpy(buf + len, &tl, sizeof(tl));
+		memcpy(buf + len + sizeof(tl), t, tl);
+		memcpy(buf + len + sizeof(tl) + tl, &pl, sizeof(pl));
+		memcpy(buf + len + sizeof(tl) + tl + sizeof(pl), p, pl);
+		len += sizeof(tl) + tl + sizeof(pl) + pl;
 	}
+	sent = batch_send(DP_CTL_SYS_PUBLISH, NULL, 0, OUT_ITEM, buf, len, 1);
+	free(buf);
+	r = batch_wait(sent, got, &n);
+	if (!r) {
+		if (got[0]->status == -ENOTSUP)
+			r = ctl_wire_error(CTL_E_NOT_SUPPORTED,
+			                   "sys.publish is not supported yet by the MQTT core");
+		else if (got[0]->status)
+			r = ctl_wire_error(CTL_E_INTERNAL, "sys.publish failed: %s",
+			                   strerror(-got[0]->status));
+		else
+			r = ctl_wire_ok();
+	}
+	if (!ctl_wire_errcode(r))
+		json_object_set_new(r, "published", json_integer(json_array_size(msgs)));
+	batch_free(got, n);
 	return r;
 }
 
@@ -637,6 +756,7 @@ handle(void *arg, json_t *req)
 	        {"config.get", cmd_config_get},
 	        {"config.apply", cmd_config_apply},
 	        {"log.level", cmd_log_level},
+	        {"sys.publish", cmd_sys_publish},
 	};
 	const char *cmd = json_string_value(json_object_get(req, "cmd"));
 

@@ -73,6 +73,11 @@ enum dp_ctl_op {
 	DP_CTL_SUBSCRIPTIONS_LIST,
 	DP_CTL_RETAINED_LIST,
 	DP_CTL_RETAINED_DELETE,
+	/* Publish retained $SYS messages (tachyon-control computes them every sys_interval).
+	 * Sent to one lcore only (the lowest online); q->out holds the messages, read them with
+	 * dp_ctl_sys_next(). The shard publishes each as a retained QoS 0 message from the
+	 * broker itself, so route replication carries it to subscribers on every shard. */
+	DP_CTL_SYS_PUBLISH,
 };
 
 /* One request to one shard. The control thread allocates it and sends it to every polling
@@ -101,6 +106,11 @@ typedef int (*dp_ctl_shard_fn)(void *arg, unsigned int lcore_id, struct dp_ctl_q
 /* Install (or remove, fn = NULL) the shard handler. Call before dp_ctl_start() or while no
  * request is in flight (from the main thread at start-up, typically). */
 void dp_ctl_set_shard_handler(dp_ctl_shard_fn fn, void *arg);
+
+/* Iterate the messages of a DP_CTL_SYS_PUBLISH query: start with *off = 0; returns 1 and
+ * points at the next topic and payload (not NUL-terminated), or 0 at the end. */
+int dp_ctl_sys_next(const struct dp_ctl_query *q, size_t *off, const char **topic,
+                    uint16_t *topic_len, const char **payload, uint32_t *payload_len);
 
 /* Append to q->out; -ENOSPC (and nothing written) when it does not fit. */
 int dp_ctl_out_printf(struct dp_ctl_query *q, const char *fmt, ...)

@@ -15,6 +15,9 @@ cleanup() {
 	[ -n "$ctl_pid" ] && kill "$ctl_pid" 2>/dev/null
 	[ -n "$dp_pid" ] && kill "$dp_pid" 2>/dev/null
 	wait 2>/dev/null
+	if [ "$failed" != 0 ]; then # the processes' logs, as TAP comments
+		for f in "$dir"/*.log; do sed "s|^|# $(basename "$f"): |" "$f" | tail -40; done
+	fi
 	rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -53,6 +56,7 @@ dataplane_socket $dir/dp.sock
 control_socket $dir/ctl.sock
 metrics_listen 127.0.0.1:$port
 mbufs $2
+sys_interval 1
 max_inflight_messages $1
 ${3:-}
 listener 1883
@@ -185,7 +189,7 @@ check "reload refused: names the option" err_has "not applied: mbufs only takes 
 check "reload refused: nothing applied" bash -c "'$CTL' -c '$conf' config show | grep -qx 'mbufs 8191'"
 write_conf 42 8191 "max_queued_messages lots"
 expect_rc "reload of an invalid file exits 5" 5 T config reload
-check "reload invalid: file, line and problem" err_has "$conf:7: max_queued_messages: 'lots' is not a non-negative integer"
+check "reload invalid: file, line and problem" err_has "$conf:8: max_queued_messages: 'lots' is not a non-negative integer"
 sed -i "s/^metrics_listen .*/metrics_listen 127.0.0.1:$((port + 1))/" "$conf"
 sed -i "/^max_queued_messages/d" "$conf"
 expect_rc "reload of a control-restart option exits 6" 6 T -s "$dir/ctl.sock" config reload
@@ -214,10 +218,21 @@ expect_rc "retained list (not implemented by the shard) exits 7" 7 T retained li
 check "not supported: says so" err_has "not supported yet"
 expect_rc "sessions list --limit 0 exits 2" 2 T sessions list --limit 0
 
+# --- \$SYS ---
+expect_rc "sys show exits 0" 0 T sys show
+for line in 'clients/connected 7' 'bytes/received 5096' 'bytes/sent 10192' \
+	'publish/messages/received 300' 'subscriptions/count 6' 'retained messages/count 9' \
+	'version tachyon version 0.1.0' 'load/messages/received/1min 0.00'; do
+	check "sys show: \$SYS/broker/$line" grep -qx "\$SYS/broker/$line" "$dir/out"
+done
+for _ in $(seq 40); do grep -q '^# sys.publish 28 messages' "$dir/dp.log" && break; sleep 0.1; done
+check "\$SYS published to the shard every sys_interval (28 topics)" \
+	grep -q '^# sys.publish 28 messages, last \$SYS/broker/load/connections/15min=0.00' "$dir/dp.log"
+
 # --- help and usage ---
 for c in status stats "config show" "config reload" "config check" "log level" "clients list" \
 	"clients show" "clients kick" "sessions list" "sessions show" "sessions drop" \
-	"subscriptions list" "retained list" "retained delete"; do
+	"subscriptions list" "retained list" "retained delete" "sys show"; do
 	# shellcheck disable=SC2086
 	"$CTL" $c --help >"$dir/out" 2>&1
 	rc=$?
