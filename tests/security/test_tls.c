@@ -341,6 +341,48 @@ key_update_both_ways(void)
 	tls_ctx_free(ctx);
 }
 
+/* The client's Finished and its first application records arrive in one segment; and a
+ * HelloRetryRequest (server accepts X25519 only, client's first key share is P-256) with
+ * middlebox-compatibility CCS records in the handshake. */
+static void
+handshake_edges(void)
+{
+	struct tls_ctx *ctx = server_ctx(&certs, SRV_CRT, 0);
+	struct peer p;
+	struct cli_opts o = {0};
+	uint8_t buf[64];
+	peer_init(&p, ctx, &o);
+	int r = 0;
+	for (int i = 0; i < 10 && r != 1; i++) {
+		r = SSL_do_handshake(p.cli);
+		if (r != 1) {
+			c2s(&p, 0);
+			s2c(&p);
+		}
+	}
+	CHECK_EQ(r, 1);
+	CHECK_EQ(tls_conn_state(p.srv), TLS_HANDSHAKE); /* Finished not delivered yet */
+	CHECK_EQ(SSL_write(p.cli, "early-bird", 10), 10);
+	c2s(&p, 0); /* Finished + data, one piece */
+	CHECK_EQ(tls_conn_state(p.srv), TLS_OPEN);
+	CHECK_EQ(tls_conn_offloaded(p.srv), 1);
+	CHECK_EQ(tls_conn_read(p.srv, buf, sizeof(buf)), 10);
+	CHECK(memcmp(buf, "early-bird", 10) == 0);
+	peer_free(&p);
+
+	CHECK_EQ(SSL_CTX_set1_groups_list(tls_ctx_ssl(ctx), "X25519"), 1);
+	peer_init(&p, ctx, &o);
+	SSL_set1_groups_list(p.cli, "P-256:X25519");
+	CHECK(handshake(&p));
+	/* X25519 although the client's first key share was P-256: the HRR round trip happened. */
+	CHECK_EQ(SSL_get_negotiated_group(p.cli), NID_X25519);
+	CHECK_EQ(tls_conn_offloaded(p.srv), 1);
+	size_t sizes[] = {1, 16384, 2};
+	CHECK(exchange(&p, sizes, 3, 50));
+	peer_free(&p);
+	tls_ctx_free(ctx);
+}
+
 /* A ticket from the first connection resumes the second (its tickets shift our sequence). */
 static void
 session_resumption(void)
@@ -560,6 +602,7 @@ main(void)
 	TEST(all_sizes_split_boundaries);
 	TEST(burst_across_connections);
 	TEST(key_update_both_ways);
+	TEST(handshake_edges);
 	TEST(session_resumption);
 	TEST(close_notify_both_ways);
 	TEST(corrupted_record_rejected);
