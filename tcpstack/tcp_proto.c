@@ -152,7 +152,7 @@ conn_alloc(struct tcp_stack *st, const struct tcp_key *k)
 
 	if (st->free_head == TCP_NIL) {
 		/* Full: recycle the oldest TIME_WAIT TCB, as RFC 9293 3.6.1 lets a new SYN do. */
-		if (st->tw_head == TCP_NIL)
+		if (st->tw_head == TCP_NIL || (st->conns[st->tw_head].flags & TF_ON_EVQ))
 			return NULL;
 		st->stats.tw_recycled++;
 		tcp_conn_free(&st->conns[st->tw_head]);
@@ -772,6 +772,29 @@ ooo_insert(struct tcp_conn *c, struct rte_mbuf *m, uint32_t seq, int fin)
 	c->n_ooo++;
 }
 
+/* Small segments are copied into the tail mbuf's free room instead of being queued whole:
+ * a peer sending 1-byte segments to an app that does not read would otherwise pin one 2 KB
+ * mbuf per byte of window (the pool-exhaustion attack). Data already queued never moves, so
+ * iovecs from tcp_recv_peek stay valid. Cost: one copy of <= TCP_COLLAPSE_MAX bytes. */
+#define TCP_COLLAPSE_MAX 512
+
+static void
+rcvq_append(struct tcp_mq *q, struct rte_mbuf *m)
+{
+	struct rte_mbuf *t = q->tail;
+
+	if (t && m->next == NULL && m->data_len <= TCP_COLLAPSE_MAX && RTE_MBUF_DIRECT(t) &&
+	    rte_mbuf_refcnt_read(t) == 1 && rte_pktmbuf_tailroom(t) >= m->data_len) {
+		memcpy(rte_pktmbuf_mtod_offset(t, uint8_t *, t->data_len),
+		       rte_pktmbuf_mtod(m, const uint8_t *), m->data_len);
+		t->data_len = (uint16_t)(t->data_len + m->data_len);
+		t->pkt_len = t->data_len;
+		rte_pktmbuf_free_seg(m);
+		return;
+	}
+	mq_append(q, m);
+}
+
 static void
 rcv_deliver(struct tcp_conn *c, struct rte_mbuf *m, uint32_t len)
 {
@@ -781,7 +804,7 @@ rcv_deliver(struct tcp_conn *c, struct rte_mbuf *m, uint32_t len)
 		chain_free(m);
 		return;
 	}
-	mq_append(&c->rcvq, m);
+	rcvq_append(&c->rcvq, m);
 	c->rcv_len += len;
 	tcp_ev_post(c, TEV_READABLE);
 }
@@ -791,7 +814,8 @@ peer_fin(struct tcp_conn *c)
 {
 	c->rcv_nxt++;
 	c->flags |= TF_RCVD_FIN | TF_ACKNOW;
-	tcp_ev_post(c, TEV_READABLE);
+	if (!(c->flags & TF_RD_SHUT))
+		tcp_ev_post(c, TEV_READABLE);
 }
 
 /* Move queued out-of-order segments that now fit; returns 1 if a FIN was reached. */
@@ -904,6 +928,14 @@ conn_input(struct tcp_conn *c, struct seg *s, struct rte_mbuf *data)
 	if (c->state == TCPS_SYN_SENT) {
 		chain_free(data);
 		syn_sent_input(c, s);
+		return;
+	}
+	/* The peer retransmitted its SYN: our SYN-ACK was lost, send it again now. */
+	if (c->state == TCPS_SYN_RCVD && (s->flags & (TH_SYN | TH_ACK | TH_RST)) == TH_SYN &&
+	    s->seq == c->irs) {
+		chain_free(data);
+		c->snd_nxt = c->iss;
+		tcp_out_post(c);
 		return;
 	}
 	/* 1. Sequence number acceptability (RFC 9293 3.10.7.4 table). */
@@ -1135,7 +1167,7 @@ tcp_input(struct tcp_stack *st, struct rte_mbuf *m, struct rte_ipv4_hdr *ip, uin
 		goto drop;
 	}
 	if (th->dst_port == 0 || th->src_port == 0 || ip->src_addr == 0 ||
-	    ip->src_addr == 0xffffffff || (ip->src_addr & 0xf0) == 0xe0)
+	    ip->src_addr == 0xffffffff || (rte_be_to_cpu_32(ip->src_addr) >> 28) == 0xe)
 		goto bad_hdr;
 	s.seq = rte_be_to_cpu_32(th->sent_seq);
 	s.ack = rte_be_to_cpu_32(th->recv_ack);
@@ -1147,6 +1179,13 @@ tcp_input(struct tcp_stack *st, struct rte_mbuf *m, struct rte_ipv4_hdr *ip, uin
 	k.fport = th->src_port;
 	k.lport = rte_be_to_cpu_16(th->dst_port);
 	c = conn_lookup(st, &k);
+	/* A new SYN above the old connection's sequence space ends its TIME_WAIT at once (RFC
+	 * 9293 3.6.1, as BSD and Linux do), so a client reusing its port is not stalled. */
+	if (c && c->state == TCPS_TIME_WAIT && (s.flags & (TH_SYN | TH_ACK | TH_RST)) == TH_SYN &&
+	    SEQ_GT(s.seq, c->rcv_nxt) && !(c->flags & TF_ON_EVQ)) {
+		tcp_conn_free(c);
+		c = NULL;
+	}
 	if (c) {
 		/* Keep only the payload: strip the headers (contiguous in the first segment). */
 		struct rte_mbuf *data = NULL;

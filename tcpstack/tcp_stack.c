@@ -471,8 +471,7 @@ tcp_dispatch(struct tcp_stack *st)
 		c->ev = 0;
 		if ((ev & TEV_OPEN) && !(c->flags & TF_APP_GONE)) {
 			if (c->flags & TF_ACTIVE) {
-				c->flags |= TF_APP;
-				st->stats.conns_current++;
+				/* Counted in conns_current since tcp_connect. */
 				if (ops->connected)
 					ops->connected(c->ctx, c);
 			} else {

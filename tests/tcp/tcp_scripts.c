@@ -473,6 +473,39 @@ flow_control(void)
 }
 
 static void
+tiny_segments_bounded(void)
+{
+	struct app_conn *a;
+	unsigned int before;
+
+	H.auto_consume = 0;
+	a = h_handshake(65535, 1460);
+	before = rte_mempool_in_use_count(test_pool);
+	/* 3000 one-byte segments to an app that reads nothing: copied together, not 3000 mbufs. */
+	for (int i = 0; i < 3000; i++)
+		IN(.flags = ACK | PSH, .len = 1);
+	OUT(.flags = ACK, .ack = 2921); /* two MSS worth of bytes: ACK now */
+	AT(40);
+	OUT(.flags = ACK, .ack = 3001);
+	CHECKH_EQ(tcp_recv_avail(a->c), 3000);
+	CHECKH(rte_mempool_in_use_count(test_pool) - before <= 3);
+	a->consume = 1;
+	{
+		char buf[4000];
+
+		CHECKH_EQ(tcp_recv(a->c, buf, sizeof(buf)), 3000);
+		for (int i = 0; i < 3000; i++)
+			if ((uint8_t)buf[i] != (uint8_t)(i * 7 + 3)) {
+				h_fail(__LINE__, "byte %d", i);
+				break;
+			}
+	}
+	tcp_abort(a->c);
+	AT(41);
+	OUT(.flags = RST);
+}
+
+static void
 zero_window_probe(void)
 {
 	struct app_conn *a = h_handshake(65535, 1460);
@@ -679,6 +712,47 @@ rst_in_syn_rcvd(void)
 }
 
 static void
+syn_retransmitted(void)
+{
+	h_peer_arp();
+	IN(.flags = SYN, .seq = 0, .mss = 1460);
+	OUT(.flags = SYN | ACK, .seq = 0, .ack = 1);
+	AT(300); /* our SYN-ACK was lost: the peer's SYN again gets it again at once */
+	IN(.flags = SYN, .seq = 0, .mss = 1460);
+	OUT(.flags = SYN | ACK, .seq = 0, .ack = 1);
+	IN(.flags = ACK, .seq = 1, .ack = 1);
+	CHECKH_EQ(H.n_conns, 1);
+	AT(2000);
+	NONE();
+	tcp_abort(H.conns[0].c);
+	AT(2001);
+	OUT(.flags = RST, .seq = 1);
+}
+
+static void
+time_wait_reused_by_syn(void)
+{
+	struct app_conn *a = h_handshake(65535, 1460);
+
+	tcp_close(a->c);
+	AT(0);
+	OUT(.flags = FIN | ACK, .seq = 1);
+	IN(.flags = FIN | ACK, .seq = 1, .ack = 2);
+	OUT(.flags = ACK, .ack = 2);
+	/* Same 4-tuple, a new SYN above the old sequence space: a new connection. */
+	AT(100);
+	IN(.flags = SYN, .seq = 100000, .mss = 1460);
+	OUT(.flags = SYN | ACK, .seq = 0, .ack = 100001);
+	IN(.flags = ACK, .seq = 100001, .ack = 1);
+	CHECKH_EQ(H.n_conns, 2);
+	/* An old duplicate SYN (below RCV.NXT) in TIME_WAIT would only get an ACK: covered by
+	 * the challenge-ACK rule in rst_handling. */
+	tcp_abort(H.conns[1].c);
+	AT(101);
+	OUT(.flags = RST);
+}
+
+static void
 syn_to_closed_port(void)
 {
 	h_peer_arp();
@@ -817,6 +891,7 @@ active_open(void)
 	OUT(.flags = ACK, .seq = 1, .ack = 1);
 	CHECKH_EQ(ac.connected, 1);
 	CHECKH_EQ(ST->conns_connected, 1);
+	CHECKH_EQ(ST->conns_current, 1);
 	tcp_close(c);
 	AT(1);
 	OUT(.flags = FIN | ACK, .seq = 1);
@@ -841,6 +916,7 @@ active_open(void)
 	CHECKH_EQ(ac.closed, 1);
 	CHECKH_EQ(ac.why, TCP_CLOSE_RESET);
 	CHECKH_EQ(ac.connected, 0);
+	CHECKH_EQ(ST->conns_current, 0);
 	AT(3000);
 	NONE();
 }
@@ -903,6 +979,7 @@ main(int argc, char **argv)
 	SCRIPT(rto_backoff, 0);
 	SCRIPT(rto_timeout, 0);
 	SCRIPT(flow_control, 4000);
+	SCRIPT(tiny_segments_bounded, 0);
 	SCRIPT(zero_window_probe, 0);
 	SCRIPT(send_buffer_writable, 0);
 	SCRIPT(peer_close_first, 0);
@@ -912,6 +989,8 @@ main(int argc, char **argv)
 	SCRIPT(simultaneous_close, 0);
 	SCRIPT(rst_handling, 0);
 	SCRIPT(rst_in_syn_rcvd, 0);
+	SCRIPT(syn_retransmitted, 0);
+	SCRIPT(time_wait_reused_by_syn, 0);
 	SCRIPT(syn_to_closed_port, 0);
 	SCRIPT(segment_to_no_conn, 0);
 	SCRIPT(refused_accept, 0);
