@@ -1010,9 +1010,51 @@ encode_refusals(void)
 	CHECK_EQ(mqtt_encode(&p, 5, NULL, 0), -ENOSPC);
 }
 
-int
-main(void)
+/* Seed corpus for tests/fuzz/mqtt_codec: every sample packet and every malformed one, each
+ * behind the fuzz driver's selector byte (version - 3). Used once by hand:
+ * test_mqtt_codec --write-corpus DIR */
+static int
+write_corpus(const char *dir)
 {
+	uint8_t b[2048];
+	struct mqtt_packet p;
+	char path[512];
+	int files = 0;
+
+	for (size_t vi = 0; vi < N(versions); vi++) {
+		int v = versions[vi], rc;
+		for (int k = 0; (rc = sample(v, k, &p)) >= 0; k++) {
+			if (rc == 0)
+				continue;
+			b[0] = (uint8_t)(v - 3);
+			ssize_t n = mqtt_encode(&p, v, b + 1, sizeof(b) - 1);
+			snprintf(path, sizeof(path), "%s/v%d-sample-%02d", dir, v, k);
+			FILE *f = fopen(path, "wb");
+			if (n <= 0 || f == NULL || fwrite(b, 1, (size_t)n + 1, f) != (size_t)n + 1)
+				return 1;
+			fclose(f);
+			files++;
+		}
+	}
+	for (size_t i = 0; i < N(bads); i++) {
+		b[0] = (uint8_t)(bads[i].version - 3);
+		size_t n = unhex(bads[i].hex, b + 1);
+		snprintf(path, sizeof(path), "%s/v%d-bad-%02zu", dir, bads[i].version, i);
+		FILE *f = fopen(path, "wb");
+		if (f == NULL || fwrite(b, 1, n + 1, f) != n + 1)
+			return 1;
+		fclose(f);
+		files++;
+	}
+	printf("%d files\n", files);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "--write-corpus") == 0)
+		return write_corpus(argv[2]);
 	TEST(roundtrip_all_types);
 	TEST(split_every_offset);
 	TEST(fixed_header_limits);
