@@ -102,6 +102,26 @@ run_profile() {
 	esac
 }
 
+# Per-direction overrides, SIGUSR1 and --duration-s: every a2b frame duplicated, no b2a frame;
+# the forwarder prints its counters on SIGUSR1 and leaves by itself after 2 s.
+direction_case() {
+	local log=$IMP_WORK/dir.fw rc
+	imp_fw_start "$log" --seed "$SEED" --dup 0.5 --a2b-dup 1 --b2a-dup 0 --duration-s 2 || return 1
+	ip netns exec "$IMP_CLIENT_NS" ping -c 3 -i 0.2 -W 1 "$IMP_SERVER_IP" >/dev/null
+	kill -USR1 "$IMP_FW_PID"
+	wait "$IMP_FW_PID"
+	rc=$?
+	IMP_FW_PID=
+	grep '^tachyon-impair final' "$log" | sed 's/^/#   /'
+	[ "$rc" -eq 0 ] && grep -q '^tachyon-impair stats a2b' "$log" &&
+		[ "$(imp_fw_counter "$log" a2b in)" -ge 3 ] &&
+		[ "$(imp_fw_counter "$log" a2b duplicated)" -eq "$(imp_fw_counter "$log" a2b in)" ] &&
+		[ "$(imp_fw_counter "$log" b2a in)" -ge 3 ] &&
+		[ "$(imp_fw_counter "$log" b2a duplicated)" -eq 0 ]
+}
+direction_case
+imp_tap $? "--a2b-dup 1 --b2a-dup 0 duplicate one direction only; SIGUSR1 stats; --duration-s exit"
+
 for prof in "${profiles[@]}"; do
 	imp_profile_args "$prof" >/dev/null || {
 		imp_tap 1 "unknown profile $prof"
