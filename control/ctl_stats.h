@@ -96,7 +96,7 @@
 	X(CONNECTIONS, mqtt.connections_current, "mqtt.connections_current", G, "connections", "", \
 	  "MQTT connections open.")                                                                \
 	X(CONNECTIONS_TOTAL, mqtt.connections_total, "mqtt.connections_total", C,                  \
-	  "connections_total", "", "MQTT connections accepted.")                                   \
+	  "connections_accepted_total", "", "MQTT connections accepted.")                                   \
 	X(MSG_IN, mqtt.messages_in, "mqtt.messages_in", C, "messages_received_total", "",          \
 	  "PUBLISH packets received.")                                                             \
 	X(MSG_OUT, mqtt.messages_out, "mqtt.messages_out", C, "messages_sent_total", "",           \

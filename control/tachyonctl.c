@@ -218,7 +218,7 @@ static const struct command commands[] = {
          "config.reload", NULL, 0, 0, 0, print_reload},
         {"config check", "[FILE]",
          "Validate FILE locally, or (no FILE) the file tachyon-control would reload.",
-         "config.check", "path", 0, 1, 0, print_check},
+         "config.check", "path", 0, 0, 0, print_check},
         {"log level", "[LEVEL]",
          "Show or set the log level: emerg alert crit err warning notice info debug.", "log.level",
          "level", 0, 0, 0, print_level},

@@ -156,7 +156,7 @@ for line in body.splitlines():
         samples[m.group(1) + (m.group(2) or "")] = float(m.group(5))
 assert all(n.startswith("tachyon_") for n in seen)
 exp = {'tachyon_connections{lcore="1"}': 3, 'tachyon_connections{lcore="3"}': 4,
-       'tachyon_messages_received_total{lcore="1"}': 100,
+       'tachyon_messages_received_total{lcore="1"}': 100, 'tachyon_connections_accepted_total{lcore="3"}': 20,
        'tachyon_messages_sent_total{lcore="3"}': 50,
        'tachyon_received_bytes_total{lcore="1"}': 4096,
        'tachyon_retained_messages{lcore="3"}': 7, 'tachyon_up': 1, 'tachyon_lcores': 2}

@@ -345,14 +345,55 @@ test_wire(void)
 	rmdir(wpath);
 }
 
-int
-main(void)
+/* docs/operations.md lists every metric family (argv[1] = source root). */
+static const char *srcroot = ".";
+
+static void
+test_docs_list_every_metric(void)
 {
+	static const char *const metrics[] = {
+#define X_NAME(id, path, key, kind, metric, label, help) metric,
+	        CTL_STATS_FIELDS(X_NAME)
+#undef X_NAME
+	};
+	char path[512], *doc;
+	FILE *f;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/docs/operations.md", srcroot);
+	f = fopen(path, "r");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	doc = calloc(1, n + 1);
+	CHECK_EQ(fread(doc, 1, n, f), n);
+	fclose(f);
+	for (size_t i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++) {
+		char want[128];
+
+		snprintf(want, sizeof(want), "| `tachyon_%s` |", metrics[i]);
+		if (!strstr(doc, want)) {
+			printf("#   docs/operations.md lacks %s\n", want);
+			CHECK(0);
+		}
+	}
+	free(doc);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc > 1)
+		srcroot = argv[1];
 	TEST(test_from_json);
 	TEST(test_to_json);
 	TEST(test_prometheus);
 	TEST(test_table);
 	TEST(test_sys);
 	TEST(test_wire);
+	TEST(test_docs_list_every_metric);
 	return tap_done();
 }
