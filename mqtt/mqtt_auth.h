@@ -127,6 +127,43 @@ void mqtt_cred_cache_clear(struct mqtt_cred_cache *c);
 
 void mqtt_cred_cache_free(struct mqtt_cred_cache *c);
 
+/* ---- Login verification off the data path ------------------------------------------------ */
+
+/* One worker thread that verifies parked CONNECTs for nq producers (one per lcore). Each producer
+ * has its own single-producer/single-consumer request and answer rings, so submit and poll are
+ * lock-free and make no system call (the lcore rule); the worker batches what accumulated across
+ * all queues into mqtt_pbkdf2_sha512_batch (up to 16 logins per burst) and sleeps 1 ms when
+ * idle. */
+struct mqtt_auth_worker;
+
+#define MQTT_AUTH_REQ_MAX_PASS 1024 /* longer passwords are refused (-E2BIG from submit) */
+
+struct mqtt_auth_result {
+	uint64_t cookie;     /* as submitted: identifies the parked connection */
+	uint64_t generation; /* of the password set used: for mqtt_cred_cache_insert */
+	int rc;              /* 0 accepted, -EACCES wrong password or unknown user */
+};
+
+/* depth: ring slots per queue (rounded up to a power of two). NULL + errno. */
+struct mqtt_auth_worker *mqtt_auth_worker_new(unsigned nq, unsigned depth);
+
+/* Stop the thread (pending requests are dropped) and free. */
+void mqtt_auth_worker_free(struct mqtt_auth_worker *w);
+
+/* Install the password set logins are checked against (NULL: every login refused). Called by
+ * the control/reload thread; returns the previous set once the worker no longer uses it, for the
+ * caller to free. Blocks up to one batch (a few hundred ms). */
+struct mqtt_passwd *mqtt_auth_worker_set_passwd(struct mqtt_auth_worker *w, struct mqtt_passwd *pw);
+
+/* Producer q (its own thread only): queue a login, copied. 0, -EAGAIN (ring full: refuse or
+ * retry later), -E2BIG (user or password too long), -EINVAL. */
+int mqtt_auth_worker_submit(struct mqtt_auth_worker *w, unsigned q, uint64_t cookie,
+                            const char *user, const void *pass, size_t passlen);
+
+/* Producer q: up to n answers. Returns how many. */
+unsigned mqtt_auth_worker_poll(struct mqtt_auth_worker *w, unsigned q, struct mqtt_auth_result *out,
+                               unsigned n);
+
 /* ---- ACL ------------------------------------------------------------------------------- */
 
 /* A compiled, immutable ACL (acl_file syntax of Mosquitto; semantics in docs/security.md):

@@ -5,6 +5,9 @@
 #define MQTT_AUTH_PVT_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+struct mqtt_passwd;
 
 /* snprintf into err when err is not NULL. */
 void mqtt_auth_set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -12,5 +15,10 @@ void mqtt_auth_set_err(char *err, size_t errlen, const char *fmt, ...)
 
 /* Read a whole file, NUL-terminated. NULL + errno, err = "<path>: <strerror>". */
 char *mqtt_auth_read_file(const char *path, size_t *len, char *err, size_t errlen);
+
+/* The stored salt, iterations and hash of user (a dummy entry when unknown, so the caller spends
+ * the same time). 1 known, 0 unknown. Pointers stay valid while pw is not modified. */
+int mqtt_passwd_entry(const struct mqtt_passwd *pw, const char *user, const uint8_t **salt,
+                      size_t *saltlen, uint32_t *iter, const uint8_t **hash);
 
 #endif

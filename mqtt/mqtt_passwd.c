@@ -651,14 +651,28 @@ mqtt_passwd_generation(const struct mqtt_passwd *p)
 	return p ? p->generation : 0;
 }
 
+/* Unknown users are hashed against this entry so they cost as much as known ones. */
+static const struct pw_entry dummy = {
+        .iter = MQTT_PASSWD_DEFAULT_ITER,
+        .saltlen = MQTT_PASSWD_SALT_LEN,
+};
+
+int
+mqtt_passwd_entry(const struct mqtt_passwd *p, const char *user, const uint8_t **salt,
+                  size_t *saltlen, uint32_t *iter, const uint8_t **hash)
+{
+	ptrdiff_t at = (p && user) ? find(p, user) : -1;
+	const struct pw_entry *e = at >= 0 ? &p->v[at] : &dummy;
+	*salt = e->salt;
+	*saltlen = e->saltlen;
+	*iter = e->iter;
+	*hash = e->hash;
+	return at >= 0;
+}
+
 int
 mqtt_passwd_check(const struct mqtt_passwd *p, const char *user, const void *pass, size_t passlen)
 {
-	/* Unknown users are hashed against this entry so they cost as much as known ones. */
-	static const struct pw_entry dummy = {
-	        .iter = MQTT_PASSWD_DEFAULT_ITER,
-	        .saltlen = MQTT_PASSWD_SALT_LEN,
-	};
 	ptrdiff_t at = (p && user) ? find(p, user) : -1;
 	const struct pw_entry *e = at >= 0 ? &p->v[at] : &dummy;
 	int rc = entry_verify(e, pass, passlen);

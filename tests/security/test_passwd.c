@@ -254,6 +254,81 @@ cred_cache(void)
 	mqtt_cred_cache_free(c);
 }
 
+/* Wait for n answers from queue q (bounded: 20 s). */
+static unsigned
+collect(struct mqtt_auth_worker *w, unsigned q, struct mqtt_auth_result *res, unsigned n)
+{
+	unsigned got = 0;
+	for (int i = 0; i < 20000 && got < n; i++) {
+		got += mqtt_auth_worker_poll(w, q, res + got, n - got);
+		if (got < n)
+			usleep(1000);
+	}
+	return got;
+}
+
+static int
+rc_of(const struct mqtt_auth_result *res, unsigned n, uint64_t cookie)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (res[i].cookie == cookie)
+			return res[i].rc;
+	return 1;
+}
+
+static void
+auth_worker(void)
+{
+	struct mqtt_passwd *pw = mqtt_passwd_new(), *pw2 = mqtt_passwd_new();
+	CHECK_EQ(mqtt_passwd_set(pw, "alice", "a-pass", 6, 1000), 0);
+	CHECK_EQ(mqtt_passwd_set(pw, "bob", "b-pass", 6, 2000), 0);
+	CHECK_EQ(mqtt_passwd_set(pw, "slow", "s", 1, 100000), 0);
+	CHECK_EQ(mqtt_passwd_set(pw2, "alice", "new-pass", 8, 1000), 0);
+	struct mqtt_auth_worker *w = mqtt_auth_worker_new(2, 8);
+	CHECK(w != NULL);
+	if (w == NULL)
+		return;
+	CHECK(mqtt_auth_worker_set_passwd(w, pw) == NULL);
+	struct mqtt_auth_result r0[8], r1[8];
+	CHECK_EQ(mqtt_auth_worker_submit(w, 0, 1, "alice", "a-pass", 6), 0);
+	CHECK_EQ(mqtt_auth_worker_submit(w, 0, 2, "alice", "a-pasS", 6), 0);
+	CHECK_EQ(mqtt_auth_worker_submit(w, 0, 3, "mallory", "a-pass", 6), 0);
+	CHECK_EQ(mqtt_auth_worker_submit(w, 1, 4, "bob", "b-pass", 6), 0);
+	CHECK_EQ(mqtt_auth_worker_submit(w, 1, 5, NULL, "b-pass", 6), 0);
+	CHECK_EQ(collect(w, 0, r0, 3), 3);
+	CHECK_EQ(collect(w, 1, r1, 2), 2);
+	CHECK_EQ(rc_of(r0, 3, 1), 0);
+	CHECK_EQ(rc_of(r0, 3, 2), -EACCES);
+	CHECK_EQ(rc_of(r0, 3, 3), -EACCES);
+	CHECK_EQ(rc_of(r1, 2, 4), 0);
+	CHECK_EQ(rc_of(r1, 2, 5), -EACCES);
+	CHECK(r0[0].generation == mqtt_passwd_generation(pw));
+	/* A reload: the old set comes back once the worker dropped it; alice's new password. */
+	CHECK(mqtt_auth_worker_set_passwd(w, pw2) == pw);
+	CHECK_EQ(mqtt_auth_worker_submit(w, 1, 6, "alice", "a-pass", 6), 0);
+	CHECK_EQ(mqtt_auth_worker_submit(w, 1, 7, "alice", "new-pass", 8), 0);
+	CHECK_EQ(collect(w, 1, r1, 2), 2);
+	CHECK_EQ(rc_of(r1, 2, 6), -EACCES);
+	CHECK_EQ(rc_of(r1, 2, 7), 0);
+	char big[MQTT_AUTH_REQ_MAX_PASS + 1];
+	memset(big, 'x', sizeof(big));
+	CHECK_EQ(mqtt_auth_worker_submit(w, 0, 8, "alice", big, sizeof(big)), -E2BIG);
+	CHECK_EQ(mqtt_auth_worker_submit(w, 2, 8, "alice", "x", 1), -EINVAL);
+	mqtt_auth_worker_free(w);
+
+	/* Back-pressure: slots stay taken while they hash (100,000 iterations, >= 50 ms). */
+	w = mqtt_auth_worker_new(1, 2);
+	CHECK(mqtt_auth_worker_set_passwd(w, pw) == NULL);
+	CHECK_EQ(mqtt_auth_worker_submit(w, 0, 1, "slow", "s", 1), 0);
+	CHECK_EQ(mqtt_auth_worker_submit(w, 0, 2, "slow", "s", 1), 0);
+	CHECK_EQ(mqtt_auth_worker_submit(w, 0, 3, "slow", "s", 1), -EAGAIN);
+	CHECK_EQ(collect(w, 0, r0, 2), 2);
+	CHECK_EQ(rc_of(r0, 2, 1) | rc_of(r0, 2, 2), 0);
+	mqtt_auth_worker_free(w);
+	mqtt_passwd_free(pw);
+	mqtt_passwd_free(pw2);
+}
+
 int
 main(void)
 {
@@ -265,5 +340,6 @@ main(void)
 	TEST(file_round_trip);
 	parse_errors();
 	TEST(cred_cache);
+	TEST(auth_worker);
 	return tap_done();
 }
