@@ -198,6 +198,14 @@ dp_ctl_sys_next(const struct dp_ctl_query *q, size_t *off, const char **topic, u
 	return 1;
 }
 
+void
+dp_ctl_mqtt_conf(const struct ctl_config *c, struct mqtt_broker_conf *m)
+{
+	m->max_packet_size = c->max_packet_size;
+	m->max_inflight = c->max_inflight_messages;
+	m->max_queued = c->max_queued_messages;
+}
+
 /* ---------- config publication ---------- */
 
 /* Free retired configs whose grace period is over. Cost: O(retired), at most MAX_RETIRED. */

@@ -30,9 +30,19 @@
  *   4. dp_ctl_stop()                  after rte_eal_mp_wait_lcore(), before rte_eal_cleanup().
  *
  * Optionally, once the MQTT core can list its state: dp_ctl_set_shard_handler(fn, arg). Until
- * then clients/sessions/subscriptions/retained requests answer "not_supported".
- * tachyond --check-config FILE: ctl_config_load() (control/ctl_config.h), print the error and
- * exit 1, or exit 0.
+ * then clients/sessions/subscriptions/retained/$SYS requests answer "not_supported".
+ *
+ * tachyond's command line (dp_conf.c), suggested:
+ *   --config FILE        ctl_config_load(FILE, &cfg, err, sizeof(err)); map cfg.address,
+ *                        netmask, gateway (HOST byte order in struct ctl_config), mbufs,
+ *                        idle_policy, listeners[].port into struct dp_conf and the MQTT limits
+ *                        with dp_ctl_mqtt_conf(); pass &cfg as dp_ctl_conf.config. Without
+ *                        --config, ctl_config_defaults() then the existing options on top.
+ *   --check-config FILE  ctl_config_load(); on error print err (it names file, line and
+ *                        problem) and exit 5 (the exit code tachyonctl and tachyon-control use),
+ *                        else print "FILE: OK" and exit 0.
+ *   --ctl-socket PATH    dp_ctl_conf.socket_path (else cfg.dataplane_socket,
+ *                        default /run/tachyon/tachyond.sock).
  */
 #ifndef DP_CTL_H
 #define DP_CTL_H
@@ -41,6 +51,7 @@
 #include <stdint.h>
 
 #include "control/ctl_config.h"
+#include "mqtt/mqtt.h"
 
 /* The immutable config object an lcore sees. */
 struct dp_ctl_cfg {
@@ -60,6 +71,11 @@ void dp_ctl_stop(void);
 
 const struct dp_ctl_cfg *dp_ctl_lcore_poll(unsigned int lcore_id);
 void dp_ctl_lcore_exit(unsigned int lcore_id);
+
+/* The MQTT limits of `c` into `m` (max_packet_size, max_inflight, max_queued); the other
+ * fields of `m` are left alone. For start-up (before mqtt_broker_create) and, once the MQTT core
+ * can change limits of a running shard, on each new generation seen by the lcore. */
+void dp_ctl_mqtt_conf(const struct ctl_config *c, struct mqtt_broker_conf *m);
 
 /* --- shard requests --- */
 

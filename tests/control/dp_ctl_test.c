@@ -409,6 +409,25 @@ test_shard_ring_path(void)
 }
 
 static void
+test_mqtt_conf(void)
+{
+	struct mqtt_broker_conf m;
+	struct ctl_config c;
+
+	ctl_config_defaults(&c);
+	mqtt_broker_conf_defaults(&m);
+	m.shard = 3;
+	c.max_packet_size = 1000;
+	c.max_inflight_messages = 7;
+	c.max_queued_messages = 9;
+	dp_ctl_mqtt_conf(&c, &m);
+	CHECK_EQ(m.max_packet_size, 1000);
+	CHECK_EQ(m.max_inflight, 7);
+	CHECK_EQ(m.max_queued, 9);
+	CHECK_EQ(m.shard, 3);
+}
+
+static void
 test_sys_publish(void)
 {
 	static const char req[] =
@@ -559,6 +578,7 @@ main(int argc, char **argv)
 	TEST(test_log_level);
 	TEST(test_shard_not_supported);
 	TEST(test_shard_ring_path);
+	TEST(test_mqtt_conf);
 	TEST(test_sys_publish);
 	TEST(test_bad_requests);
 	TEST(test_stop_removes_socket);
