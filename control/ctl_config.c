@@ -509,7 +509,10 @@ ctl_config_parse(const char *text, size_t len, const char *name, struct ctl_conf
 				rc = perr(&p, "line longer than %d bytes", CTL_LINE_MAX);
 				break;
 			}
-			if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f) {
+			/* '\r' only as part of a "\r\n" line end */
+			if ((c < 0x20 && c != '\t' &&
+			     !(c == '\r' && (pos == len || text[pos] == '\n'))) ||
+			    c == 0x7f) {
 				rc = perr(&p, "control character 0x%02x in line", c);
 				break;
 			}

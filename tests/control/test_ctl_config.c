@@ -18,95 +18,99 @@ static const char *srcroot = ".";
 static const struct {
 	const char *text, *err;
 } bad[] = {
-	{"max_inflight_messages 0\n", "t.conf:1: max_inflight_messages: 0 is out of range 1..65535"},
-	{"\n# c\nmax_inflight_messages 70000\n",
-	 "t.conf:3: max_inflight_messages: 70000 is out of range 1..65535"},
-	{"max_inflight_messages abc\n",
-	 "t.conf:1: max_inflight_messages: 'abc' is not a non-negative integer"},
-	{"max_inflight_messages -1\n",
-	 "t.conf:1: max_inflight_messages: '-1' is not a non-negative integer"},
-	{"max_inflight_messages 5 6\n",
-	 "t.conf:1: max_inflight_messages: '5 6' is not a non-negative integer"},
-	{"max_inflight_messages 99999999999999999999999\n",
-	 "t.conf:1: max_inflight_messages: 99999999999999999999999 is out of range 1..65535"},
-	{"max_inflight_messages\n", "t.conf:1: max_inflight_messages: missing value"},
-	{"max_packet_size 1T\n",
-	 "t.conf:1: max_packet_size: '1T' is not a size (digits, optional K/M/G)"},
-	{"max_packet_size 1G\n", "t.conf:1: max_packet_size: 1G is out of range 16..268435455"},
-	{"max_packet_size 8\n", "t.conf:1: max_packet_size: 8 is out of range 16..268435455"},
-	{"frobnicate 1\n", "t.conf:1: unknown option 'frobnicate'"},
-	{"Max_inflight_messages 1\n", "t.conf:1: unknown option 'Max_inflight_messages'"},
-	{"log_level info\nlog_level debug\n",
-	 "t.conf:2: log_level: duplicate option, already set at line 1"},
-	{"log_level loud\n",
-	 "t.conf:1: log_level: 'loud' is not one of emerg, alert, crit, err, warning, notice, info, "
-	 "debug"},
-	{"idle_policy lazy\n", "t.conf:1: idle_policy: 'lazy' is not one of adaptive, busy"},
-	{"address 1.2.3\n", "t.conf:1: address: '1.2.3' is not an IPv4 address"},
-	{"address 198.18.0.300\n", "t.conf:1: address: '198.18.0.300' is not an IPv4 address"},
-	{"netmask 255.0.255.0\n",
-	 "t.conf:1: netmask: '255.0.255.0' is not a contiguous IPv4 netmask"},
-	{"netmask 0.0.0.0\n", "t.conf:1: netmask: '0.0.0.0' is not a contiguous IPv4 netmask"},
-	{"gateway 10.0.0.1\n",
-	 "t.conf:1: gateway: 10.0.0.1 is outside the subnet of address/netmask"},
-	{"address 198.18.0.1\ngateway 198.18.0.1\n", "t.conf:2: gateway: equals address"},
-	{"lcores 1-\n", "t.conf:1: lcores: '1-' is not a CPU list (like 1 or 1-3,5)"},
-	{"lcores 3-1\n", "t.conf:1: lcores: '3-1' is not a CPU list (like 1 or 1-3,5)"},
-	{"lcores 1,\n", "t.conf:1: lcores: '1,' is not a CPU list (like 1 or 1-3,5)"},
-	{"lcores 2048\n", "t.conf:1: lcores: '2048' is not a CPU list (like 1 or 1-3,5)"},
-	{"mbufs 100\n", "t.conf:1: mbufs: 100 is out of range 1023..16777215"},
-	{"metrics_listen 127.0.0.1\n",
-	 "t.conf:1: metrics_listen: '127.0.0.1' is not ADDRESS:PORT"},
-	{"metrics_listen 127.0.0.1:70000\n",
-	 "t.conf:1: metrics_listen: port '70000' is out of range 0..65535"},
-	{"metrics_listen localhost:9883\n",
-	 "t.conf:1: metrics_listen: 'localhost' is not an IPv4 address"},
-	{"min_keepalive 100\nmax_keepalive 60\n",
-	 "t.conf:1: min_keepalive: 100 is greater than max_keepalive 60"},
-	{"control_socket "
-	 "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
-	 "t.conf:1: control_socket: value is 128 bytes, longer than the maximum 107"},
-	{"protocol mqtt\n", "t.conf:1: protocol: listener option before any 'listener' line"},
-	{"listener 1883\nlog_level info\n",
-	 "t.conf:2: log_level: global option inside the listener block opened at line 1 (global "
-	 "options go before the first listener)"},
-	{"listener\n", "t.conf:1: listener: missing port"},
-	{"listener 0\n", "t.conf:1: listener: port '0' is out of range 1..65535"},
-	{"listener 65536\n", "t.conf:1: listener: port '65536' is out of range 1..65535"},
-	{"listener 1883 nowhere\n", "t.conf:1: listener: 'nowhere' is not an IPv4 address"},
-	{"listener 1883 198.18.0.1 x\n", "t.conf:1: listener: unexpected 'x' after the address"},
-	{"listener 1883\nlistener 1883\n",
-	 "t.conf:2: listener: port 1883 already used by the listener at line 1"},
-	{"listener 1883\nprotocol mqtt\nprotocol tls\n",
-	 "t.conf:3: protocol: duplicate option, already set at line 2"},
-	{"listener 1883\nprotocol quic\n",
-	 "t.conf:2: protocol: 'quic' is not one of mqtt, tls, websockets"},
-	{"listener 8883\nprotocol tls\n",
-	 "t.conf:1: listener 8883: protocol tls needs certfile and keyfile"},
-	{"listener 1883\ncertfile /x.pem\n",
-	 "t.conf:1: listener 1883: certfile/keyfile/cafile need protocol tls"},
-	{"listener 1883 198.18.0.9\n",
-	 "t.conf:1: listener 1883: 198.18.0.9 is not the dataplane address"},
-	{"listener 1\nlistener 2\nlistener 3\nlistener 4\nlistener 5\nlistener 6\nlistener "
-	 "7\nlistener 8\nlistener 9\n",
-	 "t.conf:9: listener: more than 8 listeners"},
-	{"log_level info\x01\n", "t.conf:1: control character 0x01 in line"},
-	{"log_level info\n\0\n", "t.conf:2: control character 0x00 in line"},
-	/* good ones */
-	{"", ""},
-	{"# only a comment\n\n   \t\n", ""},
-	{"  log_level   debug  \r\n", ""},
-	{"max_packet_size 256K\n", ""},
-	{"password_file\n", ""},
-	{"listener 1883\nlistener 8883 198.18.0.1\nprotocol tls\ncertfile /c.pem\nkeyfile "
-	 "/k.pem\nmax_connections 10\n",
-	 ""},
-	{"max_connections 5\nlistener 1883\nmax_connections 3\n", ""},
-	{"log_level info", ""}, /* no final newline */
+        {"max_inflight_messages 0\n",
+         "t.conf:1: max_inflight_messages: 0 is out of range 1..65535"},
+        {"\n# c\nmax_inflight_messages 70000\n",
+         "t.conf:3: max_inflight_messages: 70000 is out of range 1..65535"},
+        {"max_inflight_messages abc\n",
+         "t.conf:1: max_inflight_messages: 'abc' is not a non-negative integer"},
+        {"max_inflight_messages -1\n",
+         "t.conf:1: max_inflight_messages: '-1' is not a non-negative integer"},
+        {"max_inflight_messages 5 6\n",
+         "t.conf:1: max_inflight_messages: '5 6' is not a non-negative integer"},
+        {"max_inflight_messages 99999999999999999999999\n",
+         "t.conf:1: max_inflight_messages: 99999999999999999999999 is out of range 1..65535"},
+        {"max_inflight_messages\n", "t.conf:1: max_inflight_messages: missing value"},
+        {"max_packet_size 1T\n",
+         "t.conf:1: max_packet_size: '1T' is not a size (digits, optional K/M/G)"},
+        {"max_packet_size 1G\n", "t.conf:1: max_packet_size: 1G is out of range 16..268435455"},
+        {"max_packet_size 8\n", "t.conf:1: max_packet_size: 8 is out of range 16..268435455"},
+        {"frobnicate 1\n", "t.conf:1: unknown option 'frobnicate'"},
+        {"Max_inflight_messages 1\n", "t.conf:1: unknown option 'Max_inflight_messages'"},
+        {"log_level info\nlog_level debug\n",
+         "t.conf:2: log_level: duplicate option, already set at line 1"},
+        {"log_level loud\n", "t.conf:1: log_level: 'loud' is not one of emerg, alert, crit, err, "
+                             "warning, notice, info, "
+                             "debug"},
+        {"idle_policy lazy\n", "t.conf:1: idle_policy: 'lazy' is not one of adaptive, busy"},
+        {"address 1.2.3\n", "t.conf:1: address: '1.2.3' is not an IPv4 address"},
+        {"address 198.18.0.300\n", "t.conf:1: address: '198.18.0.300' is not an IPv4 address"},
+        {"netmask 255.0.255.0\n",
+         "t.conf:1: netmask: '255.0.255.0' is not a contiguous IPv4 netmask"},
+        {"netmask 0.0.0.0\n", "t.conf:1: netmask: '0.0.0.0' is not a contiguous IPv4 netmask"},
+        {"gateway 10.0.0.1\n",
+         "t.conf:1: gateway: 10.0.0.1 is outside the subnet of address/netmask"},
+        {"address 198.18.0.1\ngateway 198.18.0.1\n", "t.conf:2: gateway: equals address"},
+        {"lcores 1-\n", "t.conf:1: lcores: '1-' is not a CPU list (like 1 or 1-3,5)"},
+        {"lcores 3-1\n", "t.conf:1: lcores: '3-1' is not a CPU list (like 1 or 1-3,5)"},
+        {"lcores 1,\n", "t.conf:1: lcores: '1,' is not a CPU list (like 1 or 1-3,5)"},
+        {"lcores 2048\n", "t.conf:1: lcores: '2048' is not a CPU list (like 1 or 1-3,5)"},
+        {"mbufs 100\n", "t.conf:1: mbufs: 100 is out of range 1023..16777215"},
+        {"metrics_listen 127.0.0.1\n", "t.conf:1: metrics_listen: '127.0.0.1' is not ADDRESS:PORT"},
+        {"metrics_listen 127.0.0.1:70000\n",
+         "t.conf:1: metrics_listen: port '70000' is out of range 0..65535"},
+        {"metrics_listen localhost:9883\n",
+         "t.conf:1: metrics_listen: 'localhost' is not an IPv4 address"},
+        {"min_keepalive 100\nmax_keepalive 60\n",
+         "t.conf:1: min_keepalive: 100 is greater than max_keepalive 60"},
+        {"control_socket "
+         "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaa"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+         "t.conf:1: control_socket: value is 128 bytes, longer than the maximum 107"},
+        {"protocol mqtt\n", "t.conf:1: protocol: listener option before any 'listener' line"},
+        {"listener 1883\nlog_level info\n",
+         "t.conf:2: log_level: global option inside the listener block opened at line 1 (global "
+         "options go before the first listener)"},
+        {"listener\n", "t.conf:1: listener: missing port"},
+        {"listener 0\n", "t.conf:1: listener: port '0' is out of range 1..65535"},
+        {"listener 65536\n", "t.conf:1: listener: port '65536' is out of range 1..65535"},
+        {"listener 1883 nowhere\n", "t.conf:1: listener: 'nowhere' is not an IPv4 address"},
+        {"listener 1883 198.18.0.1 x\n", "t.conf:1: listener: unexpected 'x' after the address"},
+        {"listener 1883\nlistener 1883\n",
+         "t.conf:2: listener: port 1883 already used by the listener at line 1"},
+        {"listener 1883\nprotocol mqtt\nprotocol tls\n",
+         "t.conf:3: protocol: duplicate option, already set at line 2"},
+        {"listener 1883\nprotocol quic\n",
+         "t.conf:2: protocol: 'quic' is not one of mqtt, tls, websockets"},
+        {"listener 8883\nprotocol tls\n",
+         "t.conf:1: listener 8883: protocol tls needs certfile and keyfile"},
+        {"listener 1883\ncertfile /x.pem\n",
+         "t.conf:1: listener 1883: certfile/keyfile/cafile need protocol tls"},
+        {"listener 1883 198.18.0.9\n",
+         "t.conf:1: listener 1883: 198.18.0.9 is not the dataplane address"},
+        {"listener 1\nlistener 2\nlistener 3\nlistener 4\nlistener 5\nlistener 6\nlistener "
+         "7\nlistener 8\nlistener 9\n",
+         "t.conf:9: listener: more than 8 listeners"},
+        {"log_level info\x01\n", "t.conf:1: control character 0x01 in line"},
+        {"password_file 5\r\r\n", "t.conf:1: control character 0x0d in line"},
+        {"password_file a\rb\n", "t.conf:1: control character 0x0d in line"},
+        {"log_level info\n\0\n", "t.conf:2: control character 0x00 in line"},
+        /* good ones */
+        {"", ""},
+        {"# only a comment\n\n   \t\n", ""},
+        {"  log_level   debug  \r\n", ""},
+        {"max_packet_size 256K\n", ""},
+        {"password_file\n", ""},
+        {"listener 1883\nlistener 8883 198.18.0.1\nprotocol tls\ncertfile /c.pem\nkeyfile "
+         "/k.pem\nmax_connections 10\n",
+         ""},
+        {"max_connections 5\nlistener 1883\nmax_connections 3\n", ""},
+        {"log_level info", ""}, /* no final newline */
 };
 
-static void table_cases(void)
+static void
+table_cases(void)
 {
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct ctl_config c;
@@ -124,12 +128,13 @@ static void table_cases(void)
 			printf("#   text %zu: rc %d, got '%s'\n#   expected '%s'\n", i, rc, err,
 			       bad[i].err);
 		snprintf(name, sizeof(name), "line case %zu: %.60s", i,
-			 bad[i].err[0] ? bad[i].err + 7 : "parses");
+		         bad[i].err[0] ? bad[i].err + 7 : "parses");
 		tap_result(ok, name);
 	}
 }
 
-static void test_line_too_long(void)
+static void
+test_line_too_long(void)
 {
 	char *text = malloc(CTL_LINE_MAX + 64), err[CTL_ERR_MAX];
 	struct ctl_config c;
@@ -138,19 +143,20 @@ static void test_line_too_long(void)
 	memcpy(text, "eal_args ", 9);
 	text[CTL_LINE_MAX + 10] = '\n';
 	CHECK_EQ(ctl_config_parse(text, CTL_LINE_MAX + 11, "t.conf", &c, err, sizeof(err)),
-		 -EINVAL);
+	         -EINVAL);
 	CHECK(!strcmp(err, "t.conf:1: line longer than 1024 bytes"));
 	free(text);
 }
 
-static void test_values_parsed(void)
+static void
+test_values_parsed(void)
 {
 	static const char text[] = "address 198.18.5.2\nnetmask 255.255.0.0\ngateway 198.18.0.254\n"
-				   "lcores 1-3,5\nmax_packet_size 2M\nlog_level debug\n"
-				   "metrics_listen 127.0.0.2:9999\nidle_policy busy\n"
-				   "eal_args --vdev=net_af_packet0,iface=v0 --no-pci\n"
-				   "listener 1883\nlistener 8883 198.18.5.2\nprotocol tls\n"
-				   "certfile /c.pem\nkeyfile /k.pem\nmax_connections 7\n";
+	                           "lcores 1-3,5\nmax_packet_size 2M\nlog_level debug\n"
+	                           "metrics_listen 127.0.0.2:9999\nidle_policy busy\n"
+	                           "eal_args --vdev=net_af_packet0,iface=v0 --no-pci\n"
+	                           "listener 1883\nlistener 8883 198.18.5.2\nprotocol tls\n"
+	                           "certfile /c.pem\nkeyfile /k.pem\nmax_connections 7\n";
 	struct ctl_config c;
 	char err[CTL_ERR_MAX];
 
@@ -178,7 +184,8 @@ static void test_values_parsed(void)
 	CHECK_EQ(c.sys_interval, 10);
 }
 
-static void test_defaults(void)
+static void
+test_defaults(void)
 {
 	struct ctl_config d, e;
 	char err[CTL_ERR_MAX];
@@ -195,12 +202,14 @@ static void test_defaults(void)
 	CHECK(!strcmp(d.control_socket, "/run/tachyon/control.sock"));
 }
 
-static void test_roundtrip(void)
+static void
+test_roundtrip(void)
 {
-	static const char text[] = "log_level err\nmax_queued_messages 0\nsys_interval 0\n"
-				   "password_file /etc/tachyon/passwd\n"
-				   "listener 1884\nprotocol websockets\nlistener 8883\nprotocol tls\n"
-				   "certfile /c\nkeyfile /k\ncafile /ca\n";
+	static const char text[] =
+	        "log_level err\nmax_queued_messages 0\nsys_interval 0\n"
+	        "password_file /etc/tachyon/passwd\n"
+	        "listener 1884\nprotocol websockets\nlistener 8883\nprotocol tls\n"
+	        "certfile /c\nkeyfile /k\ncafile /ca\n";
 	struct ctl_config a, b;
 	char buf[16384], err[CTL_ERR_MAX];
 	int n;
@@ -213,7 +222,8 @@ static void test_roundtrip(void)
 	CHECK_EQ(ctl_config_format(&a, buf, 100), -ENOSPC);
 }
 
-static void test_diff(void)
+static void
+test_diff(void)
 {
 	struct ctl_config a, b;
 	struct ctl_config_change ch[8];
@@ -244,7 +254,8 @@ static void test_diff(void)
 	CHECK_EQ(ctl_config_diff(&a, &b, NULL, 0), 1);
 }
 
-static void test_load_errors(void)
+static void
+test_load_errors(void)
 {
 	char path[64], err[CTL_ERR_MAX];
 	struct ctl_config c;
@@ -260,13 +271,14 @@ static void test_load_errors(void)
 	CHECK_EQ(ctl_config_load(path, &c, err, sizeof(err)), -EINVAL);
 	char want[160];
 
-	snprintf(want, sizeof(want), "%s:2: max_queued_messages: 1000001 is out of range 0..1000000",
-		 path);
+	snprintf(want, sizeof(want),
+	         "%s:2: max_queued_messages: 1000001 is out of range 0..1000000", path);
 	CHECK(!strcmp(err, want));
 	unlink(path);
 }
 
-static void test_log_levels(void)
+static void
+test_log_levels(void)
 {
 	CHECK_EQ(ctl_log_level_parse("debug"), CTL_LOG_DEBUG);
 	CHECK_EQ(ctl_log_level_parse("emerg"), CTL_LOG_EMERG);
@@ -275,7 +287,8 @@ static void test_log_levels(void)
 }
 
 /* Every option of the table appears in docs/configuration.md's reference table, verbatim. */
-static void test_docs_complete(void)
+static void
+test_docs_complete(void)
 {
 	char path[512], *doc, *tab, *line;
 	FILE *f;
@@ -304,7 +317,8 @@ static void test_docs_complete(void)
 	free(doc);
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	if (argc > 1)
 		srcroot = argv[1];
