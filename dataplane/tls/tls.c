@@ -29,6 +29,11 @@
 /* RFC 8446 5.5: AES-GCM keys must be rotated before 2^24.5 records. */
 #define REKEY_AT (1ull << 24)
 
+/* TLS 1.3 cipher suites we protect ourselves (IANA ids). */
+#define SUITE_AES128   0x1301
+#define SUITE_AES256   0x1302
+#define SUITE_CHACHA20 0x1303
+
 #define CT_CHANGE_CIPHER_SPEC 20
 #define CT_ALERT              21
 #define CT_HANDSHAKE          22
@@ -49,7 +54,10 @@ struct tls_buf {
 
 /* One direction's record protection. */
 struct tls_dir {
-	struct gcm_key_data key; /* 64-byte aligned: keep first */
+	union {
+		struct gcm_key_data gcm; /* AES-GCM: expanded; 64-byte aligned: keep first */
+		uint8_t raw[32];         /* ChaCha20-Poly1305: the key itself */
+	} key;
 	uint8_t secret[48];
 	uint8_t iv[IV_LEN];
 	uint64_t seq;
@@ -590,10 +598,12 @@ dir_install(IMB_MGR *mgr, const struct tls_conn *c, struct tls_dir *d)
 	if (rc == 0)
 		rc = hkdf_expand_label(mgr, c, d->secret, "iv", d->iv, IV_LEN);
 	if (rc == 0) {
-		if (c->keylen == 16)
-			IMB_AES128_GCM_PRE(mgr, key, &d->key);
+		if (c->suite == SUITE_CHACHA20)
+			memcpy(d->key.raw, key, sizeof(d->key.raw));
+		else if (c->keylen == 16)
+			IMB_AES128_GCM_PRE(mgr, key, &d->key.gcm);
 		else
-			IMB_AES256_GCM_PRE(mgr, key, &d->key);
+			IMB_AES256_GCM_PRE(mgr, key, &d->key.gcm);
 	}
 	d->seq = 0;
 	explicit_bzero(key, sizeof(key));
@@ -622,9 +632,10 @@ nonce(const struct tls_dir *d, uint64_t seq, uint8_t out[IV_LEN])
 		out[IV_LEN - 1 - i] ^= (uint8_t)(seq >> (8 * i));
 }
 
+/* One AEAD job: AES-GCM or ChaCha20-Poly1305, 5-byte header as AAD, 16-byte tag. */
 static void
-gcm_job(IMB_JOB *j, const struct tls_conn *c, const struct tls_dir *d, const struct rec *r,
-        int encrypt)
+aead_job(IMB_JOB *j, const struct tls_conn *c, const struct tls_dir *d, const struct rec *r,
+         int encrypt)
 {
 	j->enc_keys = &d->key;
 	j->dec_keys = &d->key;
@@ -637,13 +648,21 @@ gcm_job(IMB_JOB *j, const struct tls_conn *c, const struct tls_dir *d, const str
 	j->msg_len_to_hash_in_bytes = r->len;
 	j->iv = r->iv;
 	j->iv_len_in_bytes = IV_LEN;
-	j->u.GCM.aad = r->aad;
-	j->u.GCM.aad_len_in_bytes = REC_HDR;
-	j->u.GCM.ctx = NULL;
 	j->auth_tag_output = r->tag;
 	j->auth_tag_output_len_in_bytes = TAG_LEN;
-	j->cipher_mode = IMB_CIPHER_GCM;
-	j->hash_alg = IMB_AUTH_AES_GMAC;
+	if (c->suite == SUITE_CHACHA20) {
+		j->u.CHACHA20_POLY1305.aad = r->aad;
+		j->u.CHACHA20_POLY1305.aad_len_in_bytes = REC_HDR;
+		j->u.CHACHA20_POLY1305.ctx = NULL;
+		j->cipher_mode = IMB_CIPHER_CHACHA20_POLY1305;
+		j->hash_alg = IMB_AUTH_CHACHA20_POLY1305;
+	} else {
+		j->u.GCM.aad = r->aad;
+		j->u.GCM.aad_len_in_bytes = REC_HDR;
+		j->u.GCM.ctx = NULL;
+		j->cipher_mode = IMB_CIPHER_GCM;
+		j->hash_alg = IMB_AUTH_AES_GMAC;
+	}
 	j->cipher_direction = encrypt ? IMB_DIR_ENCRYPT : IMB_DIR_DECRYPT;
 	j->chain_order = encrypt ? IMB_ORDER_CIPHER_HASH : IMB_ORDER_HASH_CIPHER;
 	j->user_data = (void *)(uintptr_t)r;
@@ -673,7 +692,7 @@ run_burst(struct tls_engine *e, int encrypt)
 	}
 	for (unsigned i = 0; i < n; i++) {
 		struct rec *r = &e->recs[i];
-		gcm_job(jobs[i], r->c, encrypt ? &r->c->tx : &r->c->rx, r, encrypt);
+		aead_job(jobs[i], r->c, encrypt ? &r->c->tx : &r->c->rx, r, encrypt);
 	}
 	done = IMB_SUBMIT_BURST(e->mgr, n, jobs);
 	for (;;) {
@@ -688,31 +707,40 @@ run_burst(struct tls_engine *e, int encrypt)
 	e->n = 0;
 }
 
-/* Seal one record outside a burst (alerts, KeyUpdate: rare). GCM direct API. */
-static int
-seal_now(IMB_MGR *mgr, struct tls_conn *c, uint8_t type, const uint8_t *content, size_t n)
+static void
+put_header(uint8_t *h, size_t ct)
 {
-	struct gcm_context_data gctx;
-	size_t ct = n + 1 + TAG_LEN;
-	uint8_t iv[IV_LEN];
-
-	if (buf_reserve(&c->out, REC_HDR + ct) < 0)
-		return -ENOMEM;
-	uint8_t *h = buf_tail(&c->out), *p = h + REC_HDR;
-	h[0] = CT_APPDATA;
+	h[0] = CT_APPDATA; /* TLS 1.3 outer type */
 	h[1] = 3;
 	h[2] = 3;
 	h[3] = (uint8_t)(ct >> 8);
 	h[4] = (uint8_t)ct;
+}
+
+/* Seal one record outside a burst (alerts, KeyUpdate: rare), through the job API: the burst
+ * queue is always empty here. */
+static int
+seal_now(IMB_MGR *mgr, struct tls_conn *c, uint8_t type, const uint8_t *content, size_t n)
+{
+	size_t ct = n + 1 + TAG_LEN;
+	struct rec r;
+
+	if (buf_reserve(&c->out, REC_HDR + ct) < 0)
+		return -ENOMEM;
+	uint8_t *h = buf_tail(&c->out), *p = h + REC_HDR;
+	put_header(h, ct);
 	memcpy(p, content, n);
 	p[n] = type;
-	nonce(&c->tx, c->tx.seq++, iv);
-	if (c->keylen == 16)
-		IMB_AES128_GCM_ENC(mgr, &c->tx.key, &gctx, p, p, n + 1, iv, h, REC_HDR, p + n + 1,
-		                   TAG_LEN);
-	else
-		IMB_AES256_GCM_ENC(mgr, &c->tx.key, &gctx, p, p, n + 1, iv, h, REC_HDR, p + n + 1,
-		                   TAG_LEN);
+	r = (struct rec){
+	        .c = c, .src = p, .dst = p, .aad = h, .tag = p + n + 1, .len = (uint32_t)(n + 1)};
+	nonce(&c->tx, c->tx.seq++, r.iv);
+	IMB_JOB *j = IMB_GET_NEXT_JOB(mgr);
+	aead_job(j, c, &c->tx, &r, 1);
+	j = IMB_SUBMIT_JOB(mgr);
+	while (j == NULL && (j = IMB_FLUSH_JOB(mgr)) == NULL)
+		;
+	if (j->status != IMB_STATUS_COMPLETED)
+		return -EIO;
 	c->out.len += REC_HDR + ct;
 	c->touched = 1;
 	return 0;
@@ -782,11 +810,12 @@ handshake_done(struct tls_engine *e, struct tls_conn *c, size_t out_before)
 	c->resumed = (uint8_t)SSL_session_reused(c->ssl);
 	peer_identity(c);
 	c->state = TLS_OPEN;
-	if (c->version != TLS1_3_VERSION || (c->suite != 0x1301 && c->suite != 0x1302) ||
+	if (c->version != TLS1_3_VERSION ||
+	    (c->suite != SUITE_AES128 && c->suite != SUITE_AES256 && c->suite != SUITE_CHACHA20) ||
 	    !c->rx.have_secret || !c->tx.have_secret || BIO_ctrl_pending(c->rbio) != 0)
 		return;
-	c->keylen = c->suite == 0x1301 ? 16 : 32;
-	c->hashlen = c->suite == 0x1301 ? 32 : 48;
+	c->keylen = c->suite == SUITE_AES128 ? 16 : 32;
+	c->hashlen = c->suite == SUITE_AES256 ? 48 : 32;
 	if (dir_install(e->mgr, c, &c->rx) < 0 || dir_install(e->mgr, c, &c->tx) < 0) {
 		fail(e->mgr, c, AL_INTERNAL_ERROR);
 		return;
@@ -1098,11 +1127,7 @@ gather_tx(struct tls_engine *e, struct tls_conn *c)
 		size_t m = left - taken < maxrec ? left - taken : maxrec;
 		size_t ct = m + 1 + TAG_LEN;
 		struct rec *r = &e->recs[e->n++];
-		h[0] = CT_APPDATA;
-		h[1] = 3;
-		h[2] = 3;
-		h[3] = (uint8_t)(ct >> 8);
-		h[4] = (uint8_t)ct;
+		put_header(h, ct);
 		memcpy(h + REC_HDR, src + taken, m);
 		h[REC_HDR + m] = CT_APPDATA;
 		r->c = c;

@@ -222,7 +222,7 @@ suites(void)
 	} v[] = {
 	        {"tls13_aes128gcm_offloaded", "TLS_AES_128_GCM_SHA256", 0, 1, 0x1301},
 	        {"tls13_aes256gcm_offloaded", "TLS_AES_256_GCM_SHA384", 0, 1, 0x1302},
-	        {"tls13_chacha20_openssl_records", "TLS_CHACHA20_POLY1305_SHA256", 0, 0, 0x1303},
+	        {"tls13_chacha20_poly1305_offloaded", "TLS_CHACHA20_POLY1305_SHA256", 0, 1, 0x1303},
 	        {"tls12_aesgcm_openssl_records", NULL, TLS1_2_VERSION, 0, 0},
 	};
 	struct tls_ctx *ctx = server_ctx(&certs, SRV_CRT, 0);
@@ -322,22 +322,27 @@ burst_across_connections(void)
 static void
 key_update_both_ways(void)
 {
+	static const char *const suites[] = {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+	                                     "TLS_CHACHA20_POLY1305_SHA256"};
 	struct tls_ctx *ctx = server_ctx(&certs, SRV_CRT, 0);
-	struct peer p;
-	struct cli_opts o = {0};
-	peer_init(&p, ctx, &o);
-	CHECK(handshake(&p));
-	size_t sizes[] = {10, 16384, 300};
-	for (int round = 0; round < 3; round++) {
-		CHECK_EQ(SSL_key_update(p.cli, SSL_KEY_UPDATE_REQUESTED), 1);
-		CHECK(exchange(&p, sizes, 3, round ? 100 : 0));
-		CHECK_EQ(tls_conn_key_update(p.srv), 0);
-		CHECK(exchange(&p, sizes, 3, 0));
-		/* The client answered our request with its own KeyUpdate: data still flows. */
-		CHECK(exchange(&p, sizes, 3, 0));
+	for (size_t s = 0; s < sizeof(suites) / sizeof(suites[0]); s++) {
+		struct peer p;
+		struct cli_opts o = {.suites = suites[s]};
+		peer_init(&p, ctx, &o);
+		CHECK(handshake(&p));
+		CHECK_EQ(tls_conn_offloaded(p.srv), 1);
+		size_t sizes[] = {10, 16384, 300};
+		for (int round = 0; round < 3; round++) {
+			CHECK_EQ(SSL_key_update(p.cli, SSL_KEY_UPDATE_REQUESTED), 1);
+			CHECK(exchange(&p, sizes, 3, round ? 100 : 0));
+			CHECK_EQ(tls_conn_key_update(p.srv), 0);
+			CHECK(exchange(&p, sizes, 3, 0));
+			/* The client answered our request with its own KeyUpdate: data flows. */
+			CHECK(exchange(&p, sizes, 3, 0));
+		}
+		CHECK_EQ(tls_conn_state(p.srv), TLS_OPEN);
+		peer_free(&p);
 	}
-	CHECK_EQ(tls_conn_state(p.srv), TLS_OPEN);
-	peer_free(&p);
 	tls_ctx_free(ctx);
 }
 

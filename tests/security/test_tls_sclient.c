@@ -182,6 +182,7 @@ main(void)
 	certs_make(&certs);
 	run("s_client_tls13_aes128gcm", "TLS_AES_128_GCM_SHA256", 0x1301);
 	run("s_client_tls13_aes256gcm", "TLS_AES_256_GCM_SHA384", 0x1302);
+	run("s_client_tls13_chacha20_poly1305", "TLS_CHACHA20_POLY1305_SHA256", 0x1303);
 	certs_remove(&certs);
 	return tap_done();
 }
