@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -453,6 +454,37 @@ test_sys_publish(void)
 	dp_ctl_set_shard_handler(NULL, NULL);
 }
 
+/* dpdk-telemetry.py's view: /tachyon/stats sums the counters over lcores. */
+static void
+test_telemetry(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char buf[16384];
+	json_t *j;
+	ssize_t n;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/var/run/dpdk/dpctl%d/dpdk_telemetry.v2",
+	         getpid());
+	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	n = recv(fd, buf, sizeof(buf) - 1, 0); /* greeting */
+	CHECK(n > 0);
+	CHECK_EQ(send(fd, "/tachyon/stats", 14, 0), 14);
+	n = recv(fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = 0;
+	j = json_loads(buf, 0, NULL);
+	CHECK(j != NULL);
+	json_t *d = json_object_get(j, "/tachyon/stats");
+
+	CHECK_EQ(json_integer_value(json_object_get(d, "mqtt_messages_in")), 300);
+	CHECK_EQ(json_integer_value(json_object_get(d, "mqtt_retained")), 9);
+	CHECK_EQ(json_integer_value(json_object_get(d, "tcp_retransmits")),
+	         dp_stats[1].tcp.retransmits + dp_stats[3].tcp.retransmits);
+	CHECK_EQ(json_object_size(d), CTL_STAT_N);
+	json_decref(j);
+	close(fd);
+}
+
 static void
 test_bad_requests(void)
 {
@@ -503,9 +535,11 @@ test_stop_removes_socket(void)
 static void
 rm_runtime_dir(void)
 {
-	char dir[128];
+	char dir[128], sock[160];
 
 	snprintf(dir, sizeof(dir), "/var/run/dpdk/dpctl%d", getpid());
+	snprintf(sock, sizeof(sock), "%s/dpdk_telemetry.v2", dir);
+	unlink(sock);
 	rmdir(dir);
 }
 
@@ -520,9 +554,11 @@ main(int argc, char **argv)
 {
 	char sock[108], prefix[64];
 	int serve = argc >= 3 && !strcmp(argv[1], "--serve");
+	/* telemetry (tested below) in the self-test; not in serve mode, where several may run */
+	char *telemetry = serve ? "--no-telemetry" : "--telemetry";
 	char *eal[] = {
-	        argv[0], "-l",       "0-1",         "--no-huge",      "-m",
-	        "256",   "--no-pci", "--no-shconf", "--no-telemetry", "--log-level=lib.eal:warning",
+	        argv[0], "-l",       "0-1",         "--no-huge", "-m",
+	        "256",   "--no-pci", "--no-shconf", telemetry,   "--log-level=lib.eal:warning",
 	        prefix};
 	struct dp_ctl_conf conf = {.config = &base};
 
@@ -580,6 +616,7 @@ main(int argc, char **argv)
 	TEST(test_shard_ring_path);
 	TEST(test_mqtt_conf);
 	TEST(test_sys_publish);
+	TEST(test_telemetry);
 	TEST(test_bad_requests);
 	TEST(test_stop_removes_socket);
 	rte_eal_cleanup();
