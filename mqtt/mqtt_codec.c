@@ -634,6 +634,9 @@ decode_connect(struct rd *r, struct mqtt_packet *out)
 	int rc;
 	if (level == MQTT_V5 && (rc = decode_props(r, &c->props, MQTT_CONNECT, out)))
 		return rc;
+	if (MQTT_PROP_HAS(&c->props, MQTT_PROP_AUTHENTICATION_DATA) &&
+	    !MQTT_PROP_HAS(&c->props, MQTT_PROP_AUTHENTICATION_METHOD))
+		return PROTOCOL("authentication data without a method"); /* 5.0 3.1.2.11.10 */
 	if ((rc = rd_utf8(r, &c->client_id, out, "truncated client identifier")))
 		return rc;
 	if (c->will_flag) {

@@ -364,7 +364,11 @@ int mqtt_fixed_header(const uint8_t *buf, size_t len, uint8_t *type, uint8_t *fl
  * reserved bits, non-empty filters and at least one per (UN)SUBSCRIBE, no wildcards in PUBLISH
  * topics, reason codes valid for the packet type. Does NOT check filter wildcard placement (use
  * mqtt_filter_valid() per entry: v5 answers a bad filter with SUBACK 0x8F), nor anything that
- * needs connection state (topic alias range, receive maximum, packet sizes).
+ * needs connection state or direction (topic alias range, receive maximum, packet sizes, a
+ * subscription identifier in a client's PUBLISH, DISCONNECT session expiry after 0), nor client
+ * identifier length/characters (the broker answers "identifier rejected"), nor a v5 payload
+ * format indicator against the payload (MAY: mqtt_utf8_valid()). The shortest-form rule for
+ * variable byte integers (MQTT-1.5.5-1) is a v5 rule: 3.x remaining lengths may be padded.
  * Returns 0 or a negative code as described at the top; on failure out->err_reason and
  * out->err_msg are set and the rest of *out is unspecified, except that out->type is set once
  * the fixed header parsed and, for CONNECT, out->connect.protocol_level once it was read (so a
@@ -427,7 +431,11 @@ ssize_t mqtt_props_len(const struct mqtt_props *props, enum mqtt_type type);
 ssize_t mqtt_encoded_len(const struct mqtt_packet *p, int version);
 
 /* Encode *p under `version` into buf[0..cap). Returns the length, -ENOSPC or -EINVAL. For
- * PUBLISH the flags come from publish.qos/dup/retain; other types use their fixed flags. */
+ * PUBLISH the flags come from publish.qos/dup/retain; other types use their fixed flags. For
+ * CONNECT, connect.protocol_level (when set) overrides `version`. Encoders check structure
+ * (lengths, QoS, packet ids, flag consistency, a 3.1 client id, a 3.1.1 empty client id only
+ * with clean session) but do not re-validate UTF-8 or topic syntax: that is the caller's job
+ * (mqtt_topic_valid(), mqtt_filter_valid()). */
 ssize_t mqtt_encode(const struct mqtt_packet *p, int version, uint8_t *buf, size_t cap);
 
 /* Hot-path helpers. Each writes one complete packet (or header) and returns its length,

@@ -481,6 +481,8 @@ static const struct bad {
          -EBADMSG, 0x90},
         {"CONNECT receive maximum 0", 5, "10 10 0004 4d515454 05 02 0000 03 210000 0000", -EBADMSG,
          0x82},
+        {"CONNECT auth data without method", 5, "10 12 0004 4d515454 05 02 0000 05 1600020102 0000",
+         -EBADMSG, 0x82},
         {"CONNECT bridge bit with v5", 5, "10 0d 0004 4d515454 85 02 0000 00 0000",
          -EPROTONOSUPPORT, 0x84},
         {"CONNECT will property not in will", 5,
