@@ -119,6 +119,27 @@ direction_case() {
 		[ "$(imp_fw_counter "$log" b2a in)" -ge 3 ] &&
 		[ "$(imp_fw_counter "$log" b2a duplicated)" -eq 0 ]
 }
+# --server-raw: the server end stays in the root namespace for a DPDK port, bare and offload-free;
+# down removes every piece.
+raw_case() {
+	local raw=${IMP_RUN_NAME}r env ok=0
+	env=$("$IMP_DIR/topology.sh" up "$raw" --server-raw) || return 1
+	(
+		eval "$env"
+		[ "$IMP_MODE" = raw ] && [ -z "$IMP_SERVER_NS" ] &&
+			ip link show "$IMP_SERVER_IF" | grep -q 'state UP' &&
+			[ -z "$(ip -o addr show dev "$IMP_SERVER_IF")" ] &&
+			ethtool -k "$IMP_SERVER_IF" | grep -q '^tx-checksumming: off' &&
+			ip netns exec "$IMP_CLIENT_NS" ip -o addr show dev "$IMP_CLIENT_IF" |
+			grep -q "$IMP_CLIENT_IP/24"
+	) || ok=1
+	"$IMP_DIR/topology.sh" down "$raw" || ok=1
+	! ip link show "${raw}s0" >/dev/null 2>&1 && ! ip link show "${raw}c1" >/dev/null 2>&1 &&
+		! ip netns list | grep -q "^$raw-c" && [ "$ok" -eq 0 ]
+}
+raw_case
+imp_tap $? "topology --server-raw: bare root-side server end, nothing left after down"
+
 direction_case
 imp_tap $? "--a2b-dup 1 --b2a-dup 0 duplicate one direction only; SIGUSR1 stats; --duration-s exit"
 
