@@ -29,6 +29,9 @@ dp_conf_defaults(struct dp_conf *conf)
 void
 dp_usage(const char *prog)
 {
+	struct mqtt_broker_conf d;
+
+	mqtt_broker_conf_defaults(&d);
 	fprintf(stderr,
 	        "usage: %s [EAL options] -- --ip ADDR [options]\n"
 	        "  EAL options pick cores and the port, e.g.\n"
@@ -48,9 +51,13 @@ dp_usage(const char *prog)
 	        "    --rcvbuf BYTES        TCP receive window per connection (default 65536)\n"
 	        "    --sndbuf BYTES        TCP send queue per connection (default 65536)\n"
 	        "    --mtu N               IP MTU (default: the port's)\n"
-	        "    --max-packet-size N   largest MQTT packet accepted, bytes\n"
+	        "    --max-packet-size N   largest MQTT packet accepted, bytes (default %u)\n"
+	        "    --max-inflight N      unacknowledged QoS 1/2 messages per session (default "
+	        "%u)\n"
+	        "    --max-queued N        messages queued per session behind those; more are\n"
+	        "                          dropped and counted (default %u)\n"
 	        "    --help                this text\n",
-	        prog);
+	        prog, d.max_packet_size, d.max_inflight, d.max_queued);
 }
 
 static int
@@ -95,6 +102,8 @@ enum {
 	OPT_SNDBUF,
 	OPT_MTU,
 	OPT_MAX_PACKET,
+	OPT_MAX_INFLIGHT,
+	OPT_MAX_QUEUED,
 	OPT_HELP,
 };
 
@@ -110,6 +119,8 @@ static const struct option dp_long_opts[] = {
         {"sndbuf", required_argument, NULL, OPT_SNDBUF},
         {"mtu", required_argument, NULL, OPT_MTU},
         {"max-packet-size", required_argument, NULL, OPT_MAX_PACKET},
+        {"max-inflight", required_argument, NULL, OPT_MAX_INFLIGHT},
+        {"max-queued", required_argument, NULL, OPT_MAX_QUEUED},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
 };
@@ -167,6 +178,10 @@ dp_conf_opt(struct dp_conf *conf, int opt, const char *arg)
 	case OPT_MAX_PACKET:
 		/* 268435455: the largest MQTT remaining length plus its 5 header bytes. */
 		return dp_parse_u32(name, arg, 16, 268435460u, &conf->mqtt.max_packet_size);
+	case OPT_MAX_INFLIGHT:
+		return dp_parse_u32(name, arg, 1, 65535, &conf->mqtt.max_inflight);
+	case OPT_MAX_QUEUED:
+		return dp_parse_u32(name, arg, 0, 1u << 24, &conf->mqtt.max_queued);
 	}
 	return -EINVAL;
 }

@@ -6,6 +6,10 @@
  * of memory exhaustion. Every handler runs on the owning lcore inside tcp_stack_input/timers/
  * flush, which never call back from inside our own tcp_* calls: so a handler may close its
  * connection and the dp_conn stays valid until ops->closed.
+ *
+ * Keep-alive timers live on a per-lcore instance of tcpstack's timer wheel (O(1) arm and cancel
+ * on a timer embedded here, no allocation), separate from the stack's own so that expiring
+ * keep-alives never compete with retransmissions for the stack's per-call budget.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,14 +21,23 @@
 
 #include "dp_pvt.h"
 
+/* A graceful close waits this long for the broker's held-back bytes to drain before the FIN;
+ * a peer that stops reading gets a reset instead of pinning the connection forever. */
+#define DP_CONN_LINGER_US (10 * 1000000u)
+
 struct dp_conn {
-	struct dp_timer ka; /* keep-alive; armed at mqtt_conn_deadline, re-armed lazily */
+	struct tcp_timer ka; /* keep-alive (or linger); re-armed lazily */
+	uint64_t ka_expire_us;
 	TAILQ_ENTRY(dp_conn) link;
 	struct tcp_conn *tcp;
 	struct mqtt_conn *mqtt;
 	struct dp_lcore *ls;
-	int closing; /* we asked the stack to close: ignore further input */
+	uint8_t closing;     /* close requested (broker, peer FIN, shutdown): input is dropped */
+	uint8_t fin_pending; /* graceful close waiting for mqtt_conn_pending() to reach 0 */
+	uint8_t tcp_closed;  /* tcp_close/tcp_abort called: no more sends */
 };
+
+static void dp_mqtt_close(void *io, int abortive);
 
 int
 dp_conn_pool_create(struct dp_lcore *ls, uint32_t max_conns)
@@ -43,35 +56,67 @@ dp_conn_pool_create(struct dp_lcore *ls, uint32_t max_conns)
  * input, so the common case (deadline moved later) costs two loads and a compare: the timer
  * keeps its old, earlier expiry and re-arms itself when it fires. */
 static void
+dp_conn_arm(struct dp_conn *dc, uint64_t expire_us)
+{
+	dc->ka_expire_us = expire_us;
+	tcp_timer_arm(dc->ls->wheel, &dc->ka, expire_us);
+}
+
+static void
 dp_conn_rearm(struct dp_conn *dc)
 {
 	uint64_t d = mqtt_conn_deadline(dc->mqtt);
 
 	if (d == UINT64_MAX)
 		return;
-	if (!dp_timer_armed(&dc->ka) || d < dc->ka.expire_us)
-		dp_timer_arm(dc->ls->wheel, &dc->ka, d);
+	if (!tcp_timer_armed(&dc->ka) || d < dc->ka_expire_us)
+		dp_conn_arm(dc, d);
+}
+
+/* Both ends are done: FIN after the queued data. */
+static void
+dp_conn_fin(struct dp_conn *dc)
+{
+	dc->fin_pending = 0;
+	dc->tcp_closed = 1;
+	tcp_timer_cancel(dc->ls->wheel, &dc->ka);
+	tcp_close(dc->tcp);
 }
 
 static void
-dp_conn_ka_fire(struct dp_timer *t, uint64_t now_us)
+dp_conn_reset(struct dp_conn *dc)
+{
+	dc->closing = 1;
+	dc->fin_pending = 0;
+	dc->tcp_closed = 1;
+	tcp_timer_cancel(dc->ls->wheel, &dc->ka);
+	tcp_abort(dc->tcp);
+}
+
+static void
+dp_conn_ka_fire(void *arg, struct tcp_timer *t)
 {
 	struct dp_conn *dc = container_of(t, struct dp_conn, ka);
+	struct dp_lcore *ls = arg;
 
+	if (dc->fin_pending) {
+		dp_conn_reset(dc); /* linger expired */
+		return;
+	}
 	if (dc->closing)
 		return;
-	if (mqtt_conn_deadline(dc->mqtt) <= now_us)
-		mqtt_conn_timeout(dc->mqtt, now_us);
+	if (mqtt_conn_deadline(dc->mqtt) <= ls->now_us)
+		mqtt_conn_timeout(dc->mqtt, ls->now_us);
 	if (!dc->closing)
 		dp_conn_rearm(dc);
 }
 
-unsigned int
+int
 dp_conn_timers_run(struct dp_lcore *ls)
 {
 	/* 4096 expiries per iteration bound the pause a mass timeout can cause (each one may
 	 * publish a will); the rest follow on the next iterations. */
-	return dp_wheel_run(ls->wheel, ls->now_us, dp_conn_ka_fire, 4096);
+	return tcp_wheel_run(ls->wheel, ls->now_us, 4096, dp_conn_ka_fire, ls);
 }
 
 static void *
@@ -131,8 +176,7 @@ dp_tcp_readable(void *conn_ctx, struct tcp_conn *c)
 		/* Peer half-closed. MQTT has no half-open use: finish our side too; the broker
 		 * learns of it in ops->closed (and publishes the will if the peer had not sent
 		 * DISCONNECT). */
-		dc->closing = 1;
-		tcp_close(c);
+		dp_mqtt_close(dc, 0);
 		return;
 	}
 	dp_conn_rearm(dc);
@@ -144,8 +188,11 @@ dp_tcp_writable(void *conn_ctx, struct tcp_conn *c)
 	struct dp_conn *dc = conn_ctx;
 
 	RTE_SET_USED(c);
-	if (!dc->closing)
-		mqtt_conn_writable(dc->mqtt, dc->ls->now_us);
+	if (dc->tcp_closed)
+		return;
+	mqtt_conn_writable(dc->mqtt, dc->ls->now_us);
+	if (dc->fin_pending && mqtt_conn_pending(dc->mqtt) == 0)
+		dp_conn_fin(dc);
 }
 
 static void
@@ -153,7 +200,7 @@ dp_conn_free(struct dp_conn *dc)
 {
 	struct dp_lcore *ls = dc->ls;
 
-	dp_timer_cancel(&dc->ka);
+	tcp_timer_cancel(ls->wheel, &dc->ka);
 	TAILQ_REMOVE(&ls->conns, dc, link);
 	mqtt_conn_closed(dc->mqtt, ls->now_us);
 	rte_mempool_put(ls->conn_pool, dc);
@@ -181,26 +228,35 @@ dp_mqtt_send(void *io, const void *buf, size_t len)
 	struct dp_conn *dc = io;
 	ssize_t n;
 
-	if (dc->closing)
+	if (dc->tcp_closed)
 		return -EPIPE;
 	n = tcp_send(dc->tcp, buf, len);
 	/* -EAGAIN: the send queue is full; tcpstack will report writable. */
 	return n == -EAGAIN ? 0 : n;
 }
 
+/* The broker's close. Graceful: its held-back bytes (mqtt_conn_pending) go out first, then the
+ * FIN; tcp_close itself sends what tcp_send already queued. */
 static void
 dp_mqtt_close(void *io, int abortive)
 {
 	struct dp_conn *dc = io;
 
-	if (dc->closing)
+	if (dc->tcp_closed)
+		return;
+	if (abortive) {
+		dp_conn_reset(dc);
+		return;
+	}
+	if (dc->fin_pending)
 		return;
 	dc->closing = 1;
-	dp_timer_cancel(&dc->ka);
-	if (abortive)
-		tcp_abort(dc->tcp);
-	else
-		tcp_close(dc->tcp);
+	if (mqtt_conn_pending(dc->mqtt) == 0) {
+		dp_conn_fin(dc);
+	} else {
+		dc->fin_pending = 1;
+		dp_conn_arm(dc, dc->ls->now_us + DP_CONN_LINGER_US);
+	}
 }
 
 const struct mqtt_transport_ops dp_mqtt_ops = {
@@ -216,8 +272,8 @@ dp_conn_close_all(struct dp_lcore *ls, int abortive)
 	TAILQ_FOREACH(dc, &ls->conns, link)
 	{
 		if (abortive) {
-			dc->closing = 1;
-			tcp_abort(dc->tcp);
+			if (!dc->tcp_closed)
+				dp_conn_reset(dc);
 		} else {
 			dp_mqtt_close(dc, 0);
 		}

@@ -8,6 +8,7 @@
  * after the loop has found nothing to do for a while.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -89,7 +90,7 @@ dp_lcore_init(struct dp_lcore *ls, const struct dp_conf *conf, unsigned int lcor
 	                              rte_lcore_to_socket_id(lcore_id));
 	if (ls->wheel == NULL)
 		return -ENOMEM;
-	dp_wheel_init(ls->wheel, ls->now_us);
+	tcp_wheel_init(ls->wheel, ls->now_us);
 
 	ret = dp_conn_pool_create(ls, conf->max_conns);
 	if (ret < 0)
@@ -153,8 +154,8 @@ dp_lcore_publish_stats(struct dp_lcore *ls)
 }
 
 /* The adaptive back-off: sleep no longer than until the stack's next timer (retransmission,
- * delayed ACK) so idling never delays TCP. The keep-alive wheel needs no such bound: its 32 ms
- * ticks dwarf a 1 ms sleep. */
+ * delayed ACK) so idling never delays TCP. Keep-alive timers need no such bound: a keep-alive
+ * deadline is seconds long and a nap adds at most 1 ms to it. */
 static void
 dp_lcore_idle(struct dp_lcore *ls)
 {
@@ -206,12 +207,12 @@ dp_lcore_main(void *arg)
 
 	ls->running = 1;
 	ls->sleep_us = DP_IDLE_SLEEP_MIN_US;
+	/* busy_tsc / total_tsc is the share of wall time spent on work: total includes naps. */
 	while (!dp_quit) {
 		int work = dp_lcore_poll(ls);
 		uint64_t t1 = rte_get_tsc_cycles();
 
 		ls->loops++;
-		ls->total_tsc += t1 - t0;
 		if (work) {
 			ls->busy_loops++;
 			ls->busy_tsc += t1 - t0;
@@ -221,6 +222,7 @@ dp_lcore_main(void *arg)
 			dp_lcore_idle(ls);
 			t1 = rte_get_tsc_cycles();
 		}
+		ls->total_tsc += t1 - t0;
 		t0 = t1;
 		if (ls->now_us >= ls->next_stats_us)
 			dp_lcore_publish_stats(ls);
@@ -258,8 +260,20 @@ void
 dp_lcore_fini(struct dp_lcore *ls)
 {
 	if (ls->stack != NULL) {
+		const struct dp_lcore_stats *s = &dp_stats[ls->lcore_id];
+
 		dp_lcore_drain(ls);
 		dp_lcore_publish_stats(ls);
+		/* One summary per lcore at exit: what a test or an operator checks first. */
+		printf("tachyond: lcore %u: rx %" PRIu64 " tx %" PRIu64 " tx_dropped %" PRIu64
+		       " busy %.1f%% | tcp accepted %" PRIu64 " retransmits %" PRIu64
+		       " drop_nomem %" PRIu64 " | mqtt in %" PRIu64 " out %" PRIu64
+		       " dropped queue/outbuf %" PRIu64 "/%" PRIu64 " malformed %" PRIu64 "\n",
+		       ls->lcore_id, s->rx_pkts, s->tx_pkts, s->tx_dropped,
+		       s->total_tsc ? 100.0 * (double)s->busy_tsc / (double)s->total_tsc : 0.0,
+		       s->tcp.conns_accepted, s->tcp.retransmits, s->tcp.drop_nomem,
+		       s->mqtt.messages_in, s->mqtt.messages_out, s->mqtt.dropped_queue_full,
+		       s->mqtt.dropped_outbuf_full, s->mqtt.malformed_packets);
 		tcp_stack_destroy(ls->stack);
 		ls->stack = NULL;
 	}

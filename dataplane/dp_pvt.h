@@ -15,7 +15,7 @@
 #include "mqtt/mqtt.h"
 #include "tcpstack/tcp.h"
 
-#include "dp_timer.h"
+#include "tcpstack/tcp_timer.h"
 
 #define DP_MAX_LISTENERS 8
 #define DP_RX_BURST      32
@@ -53,7 +53,7 @@ struct dp_lcore {
 	struct rte_mempool *conn_pool; /* struct dp_conn */
 	struct tcp_stack *stack;
 	struct mqtt_broker *broker;
-	struct dp_wheel *wheel;
+	struct tcp_wheel *wheel; /* keep-alive timers (dp_conn.c) */
 	struct dp_conn_list conns;
 	uint64_t now_us;      /* the loop's clock, read once per iteration */
 	uint32_t empty_polls; /* consecutive iterations without work */
@@ -89,7 +89,7 @@ void dp_lcore_fini(struct dp_lcore *ls);
 extern const struct tcp_app_ops dp_tcp_ops;
 extern const struct mqtt_transport_ops dp_mqtt_ops;
 int dp_conn_pool_create(struct dp_lcore *ls, uint32_t max_conns);
-unsigned int dp_conn_timers_run(struct dp_lcore *ls);
+int dp_conn_timers_run(struct dp_lcore *ls);
 void dp_conn_close_all(struct dp_lcore *ls, int abortive);
 /* Forget connections the stack never reported closed (only at exit); returns how many. */
 unsigned int dp_conn_forget_all(struct dp_lcore *ls);

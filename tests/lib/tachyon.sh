@@ -167,14 +167,15 @@ tl_wait_lines() {
 # tl_sub OUT TOPIC QOS COUNT [mosquitto_sub options...]: a subscriber in the namespace that
 # writes its debug trace and one "P:<payload>" line per message (format from the options, default
 # -F 'P:%p') to OUT, exits after COUNT messages or 60 s, and is subscribed when this returns 0
-# (it waits for the SUBACK, at most 10 s). Sets TL_SUB_PID.
+# (it waits for the SUBACK, at most 10 s; stdbuf: the trace must reach OUT as it happens).
+# Sets TL_SUB_PID.
 tl_sub() {
 	local out=$1 topic=$2 qos=$3 count=$4 i
 	shift 4
 	local fmt=(-F 'P:%p')
 	[ $# -gt 0 ] && fmt=("$@")
 	: >"$out"
-	tl_ns_bg mosquitto_sub -h "$TL_DP_IP" -d -t "$topic" -q "$qos" -C "$count" -W 60 \
+	tl_ns_bg stdbuf -oL mosquitto_sub -h "$TL_DP_IP" -d -t "$topic" -q "$qos" -C "$count" -W 60 \
 		"${fmt[@]}" >"$out" 2>&1
 	TL_SUB_PID=$!
 	for ((i = 0; i < 100; i++)); do
