@@ -573,7 +573,9 @@ rto_expired(struct tcp_conn *c)
 	/* RFC 6298 5.5-5.6: back off, retransmit the earliest unacknowledged segment; RFC 5681:
 	 * restart from a one-segment window. Karn: the timed segment may be a retransmission. */
 	c->rto = RTE_MIN(c->rto * 2, TCP_RTO_MAX_US);
-	c->flags &= ~TF_RTT;
+	c->flags &= ~(TF_RTT | TF_RECOVERY);
+	c->recover = c->snd_max; /* RFC 6582 4: no fast retransmit for this window's dupacks */
+	c->dupacks = 0;
 	if (c->snd_max != c->snd_una) {
 		uint32_t flight = c->snd_max - c->snd_una;
 
@@ -681,6 +683,21 @@ rtt_sample(struct tcp_conn *c, uint32_t r)
 	c->rto = RTE_MIN(c->rto, TCP_RTO_MAX_US);
 }
 
+/* Resend the first unacknowledged segment without moving SND.NXT (fast retransmit). */
+static void
+retransmit_una(struct tcp_conn *c)
+{
+	uint32_t len = RTE_MIN(c->snd_len, (uint32_t)c->mss);
+	uint8_t fl = TH_ACK;
+
+	if (len == c->snd_len && (c->flags & TF_FIN_SENT))
+		fl |= TH_FIN;
+	if (len == 0 && !(fl & TH_FIN))
+		return;
+	if (seg_send(c, c->snd_una, fl, 0, len) == 0)
+		c->st->stats.retransmits++;
+}
+
 /* ACK processing for synchronized states: returns 1 if our FIN is now acknowledged. */
 static int
 ack_process(struct tcp_conn *c, uint32_t ack, uint32_t seq, uint16_t wnd, uint32_t seglen)
@@ -705,11 +722,24 @@ ack_process(struct tcp_conn *c, uint32_t ack, uint32_t seq, uint16_t wnd, uint32
 		}
 		c->retries = 0;
 		c->dupacks = 0;
-		/* RFC 5681 slow start / congestion avoidance (no fast recovery yet). */
-		if (c->cwnd < c->ssthresh)
-			c->cwnd += RTE_MIN(data, (uint32_t)c->mss);
-		else
+		if (c->flags & TF_RECOVERY) {
+			if (SEQ_GEQ(ack, c->recover)) {
+				/* RFC 6582 3.2 step 3: full ACK, deflate and leave recovery. */
+				c->cwnd = RTE_MIN(c->ssthresh, (c->snd_max - c->snd_una) + c->mss);
+				c->flags &= ~TF_RECOVERY;
+			} else {
+				/* Partial ACK: the next hole is lost too; resend it at once and
+				 * deflate by what was acked (step 4). */
+				retransmit_una(c);
+				c->cwnd = c->cwnd > data ? c->cwnd - data : 0;
+				if (data >= c->mss)
+					c->cwnd += c->mss;
+			}
+		} else if (c->cwnd < c->ssthresh) {
+			c->cwnd += RTE_MIN(data, (uint32_t)c->mss); /* RFC 5681 slow start */
+		} else {
 			c->cwnd += RTE_MAX(1u, (uint32_t)c->mss * c->mss / c->cwnd);
+		}
 		if (c->snd_una == c->snd_max)
 			rto_stop(c);
 		else
@@ -721,7 +751,24 @@ ack_process(struct tcp_conn *c, uint32_t ack, uint32_t seq, uint16_t wnd, uint32
 	} else if (ack == c->snd_una && seglen == 0 && c->snd_una != c->snd_max &&
 	           wnd == c->snd_wnd) {
 		st->stats.dup_acks++;
-		c->dupacks++;
+		if (c->dupacks < UINT8_MAX)
+			c->dupacks++;
+		if (c->flags & TF_RECOVERY) {
+			c->cwnd += c->mss; /* RFC 5681 3.2 step 4: a segment left the network */
+		} else if (c->dupacks == 3 && SEQ_GT(ack - 1, c->recover)) {
+			/* RFC 5681 3.2 fast retransmit, RFC 6582 NewReno recovery; the
+			 * `recover` check keeps one loss window from triggering twice. */
+			uint32_t flight = c->snd_max - c->snd_una;
+
+			c->ssthresh = RTE_MAX(flight / 2, 2u * c->mss);
+			c->recover = c->snd_max;
+			c->flags |= TF_RECOVERY;
+			c->flags &= ~TF_RTT; /* Karn */
+			st->stats.fast_retransmits++;
+			retransmit_una(c);
+			c->cwnd = c->ssthresh + 3u * c->mss;
+			rto_arm(c, c->rto);
+		}
 	}
 	/* Window update (RFC 9293 3.10.7.4, the SND.WL1/WL2 rule). */
 	if (SEQ_LT(c->snd_wl1, seq) || (c->snd_wl1 == seq && SEQ_LEQ(c->snd_wl2, ack))) {
@@ -1219,7 +1266,7 @@ tcp_input(struct tcp_stack *st, struct rte_mbuf *m, struct rte_ipv4_hdr *ip, uin
 	c->rcv_adv = c->rcv_nxt;
 	c->rcv_acked = c->rcv_nxt;
 	c->iss = tcp_siphash_isn(st, &k);
-	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+	c->snd_una = c->snd_nxt = c->snd_max = c->recover = c->iss;
 	c->snd_wnd = s.wnd;
 	c->max_wnd = s.wnd;
 	set_mss(c, s.mss);
@@ -1270,7 +1317,7 @@ tcp_connect(struct tcp_stack *st, uint32_t dst_ip, uint16_t dst_port, void *conn
 	c->flags = TF_ACTIVE | TF_APP;
 	c->ctx = conn_ctx;
 	c->iss = tcp_siphash_isn(st, &k);
-	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+	c->snd_una = c->snd_nxt = c->snd_max = c->recover = c->iss;
 	c->mss = st->mss_local;
 	c->cwnd = TCP_IW_SEGS * (uint32_t)c->mss;
 	c->flags |= TF_RTT;

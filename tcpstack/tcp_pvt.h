@@ -70,6 +70,7 @@ enum tcp_state {
 #define TF_RCVD_FIN   0x1000 /* peer's FIN is consumed into rcv_nxt */
 #define TF_FREE_PEND  0x2000 /* CLOSED: free after events are dispatched */
 #define TF_RTO        0x4000 /* rto_at armed: RTO, persist, FIN_WAIT_2 or TIME_WAIT deadline */
+#define TF_RECOVERY   0x8000 /* in fast recovery until SND.UNA reaches `recover` */
 
 /* tcp_conn.ev: pending application events, delivered in this order */
 #define TEV_OPEN     0x01
@@ -107,6 +108,7 @@ struct tcp_conn {
 	uint32_t snd_wnd, snd_wl1, snd_wl2, iss;
 	uint32_t snd_len; /* bytes in sndq (unacked + unsent) */
 	uint32_t cwnd, ssthresh;
+	uint32_t recover;               /* RFC 6582: snd_max when loss recovery last started */
 	uint32_t rcv_nxt, rcv_adv, irs; /* rcv_adv: right edge of the window we advertised */
 	uint32_t rcv_len;
 	uint32_t rcv_acked;         /* rcv_nxt at the last ACK we sent */

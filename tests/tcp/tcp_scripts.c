@@ -397,6 +397,44 @@ rto_backoff(void)
 }
 
 static void
+fast_retransmit_newreno(void)
+{
+	struct app_conn *a = h_handshake(65535, 1000);
+
+	h_send(a, 6000);
+	AT(0);
+	for (uint32_t i = 0; i < 6; i++)
+		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	/* Segments 2 and 4 are lost: three duplicate ACKs for 1001 trigger a fast retransmit. */
+	AT(10);
+	IN(.ack = 1001);
+	IN(.ack = 1001);
+	IN(.ack = 1001);
+	NONE();
+	IN(.ack = 1001);
+	OUT(.seq = 1001, .len = 1000);
+	CHECKH_EQ(ST->fast_retransmits, 1);
+	IN(.ack = 1001); /* more duplicates inflate cwnd; nothing new to send */
+	NONE();
+	/* Partial ACK (up to the second hole): that hole is resent at once (NewReno). */
+	IN(.ack = 3001);
+	OUT(.seq = 3001, .len = 1000);
+	/* Full ACK: recovery ends; new data is sent within the deflated window. */
+	IN(.ack = 6001);
+	h_send(a, 500);
+	AT(20);
+	OUT(.flags = ACK | PSH, .seq = 6001, .len = 500);
+	IN(.ack = 6501);
+	AT(2000);
+	NONE(); /* no RTO fired: recovery did it all */
+	CHECKH_EQ(ST->rto_expired, 0);
+	CHECKH_EQ(ST->retransmits, 2);
+	tcp_abort(a->c);
+	AT(2001);
+	OUT(.flags = RST);
+}
+
+static void
 rto_timeout(void)
 {
 	struct app_conn *a = h_handshake(65535, 1460);
@@ -977,6 +1015,7 @@ main(int argc, char **argv)
 	SCRIPT(data_both_ways, 0);
 	SCRIPT(delayed_ack, 0);
 	SCRIPT(rto_backoff, 0);
+	SCRIPT(fast_retransmit_newreno, 0);
 	SCRIPT(rto_timeout, 0);
 	SCRIPT(flow_control, 4000);
 	SCRIPT(tiny_segments_bounded, 0);
