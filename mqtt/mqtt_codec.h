@@ -424,7 +424,8 @@ unsigned mqtt_vbi_len(uint32_t v);
 
 /* Size of the encoded property block, including its own length prefix, for packet type `type`
  * (v5 only; callers of 3.x never need it). Properties not allowed in `type` are not counted or
- * written. Returns -EINVAL on an impossible value (string over 65,535 bytes, ...). */
+ * written; type 0 means a CONNECT's will properties. Returns -EINVAL on an impossible value
+ * (string over 65,535 bytes, subscription identifier 0 or over 268,435,455, ...). */
 ssize_t mqtt_props_len(const struct mqtt_props *props, enum mqtt_type type);
 
 /* Total wire size of *p under `version` (fixed header included), or -EINVAL. */
