@@ -10,6 +10,7 @@
  * ours: see tls_decrypt_burst() and tls_encrypt_burst().
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +46,7 @@
 #define AL_BAD_RECORD_MAC     20
 #define AL_RECORD_OVERFLOW    22
 #define AL_DECODE_ERROR       50
+#define AL_NO_RENEGOTIATION   100
 #define AL_INTERNAL_ERROR     80
 
 struct tls_buf {
@@ -80,7 +82,11 @@ struct tls_conn {
 	int version;
 	uint16_t suite;
 	uint8_t offload;
+	uint8_t tls12; /* TLS 1.2 AES-GCM framing (RFC 5288) */
 	uint8_t keylen, hashlen;
+	/* TLS 1.2: records after each side's ChangeCipherSpec give the first sequence numbers. */
+	uint8_t rx_ccs, tx_ccs;
+	uint8_t rx_after_ccs, tx_after_ccs;
 	uint8_t resumed;
 	uint8_t close_pending, close_sent;
 	uint8_t update_pending; /* app asked for a KeyUpdate */
@@ -98,6 +104,9 @@ struct rec {
 	uint8_t *tag;
 	uint32_t len;  /* bytes to cipher (without tag) */
 	uint32_t wire; /* whole record on the wire */
+	uint8_t aadlen;
+	uint8_t type;       /* TLS 1.2: the record's content type */
+	uint8_t aadbuf[13]; /* TLS 1.2: seq_num, type, version, length */
 	uint8_t iv[IV_LEN];
 	uint8_t tagbuf[TAG_LEN];
 	int status;
@@ -529,7 +538,7 @@ tls_conn_key_update(struct tls_conn *c)
 {
 	if (c->state != TLS_OPEN)
 		return -ENOTCONN;
-	if (!c->offload)
+	if (!c->offload || c->tls12)
 		return -ENOTSUP;
 	c->update_pending = 1;
 	return 0;
@@ -652,13 +661,13 @@ aead_job(IMB_JOB *j, const struct tls_conn *c, const struct tls_dir *d, const st
 	j->auth_tag_output_len_in_bytes = TAG_LEN;
 	if (c->suite == SUITE_CHACHA20) {
 		j->u.CHACHA20_POLY1305.aad = r->aad;
-		j->u.CHACHA20_POLY1305.aad_len_in_bytes = REC_HDR;
+		j->u.CHACHA20_POLY1305.aad_len_in_bytes = r->aadlen;
 		j->u.CHACHA20_POLY1305.ctx = NULL;
 		j->cipher_mode = IMB_CIPHER_CHACHA20_POLY1305;
 		j->hash_alg = IMB_AUTH_CHACHA20_POLY1305;
 	} else {
 		j->u.GCM.aad = r->aad;
-		j->u.GCM.aad_len_in_bytes = REC_HDR;
+		j->u.GCM.aad_len_in_bytes = r->aadlen;
 		j->u.GCM.ctx = NULL;
 		j->cipher_mode = IMB_CIPHER_GCM;
 		j->hash_alg = IMB_AUTH_AES_GMAC;
@@ -707,14 +716,66 @@ run_burst(struct tls_engine *e, int encrypt)
 	e->n = 0;
 }
 
-static void
-put_header(uint8_t *h, size_t ct)
+/* Bytes a record adds around its content. */
+static size_t
+tx_overhead(const struct tls_conn *c)
 {
-	h[0] = CT_APPDATA; /* TLS 1.3 outer type */
+	return REC_HDR + (c->tls12 ? 8 : 1) + TAG_LEN;
+}
+
+/* RFC 5246 6.2.3.3: seq_num || type || version || length. */
+static void
+tls12_aad(uint8_t aad[13], uint64_t seq, uint8_t type, size_t len)
+{
+	for (int i = 0; i < 8; i++)
+		aad[i] = (uint8_t)(seq >> (56 - 8 * i));
+	aad[8] = type;
+	aad[9] = 3;
+	aad[10] = 3;
+	aad[11] = (uint8_t)(len >> 8);
+	aad[12] = (uint8_t)len;
+}
+
+/* Frame one record at h around content (copied in) and prepare its job in r; takes the next
+ * write sequence number. TLS 1.3: outer type application_data, inner type byte, nonce = iv ^
+ * seq, AAD = header. TLS 1.2 (RFC 5288): real outer type, explicit nonce = seq, nonce = salt ||
+ * explicit, AAD = seq || type || version || length. Returns the record's size on the wire. */
+static size_t
+frame_tx(struct tls_conn *c, uint8_t *h, uint8_t type, const uint8_t *content, size_t n,
+         struct rec *r)
+{
+	size_t wire = tx_overhead(c) + n, body = wire - REC_HDR;
+	uint64_t seq = c->tx.seq++;
+	uint8_t *p = h + REC_HDR;
+
+	h[0] = c->tls12 ? type : CT_APPDATA;
 	h[1] = 3;
 	h[2] = 3;
-	h[3] = (uint8_t)(ct >> 8);
-	h[4] = (uint8_t)ct;
+	h[3] = (uint8_t)(body >> 8);
+	h[4] = (uint8_t)body;
+	r->c = c;
+	if (c->tls12) {
+		tls12_aad(r->aadbuf, seq, type, n);
+		memcpy(p, r->aadbuf, 8); /* explicit nonce: the sequence number, as OpenSSL */
+		memcpy(r->iv, c->tx.iv, 4);
+		memcpy(r->iv + 4, p, 8);
+		r->aad = r->aadbuf;
+		r->aadlen = 13;
+		p += 8;
+		r->len = (uint32_t)n;
+	} else {
+		nonce(&c->tx, seq, r->iv);
+		p[n] = type;
+		r->aad = h;
+		r->aadlen = REC_HDR;
+		r->len = (uint32_t)(n + 1);
+	}
+	if (n != 0)
+		memcpy(p, content, n);
+	r->src = r->dst = p;
+	r->tag = p + r->len;
+	r->wire = (uint32_t)wire;
+	return wire;
 }
 
 /* Seal one record outside a burst (alerts, KeyUpdate: rare), through the job API: the burst
@@ -722,18 +783,11 @@ put_header(uint8_t *h, size_t ct)
 static int
 seal_now(IMB_MGR *mgr, struct tls_conn *c, uint8_t type, const uint8_t *content, size_t n)
 {
-	size_t ct = n + 1 + TAG_LEN;
 	struct rec r;
 
-	if (buf_reserve(&c->out, REC_HDR + ct) < 0)
+	if (buf_reserve(&c->out, tx_overhead(c) + n) < 0)
 		return -ENOMEM;
-	uint8_t *h = buf_tail(&c->out), *p = h + REC_HDR;
-	put_header(h, ct);
-	memcpy(p, content, n);
-	p[n] = type;
-	r = (struct rec){
-	        .c = c, .src = p, .dst = p, .aad = h, .tag = p + n + 1, .len = (uint32_t)(n + 1)};
-	nonce(&c->tx, c->tx.seq++, r.iv);
+	size_t wire = frame_tx(c, buf_tail(&c->out), type, content, n, &r);
 	IMB_JOB *j = IMB_GET_NEXT_JOB(mgr);
 	aead_job(j, c, &c->tx, &r, 1);
 	j = IMB_SUBMIT_JOB(mgr);
@@ -741,7 +795,7 @@ seal_now(IMB_MGR *mgr, struct tls_conn *c, uint8_t type, const uint8_t *content,
 		;
 	if (j->status != IMB_STATUS_COMPLETED)
 		return -EIO;
-	c->out.len += REC_HDR + ct;
+	c->out.len += wire;
 	c->touched = 1;
 	return 0;
 }
@@ -801,34 +855,141 @@ peer_identity(struct tls_conn *c)
 		c->peer_cn = strdup(cn);
 }
 
-/* Handshake complete: take over TLS 1.3 AES-GCM records, else leave them to OpenSSL. */
+/* TLS 1.2 PRF (RFC 5246 5): P_hash(secret, label || seed) on ipsec-mb HMAC. */
+static int
+tls12_prf(IMB_MGR *mgr, enum mqtt_hmac_alg alg, const uint8_t *secret, size_t slen,
+          const char *label, const uint8_t *seed, size_t seedlen, uint8_t *out, size_t len)
+{
+	struct mqtt_hmac_key k;
+	uint8_t ls[96], a[MQTT_HMAC_MAX_LEN], blk[MQTT_HMAC_MAX_LEN + 96], t[MQTT_HMAC_MAX_LEN];
+	size_t hl = mqtt_hmac_len(alg), ll = strlen(label), lsl = ll + seedlen;
+	int rc;
+
+	if (lsl > sizeof(ls))
+		return -EINVAL;
+	memcpy(ls, label, ll);
+	memcpy(ls + ll, seed, seedlen);
+	rc = mqtt_hmac_key_init(mgr, &k, alg, secret, slen);
+	if (rc == 0)
+		rc = mqtt_hmac(mgr, &k, ls, lsl, a); /* A(1) */
+	/* Cost: two HMACs per hash-length block of output. */
+	for (size_t off = 0; rc == 0 && off < len; off += hl) {
+		memcpy(blk, a, hl);
+		memcpy(blk + hl, ls, lsl);
+		rc = mqtt_hmac(mgr, &k, blk, hl + lsl, t);
+		if (rc == 0) {
+			memcpy(out + off, t, len - off < hl ? len - off : hl);
+			rc = mqtt_hmac(mgr, &k, a, hl, a); /* A(i+1) */
+		}
+	}
+	explicit_bzero(&k, sizeof(k));
+	explicit_bzero(t, sizeof(t));
+	explicit_bzero(blk, sizeof(blk));
+	return rc;
+}
+
+/* TLS 1.2 AES-GCM: key block from the master secret (RFC 5246 6.3, RFC 5288 3). 1 when the
+ * records are ours, 0 when OpenSSL keeps them (other ciphers), -errno. */
+static int
+tls12_take_over(IMB_MGR *mgr, struct tls_conn *c)
+{
+	const SSL_CIPHER *cs = SSL_get_current_cipher(c->ssl);
+	int nid = SSL_CIPHER_get_cipher_nid(cs);
+	const EVP_MD *md = SSL_CIPHER_get_handshake_digest(cs);
+	uint8_t master[48], rnd[64], kb[2 * 32 + 8];
+	int rc;
+
+	if ((nid != NID_aes_128_gcm && nid != NID_aes_256_gcm) || md == NULL ||
+	    SSL_SESSION_get_master_key(SSL_get_session(c->ssl), master, sizeof(master)) !=
+	            sizeof(master))
+		return 0;
+	c->keylen = nid == NID_aes_128_gcm ? 16 : 32;
+	c->hashlen = (uint8_t)EVP_MD_get_size(md);
+	SSL_get_server_random(c->ssl, rnd, 32);
+	SSL_get_client_random(c->ssl, rnd + 32, 32);
+	size_t k = c->keylen;
+	rc = tls12_prf(mgr, c->hashlen == 48 ? MQTT_HMAC_SHA384 : MQTT_HMAC_SHA256, master,
+	               sizeof(master), "key expansion", rnd, sizeof(rnd), kb, 2 * k + 8);
+	if (rc == 0) {
+		/* client_write_key, server_write_key, client_write_IV, server_write_IV */
+		if (k == 16) {
+			IMB_AES128_GCM_PRE(mgr, kb, &c->rx.key.gcm);
+			IMB_AES128_GCM_PRE(mgr, kb + k, &c->tx.key.gcm);
+		} else {
+			IMB_AES256_GCM_PRE(mgr, kb, &c->rx.key.gcm);
+			IMB_AES256_GCM_PRE(mgr, kb + k, &c->tx.key.gcm);
+		}
+		memcpy(c->rx.iv, kb + 2 * k, 4);
+		memcpy(c->tx.iv, kb + 2 * k + 4, 4);
+		/* Each side's Finished (and any record after its CCS) used sequence numbers. */
+		c->rx.seq = c->rx_after_ccs;
+		c->tx.seq = c->tx_after_ccs;
+		c->tls12 = 1;
+	}
+	explicit_bzero(master, sizeof(master));
+	explicit_bzero(kb, sizeof(kb));
+	return rc < 0 ? rc : 1;
+}
+
+/* TLS 1.3: keys from the traffic secrets; the records OpenSSL wrote after its Finished (session
+ * tickets, in the output of the last handshake step) used our write key. */
+static int
+tls13_take_over(IMB_MGR *mgr, struct tls_conn *c, size_t out_before)
+{
+	if ((c->suite != SUITE_AES128 && c->suite != SUITE_AES256 && c->suite != SUITE_CHACHA20) ||
+	    !c->rx.have_secret || !c->tx.have_secret)
+		return 0;
+	c->keylen = c->suite == SUITE_AES128 ? 16 : 32;
+	c->hashlen = c->suite == SUITE_AES256 ? 48 : 32;
+	if (dir_install(mgr, c, &c->rx) < 0 || dir_install(mgr, c, &c->tx) < 0)
+		return -EIO;
+	const uint8_t *p = buf_data(&c->out);
+	for (size_t off = out_before; off + REC_HDR <= c->out.len;
+	     off += REC_HDR + ((size_t)p[off + 3] << 8 | p[off + 4]))
+		c->tx.seq++;
+	return 1;
+}
+
+/* Handshake complete: take over the record layer where we can, else leave it to OpenSSL. */
 static void
 handshake_done(struct tls_engine *e, struct tls_conn *c, size_t out_before)
 {
+	int rc = 0;
+
 	c->version = SSL_version(c->ssl);
 	c->suite = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(c->ssl));
 	c->resumed = (uint8_t)SSL_session_reused(c->ssl);
 	peer_identity(c);
 	c->state = TLS_OPEN;
-	if (c->version != TLS1_3_VERSION ||
-	    (c->suite != SUITE_AES128 && c->suite != SUITE_AES256 && c->suite != SUITE_CHACHA20) ||
-	    !c->rx.have_secret || !c->tx.have_secret || BIO_ctrl_pending(c->rbio) != 0)
-		return;
-	c->keylen = c->suite == SUITE_AES128 ? 16 : 32;
-	c->hashlen = c->suite == SUITE_AES256 ? 48 : 32;
-	if (dir_install(e->mgr, c, &c->rx) < 0 || dir_install(e->mgr, c, &c->tx) < 0) {
+	if (BIO_ctrl_pending(c->rbio) != 0)
+		return; /* cannot happen: whole records are fed one at a time */
+	if (c->version == TLS1_3_VERSION)
+		rc = tls13_take_over(e->mgr, c, out_before);
+	else if (c->version == TLS1_2_VERSION)
+		rc = tls12_take_over(e->mgr, c);
+	if (rc < 0) {
 		fail(e->mgr, c, AL_INTERNAL_ERROR);
 		return;
 	}
-	/* Records OpenSSL wrote after its Finished (session tickets) used our write key. */
-	const uint8_t *p = buf_data(&c->out);
-	for (size_t off = out_before; off + REC_HDR <= c->out.len;
-	     off += REC_HDR + ((size_t)p[off + 3] << 8 | p[off + 4]))
-		c->tx.seq++;
+	if (rc == 0)
+		return;
 	c->offload = 1;
-	SSL_free(c->ssl); /* frees both BIOs; the secrets stay in c->rx/tx only */
+	SSL_free(c->ssl); /* frees both BIOs; the keys stay in c->rx/tx only */
 	c->ssl = NULL;
 	c->rbio = c->wbio = NULL;
+}
+
+/* TLS 1.2 sequence numbers: count records each side sent after its ChangeCipherSpec. */
+static void
+count_after_ccs(const uint8_t *p, size_t len, uint8_t *ccs, uint8_t *after)
+{
+	for (size_t off = 0; off + REC_HDR <= len;
+	     off += REC_HDR + ((size_t)p[off + 3] << 8 | p[off + 4])) {
+		if (*ccs)
+			(*after)++;
+		if (p[off] == CT_CHANGE_CIPHER_SPEC)
+			*ccs = 1;
+	}
 }
 
 /* Feed whole records to OpenSSL until the handshake completes or needs more. */
@@ -844,10 +1005,13 @@ handshake_step(struct tls_engine *e, struct tls_conn *c)
 			fail(e->mgr, c, AL_INTERNAL_ERROR);
 			return;
 		}
+		count_after_ccs(buf_data(&c->in), n, &c->rx_ccs, &c->rx_after_ccs);
 		buf_consume(&c->in, n);
 		size_t before = c->out.len;
 		int r = SSL_do_handshake(c->ssl);
 		drain_wbio(c);
+		count_after_ccs(buf_data(&c->out) + before, c->out.len - before, &c->tx_ccs,
+		                &c->tx_after_ccs);
 		if (r == 1) {
 			handshake_done(e, c, before);
 		} else if (SSL_get_error(c->ssl, r) != SSL_ERROR_WANT_READ) {
@@ -935,12 +1099,16 @@ gather_rx(struct tls_engine *e, struct tls_conn *c)
 	while (k < room && off + REC_HDR <= c->in.len) {
 		const uint8_t *h = base + off;
 		size_t len = (size_t)h[3] << 8 | h[4];
-		if (h[0] != CT_APPDATA || h[1] != 3 || len > MAX_CT || len < TAG_LEN + 1) {
+		/* TLS 1.3 protects every type inside application_data records (RFC 8446 5.2);
+		 * TLS 1.2 carries alerts and handshakes under their own types. */
+		bool type_ok = h[0] == CT_APPDATA ||
+		               (c->tls12 && (h[0] == CT_ALERT || h[0] == CT_HANDSHAKE));
+		if (!type_ok || h[1] != 3 || len > MAX_CT || len < tx_overhead(c) - REC_HDR) {
 			if (k == 0)
 				fail(e->mgr, c,
-				     len > MAX_CT         ? AL_RECORD_OVERFLOW
-				     : h[0] != CT_APPDATA ? AL_UNEXPECTED_MESSAGE
-				                          : AL_DECODE_ERROR);
+				     len > MAX_CT ? AL_RECORD_OVERFLOW
+				     : !type_ok   ? AL_UNEXPECTED_MESSAGE
+				                  : AL_DECODE_ERROR);
 			break;
 		}
 		if (off + REC_HDR + len > c->in.len)
@@ -959,13 +1127,29 @@ gather_rx(struct tls_engine *e, struct tls_conn *c)
 		const uint8_t *h = base + off;
 		size_t len = (size_t)h[3] << 8 | h[4];
 		r->c = c;
-		r->aad = h;
-		r->src = h + REC_HDR;
-		r->len = (uint32_t)(len - TAG_LEN);
 		r->wire = (uint32_t)(REC_HDR + len);
 		r->dst = dst;
 		r->tag = r->tagbuf;
-		nonce(&c->rx, c->rx.seq + i, r->iv);
+		r->type = h[0];
+		if (c->tls12) {
+			uint64_t seq = c->rx.seq + i;
+			r->src = h + REC_HDR + 8;
+			r->len = (uint32_t)(len - 8 - TAG_LEN);
+			memcpy(r->iv, c->rx.iv, 4);
+			memcpy(r->iv + 4, h + REC_HDR, 8);
+			tls12_aad(r->aadbuf, seq, h[0], r->len);
+			/* The version as received, like OpenSSL: a changed header fails the tag. */
+			r->aadbuf[9] = h[1];
+			r->aadbuf[10] = h[2];
+			r->aad = r->aadbuf;
+			r->aadlen = 13;
+		} else {
+			r->src = h + REC_HDR;
+			r->len = (uint32_t)(len - TAG_LEN);
+			nonce(&c->rx, c->rx.seq + i, r->iv);
+			r->aad = h;
+			r->aadlen = REC_HDR;
+		}
 		dst += r->len;
 		off += r->wire;
 	}
@@ -1009,11 +1193,15 @@ finish_rx(struct tls_engine *e, struct rec *recs, unsigned cnt)
 		}
 		c->rx.seq++;
 		consumed += r->wire;
-		/* Content type: last non-zero byte of the inner plaintext (RFC 8446 5.4). */
+		/* Content type: TLS 1.2 the header's; TLS 1.3 the last non-zero byte of the inner
+		 * plaintext (RFC 8446 5.4). */
 		size_t n = r->len;
-		while (n > 0 && r->dst[n - 1] == 0)
-			n--;
-		uint8_t type = n ? r->dst[--n] : 0;
+		uint8_t type = r->type;
+		if (!c->tls12) {
+			while (n > 0 && r->dst[n - 1] == 0)
+				n--;
+			type = n ? r->dst[--n] : 0;
+		}
 		if (n > TLS_MAX_PLAIN) {
 			alert = AL_RECORD_OVERFLOW;
 		} else if (type == CT_APPDATA) {
@@ -1032,6 +1220,8 @@ finish_rx(struct tls_engine *e, struct rec *recs, unsigned cnt)
 				c->alert = r->dst[1];
 				c->state = TLS_FAILED;
 			}
+		} else if (type == CT_HANDSHAKE && c->tls12) {
+			alert = AL_NO_RENEGOTIATION; /* SSL_OP_NO_RENEGOTIATION, as OpenSSL would */
 		} else if (type == CT_HANDSHAKE) {
 			alert = rx_handshake(e->mgr, c, r->dst, n);
 			if (alert == 0) {
@@ -1115,7 +1305,7 @@ gather_tx(struct tls_engine *e, struct tls_conn *c)
 		room = RECS_PER_CONN - c->recs_this_call;
 	for (size_t l = left; l != 0 && k < room; k++) {
 		size_t m = l < maxrec ? l : maxrec;
-		total += REC_HDR + m + 1 + TAG_LEN;
+		total += tx_overhead(c) + m;
 		l -= m;
 	}
 	if (k == 0 || buf_reserve(&c->out, total) < 0)
@@ -1125,19 +1315,7 @@ gather_tx(struct tls_engine *e, struct tls_conn *c)
 	size_t taken = 0;
 	for (unsigned i = 0; i < k; i++) {
 		size_t m = left - taken < maxrec ? left - taken : maxrec;
-		size_t ct = m + 1 + TAG_LEN;
-		struct rec *r = &e->recs[e->n++];
-		put_header(h, ct);
-		memcpy(h + REC_HDR, src + taken, m);
-		h[REC_HDR + m] = CT_APPDATA;
-		r->c = c;
-		r->aad = h;
-		r->src = r->dst = h + REC_HDR;
-		r->len = (uint32_t)(m + 1);
-		r->tag = h + REC_HDR + m + 1;
-		r->wire = (uint32_t)(REC_HDR + ct);
-		nonce(&c->tx, c->tx.seq++, r->iv);
-		h += r->wire;
+		h += frame_tx(c, h, CT_APPDATA, src + taken, m, &e->recs[e->n++]);
 		taken += m;
 	}
 	/* Records are committed now; a failed job fails the connection in finish_tx. */
@@ -1171,7 +1349,7 @@ tls_encrypt_burst(struct tls_engine *e, struct tls_conn *const *conns, unsigned 
 			ossl_write(c);
 			continue;
 		}
-		if (c->update_pending || c->tx.seq >= REKEY_AT) {
+		if (!c->tls12 && (c->update_pending || c->tx.seq >= REKEY_AT)) {
 			c->update_pending = 0;
 			if (send_key_update(e->mgr, c, 1) < 0) {
 				fail(e->mgr, c, AL_INTERNAL_ERROR);

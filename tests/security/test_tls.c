@@ -17,6 +17,7 @@
 #include "tls_test_util.h"
 
 static struct certs certs;
+static int g_tls12; /* run a test with clients capped at TLS 1.2 */
 static struct tls_engine *eng;
 static unsigned rng = 12345;
 
@@ -48,6 +49,7 @@ struct cli_opts {
 	int client_cert; /* present client.crt */
 	int max_version; /* 0: TLS 1.3 */
 	const char *suites;
+	const char *ciphers; /* TLS 1.2 */
 	SSL_SESSION *resume;
 };
 
@@ -59,8 +61,11 @@ peer_init(struct peer *p, struct tls_ctx *sctx, const struct cli_opts *o)
 	p->cctx = SSL_CTX_new(TLS_client_method());
 	SSL_CTX_set_verify(p->cctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_load_verify_locations(p->cctx, o->ca ? o->ca : cert_path(&certs, CA_CRT), NULL);
-	if (o->max_version)
-		SSL_CTX_set_max_proto_version(p->cctx, o->max_version);
+	if (o->max_version || g_tls12)
+		SSL_CTX_set_max_proto_version(p->cctx,
+		                              o->max_version ? o->max_version : TLS1_2_VERSION);
+	if (o->ciphers)
+		SSL_CTX_set_cipher_list(p->cctx, o->ciphers);
 	if (o->suites)
 		SSL_CTX_set_ciphersuites(p->cctx, o->suites);
 	if (o->client_cert) {
@@ -223,12 +228,21 @@ suites(void)
 	        {"tls13_aes128gcm_offloaded", "TLS_AES_128_GCM_SHA256", 0, 1, 0x1301},
 	        {"tls13_aes256gcm_offloaded", "TLS_AES_256_GCM_SHA384", 0, 1, 0x1302},
 	        {"tls13_chacha20_poly1305_offloaded", "TLS_CHACHA20_POLY1305_SHA256", 0, 1, 0x1303},
-	        {"tls12_aesgcm_openssl_records", NULL, TLS1_2_VERSION, 0, 0},
+	        {"tls12_aes128gcm_offloaded", "ECDHE-ECDSA-AES128-GCM-SHA256", TLS1_2_VERSION, 1,
+	         0xc02b},
+	        {"tls12_aes256gcm_sha384_offloaded", "ECDHE-ECDSA-AES256-GCM-SHA384",
+	         TLS1_2_VERSION, 1, 0xc02c},
+	        {"tls12_chacha20_openssl_records", "ECDHE-ECDSA-CHACHA20-POLY1305", TLS1_2_VERSION,
+	         0, 0xcca9},
 	};
 	struct tls_ctx *ctx = server_ctx(&certs, SRV_CRT, 0);
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		struct peer p;
-		struct cli_opts o = {.suites = v[i].suites, .max_version = v[i].max_version};
+		struct cli_opts o = {.max_version = v[i].max_version};
+		if (v[i].max_version)
+			o.ciphers = v[i].suites;
+		else
+			o.suites = v[i].suites;
 		peer_init(&p, ctx, &o);
 		int ok = handshake(&p);
 		ok &= tls_conn_offloaded(p.srv) == v[i].offloaded;
@@ -598,6 +612,20 @@ bad_config_reported(void)
 	CHECK(strstr(err, "private key") != NULL);
 }
 
+/* The same cases with TLS 1.2 AES-GCM (records offloaded too). */
+#define TLS12(fn)                                                                                  \
+	static void fn##_tls12(void)                                                               \
+	{                                                                                          \
+		g_tls12 = 1;                                                                       \
+		fn();                                                                              \
+		g_tls12 = 0;                                                                       \
+	}
+TLS12(all_sizes_split_boundaries)
+TLS12(burst_across_connections)
+TLS12(session_resumption)
+TLS12(close_notify_both_ways)
+TLS12(corrupted_record_rejected)
+
 int
 main(void)
 {
@@ -614,6 +642,11 @@ main(void)
 	malformed_records_rejected();
 	TEST(client_certificate);
 	bad_server_certificates_refused();
+	TEST(all_sizes_split_boundaries_tls12);
+	TEST(burst_across_connections_tls12);
+	TEST(session_resumption_tls12);
+	TEST(close_notify_both_ways_tls12);
+	TEST(corrupted_record_rejected_tls12);
 	TEST(bad_config_reported);
 	tls_engine_free(eng);
 	certs_remove(&certs);

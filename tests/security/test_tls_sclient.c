@@ -105,6 +105,7 @@ serve(int lfd, struct tls_ctx *ctx, struct tls_engine *eng, size_t expect, doubl
 static void
 run(const char *name, const char *suites, uint16_t want_suite)
 {
+	int tls12 = want_suite > 0x1303; /* TLS 1.2 suite ids are above TLS 1.3's */
 	char in[128], out[128];
 	snprintf(in, sizeof(in), "%s/in.txt", certs.dir);
 	snprintf(out, sizeof(out), "%s/out.txt", certs.dir);
@@ -133,7 +134,8 @@ run(const char *name, const char *suites, uint16_t want_suite)
 		dup2(n, 2);
 		execlp("openssl", "openssl", "s_client", "-connect", hostport, "-CAfile",
 		       cert_path(&certs, CA_CRT), "-verify_return_error", "-servername",
-		       "localhost", "-quiet", "-ciphersuites", suites, (char *)NULL);
+		       "localhost", "-quiet", tls12 ? "-tls1_2" : "-tls1_3",
+		       tls12 ? "-cipher" : "-ciphersuites", suites, (char *)NULL);
 		_exit(127);
 	}
 	struct tls_ctx *ctx = server_ctx(&certs, SRV_CRT, 0);
@@ -183,6 +185,8 @@ main(void)
 	run("s_client_tls13_aes128gcm", "TLS_AES_128_GCM_SHA256", 0x1301);
 	run("s_client_tls13_aes256gcm", "TLS_AES_256_GCM_SHA384", 0x1302);
 	run("s_client_tls13_chacha20_poly1305", "TLS_CHACHA20_POLY1305_SHA256", 0x1303);
+	run("s_client_tls12_aes128gcm", "ECDHE-ECDSA-AES128-GCM-SHA256", 0xc02b);
+	run("s_client_tls12_aes256gcm", "ECDHE-ECDSA-AES256-GCM-SHA384", 0xc02c);
 	certs_remove(&certs);
 	return tap_done();
 }
