@@ -28,8 +28,11 @@ die() {
 [ -x "$build/dataplane/tachyond" ] || die "no $build/dataplane/tachyond: run 'make run' (it builds)"
 
 dp_pid=
+# Runs once, on every exit path; further Ctrl-Cs (or a signal forwarded twice) are ignored so
+# that they cannot cut the cleanup short.
 cleanup() {
-	trap - EXIT INT TERM
+	trap '' INT TERM
+	trap - EXIT
 	if [ -n "$dp_pid" ] && kill -0 "$dp_pid" 2>/dev/null; then
 		kill -TERM "$dp_pid" 2>/dev/null
 		for _ in $(seq 50); do
@@ -54,8 +57,8 @@ ip link del "$IF_DP" 2>/dev/null
 control/scripts/hugepages.sh 256 || die "cannot reserve hugepages"
 
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'exit 0' INT # a requested stop, not a failure
+trap 'exit 0' TERM
 
 # Offloads off on both ends: veth would otherwise hand af_packet frames with partial checksums
 # and GSO/GRO super-frames; IPv6 off on the DPDK end so the kernel sends nothing of its own.
@@ -70,19 +73,27 @@ ip -n "$NS" addr add "$NS_IP/24" dev "$IF_NS"
 ip -n "$NS" link set "$IF_NS" up
 
 # The last CPU: CPU 0 takes most interrupts. --in-memory: hugepages are used, but no file is
-# left in /dev/hugepages or /var/run/dpdk. Adaptive idle: a quiet broker sleeps, so the clients
-# in the namespace get the CPU on small machines.
+# left in /dev/hugepages or /var/run/dpdk. --no-pci: the demo's port is the veth; the machine's
+# own NICs stay with the kernel. Adaptive idle: a quiet broker sleeps, so the clients in the
+# namespace get the CPU on small machines.
 cpu=$(($(nproc) - 1))
-"$build/dataplane/tachyond" -l "$cpu" --in-memory --file-prefix=tachyon-demo \
+"$build/dataplane/tachyond" -l "$cpu" --in-memory --no-pci --file-prefix=tachyon-demo \
 	--log-level=lib.eal:warning --vdev="net_af_packet0,iface=$IF_DP" -- \
 	--ip "$DP_IP" --netmask 255.255.255.0 --port 1883 --idle adaptive &
 dp_pid=$!
 
-for _ in $(seq 100); do
+# Ready when it answers a ping from the namespace (at most ~20 s).
+for _ in $(seq 20); do
 	kill -0 "$dp_pid" 2>/dev/null || break
 	ip netns exec "$NS" ping -c 1 -W 1 "$DP_IP" >/dev/null 2>&1 && break
-	sleep 0.2
 done
+if ! kill -0 "$dp_pid" 2>/dev/null; then
+	wait "$dp_pid"
+	rc=$?
+	dp_pid=
+	echo "run-demo: tachyond exited (status $rc)" >&2
+	exit "$rc"
+fi
 cat <<EOF
 
 Tachyon is serving MQTT at $DP_IP:1883 (namespace $NS). In another shell:
