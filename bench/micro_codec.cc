@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 extern "C" {
@@ -60,9 +61,14 @@ sample(int type, size_t payload_len)
 }
 
 void
-set_label(benchmark::State &state, int version)
+set_label(benchmark::State &state, int type, int version)
 {
-	state.SetLabel(version == MQTT_V5 ? "v5" : "v3.1.1");
+	static const char *const names[] = {"",          "CONNECT",  "CONNACK",     "PUBLISH",
+	                                    "PUBACK",    "PUBREC",   "PUBREL",      "PUBCOMP",
+	                                    "SUBSCRIBE", "SUBACK",   "UNSUBSCRIBE", "UNSUBACK",
+	                                    "PINGREQ",   "PINGRESP", "DISCONNECT",  "AUTH"};
+	std::string l = type > 0 && type < 16 ? names[type] : "?";
+	state.SetLabel(l + (version == MQTT_V5 ? " v5" : " v3.1.1"));
 }
 
 void
@@ -85,7 +91,7 @@ BM_encode(benchmark::State &state)
 		state.SkipWithError("encode failed");
 	state.SetItemsProcessed(state.iterations());
 	state.SetBytesProcessed(state.iterations() * (n > 0 ? n : 0));
-	set_label(state, version);
+	set_label(state, type, version);
 }
 
 void
@@ -114,7 +120,7 @@ BM_decode(benchmark::State &state)
 		state.SkipWithError("decode failed");
 	state.SetItemsProcessed(state.iterations());
 	state.SetBytesProcessed(state.iterations() * n);
-	set_label(state, version);
+	set_label(state, type, version);
 }
 
 // The per-subscriber cost on the fan-out path: only the header is written, the payload goes by
@@ -134,7 +140,7 @@ BM_encode_publish_header(benchmark::State &state)
 	if (n <= 0)
 		state.SkipWithError("encode failed");
 	state.SetItemsProcessed(state.iterations());
-	set_label(state, version);
+	set_label(state, MQTT_PUBLISH, version);
 }
 
 void
