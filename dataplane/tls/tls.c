@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0
- * TLS server: OpenSSL handshake over memory BIOs, TLS 1.3 AES-GCM records on ipsec-mb bursts.
+ * TLS server: OpenSSL handshake over memory BIOs, records on ipsec-mb bursts.
  *
  * Life of a connection: records received during the handshake are handed to OpenSSL one whole
  * record at a time, so OpenSSL never reads past the client's Finished and everything after it is
- * ours. The keylog callback delivers CLIENT/SERVER_TRAFFIC_SECRET_0; when the handshake
+ * ours. TLS 1.3: the keylog callback delivers CLIENT/SERVER_TRAFFIC_SECRET_0; when the handshake
  * completes, the records OpenSSL wrote in that last step (NewSessionTickets, already protected
- * with the server application key) are counted to get our first sequence number, and the SSL
- * object is freed (stateless tickets keep resumption working). From then on record protection is
+ * with the server application key) are counted to get our first sequence number. TLS 1.2
+ * AES-GCM: the key block is derived from the master secret, and the records each side sent after
+ * its ChangeCipherSpec give the sequence numbers. Then the SSL object is freed (stateless tickets
+ * and the context's session cache keep resumption working). From then on record protection is
  * ours: see tls_decrypt_burst() and tls_encrypt_burst().
  */
 #include <errno.h>
