@@ -1470,10 +1470,9 @@ tcp_send(struct tcp_conn *c, const void *buf, size_t len)
 int
 tcp_close(struct tcp_conn *c)
 {
-	/* The app no longer reads: what is queued is dropped and later data discarded (ACKed,
-	 * so the peer can finish), as an orphaned socket does in Linux. */
-	tcp_mq_free(&c->rcvq);
-	c->rcv_len = 0;
+	/* The app no longer reads: later data is discarded (ACKed, so the peer can finish), as
+	 * an orphaned socket does in Linux. What is queued stays until consumed or until the
+	 * closed event: the caller may be iterating over iovecs from tcp_recv_peek. */
 	c->flags |= TF_RD_SHUT;
 	switch (c->state) {
 	case TCPS_SYN_SENT:

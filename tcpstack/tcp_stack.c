@@ -502,6 +502,10 @@ tcp_dispatch(struct tcp_stack *st)
 				if (ops->closed)
 					ops->closed(c->ctx, c, (enum tcp_close_reason)c->why);
 				c->ctx = NULL;
+				/* Unread data dies with the app's view (TIME_WAIT keeps the TCB).
+				 */
+				tcp_mq_free(&c->rcvq);
+				c->rcv_len = 0;
 			}
 		}
 		if ((c->flags & TF_FREE_PEND) && !(c->flags & TF_ON_EVQ))

@@ -674,6 +674,31 @@ active_close_time_wait(void)
 }
 
 static void
+close_keeps_peeked_data(void)
+{
+	struct app_conn *a;
+	struct iovec iov[4];
+	unsigned int in_use;
+
+	H.auto_consume = 0;
+	a = h_handshake(65535, 1460);
+	IN(.flags = ACK | PSH, .len = 100);
+	CHECKH_EQ(tcp_recv_peek(a->c, iov, 4), 1);
+	in_use = rte_mempool_in_use_count(test_pool);
+	/* Closing while holding iovecs (a handler that decides to close mid-parse) frees
+	 * nothing under them; the data can still be consumed. */
+	tcp_close(a->c);
+	CHECKH_EQ(rte_mempool_in_use_count(test_pool), in_use);
+	CHECKH_EQ(((uint8_t *)iov[0].iov_base)[99], (uint8_t)(99 * 7 + 3));
+	CHECKH_EQ(tcp_recv_consume(a->c, 100), 0);
+	AT(1);
+	OUT(.flags = FIN | ACK, .seq = 1, .ack = 101);
+	IN(.flags = FIN | ACK, .seq = 101, .ack = 2);
+	OUT(.flags = ACK, .ack = 102);
+	CHECKH_EQ(a->closed, 1);
+}
+
+static void
 fin_wait_2_timeout(void)
 {
 	struct app_conn *a = h_handshake(65535, 1460);
@@ -1024,6 +1049,7 @@ main(int argc, char **argv)
 	SCRIPT(peer_close_first, 0);
 	SCRIPT(last_ack_retransmit, 0);
 	SCRIPT(active_close_time_wait, 0);
+	SCRIPT(close_keeps_peeked_data, 0);
 	SCRIPT(fin_wait_2_timeout, 0);
 	SCRIPT(simultaneous_close, 0);
 	SCRIPT(rst_handling, 0);
