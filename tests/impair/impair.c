@@ -13,7 +13,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <linux/ethtool.h>
 #include <linux/if_packet.h>
+#include <linux/sockios.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -66,6 +68,7 @@ enum {
 	OPT_LIMIT,
 	OPT_HELP,
 	OPT_TRACE,
+	OPT_KEEP_OFFLOADS,
 	OPT_PARAM = 100, /* + 3 * param + (0 both, 1 a2b, 2 b2a) */
 };
 
@@ -85,6 +88,7 @@ struct forwarder {
  * opt-in and limited to impaired frames (a few percent). */
 static bool trace;
 static uint64_t trace_t0;
+static bool keep_offloads;
 
 static uint64_t
 now_us(void)
@@ -105,6 +109,32 @@ usage(FILE *out)
 	        "Each impairment option also exists as --a2b-X and --b2a-X for one direction.\n"
 	        "Probabilities are fractions (0.05 = 5%%). Counters print on exit and on "
 	        "SIGUSR1.\n");
+}
+
+/* Checksum, segmentation and GRO offloads off on our own ends (GRO and rx checksum matter: they
+ * decide what we read; the rest matters only to the kernel's own sends), so we read MTU-sized
+ * frames with real checksums. The peers' offloads (in other namespaces) are topology.sh's job;
+ * if they are left on, partial_csum and oversize count the damage and warn_offloads() says so. */
+static int
+offloads_off(const struct port *pt)
+{
+	static const uint32_t cmds[] = {ETHTOOL_STXCSUM, ETHTOOL_SRXCSUM, ETHTOOL_STSO,
+	                                ETHTOOL_SGSO, ETHTOOL_SGRO};
+	struct ifreq ifr = {0};
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", pt->name);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		struct ethtool_value ev = {.cmd = cmds[i], .data = 0};
+
+		ifr.ifr_data = (char *)&ev;
+		/* EOPNOTSUPP: the device has no such offload, nothing to turn off. */
+		if (ioctl(pt->fd, SIOCETHTOOL, &ifr) < 0 && errno != EOPNOTSUPP) {
+			fprintf(stderr, "tachyon-impair: %s: turning offloads off: %s\n", pt->name,
+			        strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static int
@@ -140,6 +170,8 @@ open_port(struct port *pt)
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", pt->name);
 	if (ioctl(pt->fd, SIOCGIFMTU, &ifr) < 0)
 		goto fail;
+	if (!keep_offloads && offloads_off(pt) < 0)
+		return -1;
 	if (ifr.ifr_mtu + IMP_ETH_HLEN + 4 > IMP_FRAME_MAX) {
 		fprintf(stderr, "tachyon-impair: %s: MTU %d too large (max %d)\n", pt->name,
 		        ifr.ifr_mtu, IMP_FRAME_MAX - IMP_ETH_HLEN - 4);
@@ -149,6 +181,25 @@ open_port(struct port *pt)
 fail:
 	fprintf(stderr, "tachyon-impair: %s: %s\n", pt->name, strerror(errno));
 	return -1;
+}
+
+static void
+warn_offloads(struct forwarder *fw)
+{
+	static bool warned;
+
+	for (int d = 0; d < NDIR && !warned; d++) {
+		if (fw->q[d].c.partial_csum || fw->q[d].c.oversize) {
+			fprintf(stderr,
+			        "tachyon-impair: %s: frames with partial checksums or over the "
+			        "MTU: "
+			        "turn offloads off on the peer (ethtool -K IF tx off rx off tso "
+			        "off "
+			        "gso off gro off)\n",
+			        fw->port[d].name);
+			warned = true;
+		}
+	}
 }
 
 static void
@@ -170,6 +221,7 @@ print_counters(struct forwarder *fw, const char *when)
 	char line[512];
 
 	update_kdrops(fw);
+	warn_offloads(fw);
 	for (int d = 0; d < NDIR; d++) {
 		imp_counters_format(&fw->q[d].c, imp_queue_pending(&fw->q[d]), line, sizeof(line));
 		printf("tachyon-impair %s %s %s\n", when, dir_name[d], line);
@@ -448,7 +500,7 @@ int
 main(int argc, char **argv)
 {
 	static struct forwarder fw;
-	struct option opts[7 + 3 * NPARAM + 1];
+	struct option opts[8 + 3 * NPARAM + 1];
 	char names[3 * NPARAM][32];
 	double val[NDIR][NPARAM];
 	bool set[NDIR][NPARAM] = {{false}};
@@ -464,6 +516,7 @@ main(int argc, char **argv)
 	opts[n++] = (struct option){"limit", required_argument, NULL, OPT_LIMIT};
 	opts[n++] = (struct option){"help", no_argument, NULL, OPT_HELP};
 	opts[n++] = (struct option){"trace", no_argument, NULL, OPT_TRACE};
+	opts[n++] = (struct option){"keep-offloads", no_argument, NULL, OPT_KEEP_OFFLOADS};
 	for (int p = 0; p < NPARAM; p++) {
 		for (int w = 0; w < 3; w++) {
 			char *nm = names[3 * p + w];
@@ -503,6 +556,9 @@ main(int argc, char **argv)
 			return 0;
 		case OPT_TRACE:
 			trace = true;
+			break;
+		case OPT_KEEP_OFFLOADS:
+			keep_offloads = true;
 			break;
 		default:
 			if (c < OPT_PARAM || parse_num(optarg, &v) < 0)
