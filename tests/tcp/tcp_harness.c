@@ -299,7 +299,7 @@ h_in(const struct seg_spec *s, int line)
 	ip->total_length = rte_cpu_to_be_16((uint16_t)(40 + optlen + len));
 	ip->time_to_live = 64;
 	ip->next_proto_id = IPPROTO_TCP;
-	ip->src_addr = rte_cpu_to_be_32(PEER_IP);
+	ip->src_addr = rte_cpu_to_be_32(s->src_ip ? s->src_ip : PEER_IP);
 	ip->dst_addr = rte_cpu_to_be_32(OUR_IP);
 	ip->hdr_checksum = rte_ipv4_cksum(ip);
 	th->src_port = rte_cpu_to_be_16(sport);

@@ -43,6 +43,7 @@ struct seg_spec {
 	int64_t sport, dport; /* IN: peer's port / our port; OUT: checked if set */
 	const void *data;     /* IN payload (else a byte pattern); OUT: compared if set */
 	int bad_csum;         /* IN: corrupt the TCP checksum */
+	uint32_t src_ip;      /* IN: source address (host order); 0 = PEER_IP */
 	int abs_ack;          /* IN: .ack is absolute, not relative to our ISS */
 };
 

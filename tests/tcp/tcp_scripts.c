@@ -141,6 +141,25 @@ arp_resolution_then_send(void)
 	h_pop_frame((uint8_t[128]){0}, 128, __LINE__); /* the RST, to the new MAC */
 }
 
+static void
+offlink_via_gateway(void)
+{
+	uint8_t f[42], r[128];
+	struct rte_ether_hdr *eh = (struct rte_ether_hdr *)r;
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eh + 1);
+
+	/* A client beyond the gateway: the SYN-ACK is resolved through the gateway's MAC. */
+	IN(.flags = SYN, .seq = 0, .src_ip = IP4(198, 19, 7, 7));
+	expect_arp(RTE_ARP_OP_REQUEST, IP4(198, 18, 0, 254), __LINE__);
+	NONE();
+	h_build_arp(f, RTE_ARP_OP_REPLY, 0x54, IP4(198, 18, 0, 254), OUR_IP, 0);
+	h_in_frame(f, sizeof(f));
+	CHECKH(h_pop_frame(r, sizeof(r), __LINE__) == 58);
+	CHECKH_EQ(eh->dst_addr.addr_bytes[5], 0x54);
+	CHECKH_EQ(ip->dst_addr, rte_cpu_to_be_32(IP4(198, 19, 7, 7)));
+	NONE();
+}
+
 static uint16_t
 build_icmp(uint8_t *f, int corrupt)
 {
@@ -1033,6 +1052,7 @@ main(int argc, char **argv)
 	SCRIPT(arp_request_reply, 0);
 	SCRIPT(arp_queue_and_give_up, 0);
 	SCRIPT(arp_resolution_then_send, 0);
+	SCRIPT(offlink_via_gateway, 0);
 	SCRIPT(icmp_echo, 0);
 	SCRIPT(ip_validation, 0);
 	SCRIPT(handshake_mss, 0);
