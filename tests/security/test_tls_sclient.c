@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +22,8 @@
 #include "tls_test_util.h"
 
 static struct certs certs;
+/* Set for the demo-certificate run: server chain, key and the CA clients trust. */
+static const char *demo_crt, *demo_key, *demo_ca;
 
 static double
 now(void)
@@ -133,12 +136,15 @@ run(const char *name, const char *suites, uint16_t want_suite)
 		dup2(o, 1);
 		dup2(n, 2);
 		execlp("openssl", "openssl", "s_client", "-connect", hostport, "-CAfile",
-		       cert_path(&certs, CA_CRT), "-verify_return_error", "-servername",
-		       "localhost", "-quiet", tls12 ? "-tls1_2" : "-tls1_3",
-		       tls12 ? "-cipher" : "-ciphersuites", suites, (char *)NULL);
+		       demo_ca ? demo_ca : cert_path(&certs, CA_CRT), "-verify_return_error",
+		       "-verify_hostname", "localhost", "-servername", "localhost", "-quiet",
+		       tls12 ? "-tls1_2" : "-tls1_3", tls12 ? "-cipher" : "-ciphersuites", suites,
+		       (char *)NULL);
 		_exit(127);
 	}
-	struct tls_ctx *ctx = server_ctx(&certs, SRV_CRT, 0);
+	struct tls_ctx_conf conf = {.cert_file = demo_crt, .key_file = demo_key};
+	struct tls_ctx *ctx =
+	        demo_crt ? tls_ctx_new(&conf, NULL, 0) : server_ctx(&certs, SRV_CRT, 0);
 	struct tls_engine *eng = tls_engine_new();
 	uint16_t suite = 0;
 	double deadline = now() + 20;
@@ -173,8 +179,38 @@ run(const char *name, const char *suites, uint16_t want_suite)
 	tap_result(ok, name);
 }
 
+/* The demo material `make run` serves (dataplane/tls/gen-demo-certs.sh): created once, reused,
+ * loadable by tls_ctx_new, trusted by s_client through its ca.crt. */
+static void
+demo_certs(const char *script)
+{
+	char cmd[512], crt[128], key[128], ca[128];
+	snprintf(cmd, sizeof(cmd), "%s %s/demo 198.18.0.1 localhost >%s/gen.out", script, certs.dir,
+	         certs.dir);
+	int first = system(cmd);
+	snprintf(cmd, sizeof(cmd), "%s %s/demo 198.18.0.1 localhost", script, certs.dir);
+	FILE *f = popen(cmd, "r");
+	int again = f ? fgetc(f) : 0; /* the second call must create (and print) nothing */
+	int second = f ? pclose(f) : -1;
+	snprintf(crt, sizeof(crt), "%s/demo/server.crt", certs.dir);
+	snprintf(key, sizeof(key), "%s/demo/server.key", certs.dir);
+	snprintf(ca, sizeof(ca), "%s/demo/ca.crt", certs.dir);
+	struct stat st;
+	int ok = first == 0 && second == 0 && again == EOF && stat(key, &st) == 0 &&
+	         (st.st_mode & 077) == 0;
+	tap_result(ok, "demo_certs_created_once_key_private");
+	demo_crt = crt;
+	demo_key = key;
+	demo_ca = ca;
+	run("s_client_trusts_demo_ca", "TLS_AES_128_GCM_SHA256", 0x1301);
+	demo_crt = demo_key = demo_ca = NULL;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/demo %s/gen.out", certs.dir, certs.dir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s/demo\n", certs.dir);
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	(void)tap_case_failed; /* cases here are reported with tap_result */
 	if (system("openssl version >/dev/null 2>&1") != 0) {
@@ -187,6 +223,10 @@ main(void)
 	run("s_client_tls13_chacha20_poly1305", "TLS_CHACHA20_POLY1305_SHA256", 0x1303);
 	run("s_client_tls12_aes128gcm", "ECDHE-ECDSA-AES128-GCM-SHA256", 0xc02b);
 	run("s_client_tls12_aes256gcm", "ECDHE-ECDSA-AES256-GCM-SHA384", 0xc02c);
+	if (argc > 1)
+		demo_certs(argv[1]);
+	else
+		tap_result(0, "demo_certs: script path argument missing");
 	certs_remove(&certs);
 	return tap_done();
 }
