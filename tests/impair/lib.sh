@@ -1,7 +1,9 @@
+# shellcheck shell=bash
 # Shared by the fault tests (sourced, not run): the issue-3 profiles, starting and stopping
 # tachyon-impair, reading its counters and a namespace's kernel counters, TAP output.
 # Needs: IMP_BIN (tachyon-impair path), IMP_DIR (this directory), a topology from topology.sh.
 
+# shellcheck disable=SC2034 # used by the scripts that source this
 IMP_PROFILES=(loss reorder dup corrupt delay all)
 
 # The forwarder options of a profile (both directions alike).
@@ -21,11 +23,11 @@ imp_profile_args() {
 # imp_fw_start LOG ARGS...: start the forwarder between IMP_A and IMP_B, wait until it is
 # bridging. Sets IMP_FW_PID.
 imp_fw_start() {
-	local log=$1 i
+	local log=$1
 	shift
 	"$IMP_BIN" --a "$IMP_A" --b "$IMP_B" "$@" >"$log" 2>&1 &
 	IMP_FW_PID=$!
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		grep -q '^tachyon-impair ready' "$log" && return 0
 		kill -0 "$IMP_FW_PID" 2>/dev/null || break
 		sleep 0.05
