@@ -1247,6 +1247,10 @@ tcp_input(struct tcp_stack *st, struct rte_mbuf *m, struct rte_ipv4_hdr *ip, uin
 		return;
 	}
 	li = find_listener(st, k.lport);
+	if (li >= 0 && (s.flags & (TH_SYN | TH_FIN)) == (TH_SYN | TH_FIN)) {
+		st->stats.drop_tcp_hdr++; /* SYN+FIN: a scan, never a real open */
+		goto drop;
+	}
 	if (li < 0 || (s.flags & (TH_SYN | TH_ACK | TH_RST)) != TH_SYN) {
 		if (li < 0 || !(s.flags & TH_RST)) /* a listener drops a stray RST silently */
 			rst_for(st, &k, &s);

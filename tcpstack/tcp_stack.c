@@ -652,6 +652,8 @@ tcp_stack_create(const struct tcp_stack_conf *conf)
 	if (st->conf.sndbuf == 0)
 		st->conf.sndbuf = 65536;
 	st->msl_us = conf->msl_us ? conf->msl_us : TCP_MSL_DEFAULT_US;
+	if (st->msl_us > 600000000u) /* deadlines are 32-bit µs offsets (35 min each way) */
+		st->msl_us = 600000000u;
 	st->mss_local = (uint16_t)(conf->mtu - 40);
 	/* A transmitted segment is copied into one mbuf with its headers (see tcp_proto.c). */
 	{
