@@ -131,7 +131,9 @@ m=3000
 for ((i = 0; i < m; i++)); do printf 'k%05d\n' "$i"; done >"$TL_DIR/kmsgs"
 in0=$(stat messages_in)
 tl_check "stream subscriber up" tl_sub "$TL_DIR/k.out" ctl/kill 1 "$m" -i ctl-ksub -F 'P:%p'
-tl_ns_bg mosquitto_pub -h "$TL_DP_IP" -i ctl-kpub -t ctl/kill -q 1 -l <"$TL_DIR/kmsgs"
+# (not tl_ns_bg: a background command's stdin would be /dev/null, not the redirect)
+tl_ns mosquitto_pub -h "$TL_DP_IP" -i ctl-kpub -t ctl/kill -q 1 -l <"$TL_DIR/kmsgs" &
+TL_BG_PIDS+=($!)
 sleep 0.2
 kill -9 "$ctl_pid"
 wait "$ctl_pid" 2>/dev/null
