@@ -19,6 +19,7 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 
+#include "dataplane/dp_ctl.h"
 #include "dp_pvt.h"
 #include "dp_stats.h"
 
@@ -199,6 +200,15 @@ dp_lcore_poll(struct dp_lcore *ls)
 	return work || ls->tx_pkts != tx_before;
 }
 
+/* A new configuration generation: apply what can change live. Today that is the idle policy;
+ * the broker's limits are fixed at creation (mqtt/ has no setter yet). */
+static void
+dp_lcore_apply_cfg(struct dp_lcore *ls, const struct dp_ctl_cfg *cfg)
+{
+	ls->cfg_generation = cfg->generation;
+	ls->idle = cfg->cfg.idle_policy == CTL_IDLE_BUSY ? DP_IDLE_BUSY : DP_IDLE_ADAPTIVE;
+}
+
 int
 dp_lcore_main(void *arg)
 {
@@ -209,8 +219,16 @@ dp_lcore_main(void *arg)
 	ls->sleep_us = DP_IDLE_SLEEP_MIN_US;
 	/* busy_tsc / total_tsc is the share of wall time spent on work: total includes naps. */
 	while (!dp_quit) {
-		int work = dp_lcore_poll(ls);
-		uint64_t t1 = rte_get_tsc_cycles();
+		/* The control thread's news: a quiescent-state report, pending shard requests, and
+		 * the current config (two loads and a store when nothing changed). */
+		const struct dp_ctl_cfg *cfg = dp_ctl_lcore_poll(ls->lcore_id);
+		int work;
+		uint64_t t1;
+
+		if (unlikely(cfg != NULL && cfg->generation != ls->cfg_generation))
+			dp_lcore_apply_cfg(ls, cfg);
+		work = dp_lcore_poll(ls);
+		t1 = rte_get_tsc_cycles();
 
 		ls->loops++;
 		if (work) {
@@ -227,6 +245,7 @@ dp_lcore_main(void *arg)
 		if (ls->now_us >= ls->next_stats_us)
 			dp_lcore_publish_stats(ls);
 	}
+	dp_ctl_lcore_exit(ls->lcore_id);
 	ls->running = 0;
 	return 0;
 }

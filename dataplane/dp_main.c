@@ -22,6 +22,7 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 
+#include "dataplane/dp_ctl.h"
 #include "dp_pvt.h"
 
 static void
@@ -61,7 +62,8 @@ dp_remove_runtime_dir(const char *dir, int own)
 static int
 dp_is_standalone_opt(const char *a)
 {
-	return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
+	return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 ||
+	       strncmp(a, "--check-config", 14) == 0;
 }
 
 /* Split argv at "--": returns the index of "--" (or argc when absent) and fills ours[] with
@@ -116,12 +118,13 @@ main(int argc, char **argv)
 		return EXIT_FAILURE;
 	dp_conf_defaults(&conf);
 	dd = dp_split_args(argc, argv, ours, &n_ours);
-	ret = dd < 0 ? dd : dp_conf_parse_args(&conf, n_ours, ours);
+	status = 2;
+	ret = dd < 0 ? dd : dp_conf_parse_args(&conf, n_ours, ours, &status);
 	free(ours);
 	if (ret != 0) {
 		if (ret < 0)
 			fprintf(stderr, "tachyond: see '%s -- --help'\n", argv[0]);
-		return ret > 0 ? EXIT_SUCCESS : 2;
+		return status;
 	}
 
 	ret = rte_eal_init(dd, argv);
@@ -149,10 +152,20 @@ main(int argc, char **argv)
 		status = 2;
 		goto eal_done;
 	}
+	ret = dp_ctl_start(&(struct dp_ctl_conf){.config = &conf.cfg,
+	                                         .config_path = conf.config_path,
+	                                         .socket_path = conf.ctl_socket});
+	if (ret < 0) {
+		fprintf(stderr, "tachyond: control socket %s: %s\n",
+		        conf.ctl_socket ? conf.ctl_socket : conf.cfg.dataplane_socket,
+		        strerror(-ret));
+		status = EXIT_FAILURE;
+		goto eal_done;
+	}
 	ret = dp_port_init(&conf, &port_id, &pool);
 	if (ret < 0) {
 		status = EXIT_FAILURE;
-		goto eal_done;
+		goto ctl_done;
 	}
 
 	ls = &dp_lcores[rte_lcore_id()];
@@ -184,6 +197,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "tachyond: %u mbufs still in use at exit (leak)\n", leaked);
 		status = 3;
 	}
+ctl_done:
+	dp_ctl_stop();
 	printf("tachyond: stopped\n");
 eal_done:
 	rte_eal_cleanup();

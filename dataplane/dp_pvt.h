@@ -12,12 +12,13 @@
 #include <rte_common.h>
 #include <rte_mempool.h>
 
+#include "control/ctl_config.h"
 #include "mqtt/mqtt.h"
 #include "tcpstack/tcp.h"
 
 #include "tcpstack/tcp_timer.h"
 
-#define DP_MAX_LISTENERS 8
+#define DP_MAX_LISTENERS CTL_MAX_LISTENERS
 #define DP_RX_BURST      32
 
 enum dp_idle {
@@ -25,19 +26,26 @@ enum dp_idle {
 	DP_IDLE_ADAPTIVE, /* back off with short sleeps after empty polls */
 };
 
-/* Everything tachyond is told at start, whatever the source (command line, later a file). */
+/* Everything tachyond is told at start: the config file with the command line on top (cfg),
+ * and what is derived from it for the dataplane. */
 struct dp_conf {
+	struct ctl_config cfg;   /* effective configuration, as the control socket reports it */
+	const char *config_path; /* --config, or NULL */
+	const char *ctl_socket;  /* --ctl-socket, or NULL: cfg.dataplane_socket */
+	int ports_given;         /* a --port replaced the file's listeners */
+	/* derived from cfg */
 	uint32_t ip, netmask, gateway; /* network byte order; gateway 0 = none */
 	uint16_t listen_port[DP_MAX_LISTENERS];
 	unsigned int n_listen;
 	enum dp_idle idle;
-	uint32_t mbufs;     /* per lcore pool */
+	uint32_t mbufs; /* per lcore pool */
+	struct mqtt_broker_conf mqtt;
+	/* command line only */
 	uint32_t max_conns; /* per lcore */
 	uint32_t rcvbuf, sndbuf;
 	uint16_t mtu; /* 0: the port's */
 	uint16_t rxd, txd;
 	uint32_t arp_timeout_us;
-	struct mqtt_broker_conf mqtt;
 };
 
 struct dp_conn;
@@ -61,16 +69,17 @@ struct dp_lcore {
 	uint64_t next_stats_us;
 	uint64_t rx_pkts, tx_pkts, tx_dropped;
 	uint64_t loops, busy_loops, busy_tsc, total_tsc;
+	uint64_t cfg_generation; /* last dp_ctl config applied */
 } __rte_cache_aligned;
 
 extern struct dp_lcore dp_lcores[RTE_MAX_LCORE];
 extern volatile sig_atomic_t dp_quit;
 
-/* dp_conf.c: defaults and the command line (our part, after the EAL's "--"). */
+/* dp_conf.c: defaults, the config file and the command line (our part, after the EAL's "--"). */
 void dp_conf_defaults(struct dp_conf *conf);
-/* Returns 0, 1 when the caller should exit successfully (--help), or -EINVAL after printing
- * the problem and the usage to stderr. */
-int dp_conf_parse_args(struct dp_conf *conf, int argc, char **argv);
+/* Returns 0 to run; 1 to exit now with *status (--help, --check-config, a bad config file);
+ * -EINVAL after printing a usage error (*status = 2). */
+int dp_conf_parse_args(struct dp_conf *conf, int argc, char **argv, int *status);
 void dp_usage(const char *prog);
 
 /* dp_port.c: the one port and its mbuf pool. */

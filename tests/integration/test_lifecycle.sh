@@ -30,16 +30,40 @@ rc=$?
 [ $rc -eq 2 ] && grep -q "not on the --ip/--netmask network" <<<"$out" &&
 	tl_ok "off-link --gateway is refused" || tl_fail "off-link --gateway is refused" "rc=$rc"
 
+# The config file: --check-config validates without starting (exit 0, or 5 with FILE:LINE).
+printf 'address 198.18.1.1\nmbufs 4095\nlistener 1884\n' >"$TL_DIR/good.conf"
+printf 'address 198.18.1.1\nmbufs 4095\nno_such_option 1\n' >"$TL_DIR/bad.conf"
+out=$("$TL_DP_BIN" --check-config "$TL_DIR/good.conf" 2>&1)
+rc=$?
+[ $rc -eq 0 ] && grep -q "good.conf: OK" <<<"$out" && tl_ok "--check-config accepts a valid file" ||
+	tl_fail "--check-config accepts a valid file" "rc=$rc out=$out"
+out=$("$TL_DP_BIN" --check-config "$TL_DIR/bad.conf" 2>&1)
+rc=$?
+[ $rc -eq 5 ] && grep -q "bad.conf:3:" <<<"$out" &&
+	tl_ok "--check-config names file and line of a bad option (exit 5)" ||
+	tl_fail "--check-config names file and line of a bad option (exit 5)" "rc=$rc out=$out"
+out=$("$TL_DP_BIN" -- --config "$TL_DIR/bad.conf" 2>&1)
+rc=$?
+[ $rc -eq 5 ] && grep -q "bad.conf:3:" <<<"$out" &&
+	tl_ok "--config with a bad file refuses to start (exit 5)" ||
+	tl_fail "--config with a bad file refuses to start (exit 5)" "rc=$rc out=$out"
+
 # No port: the EAL starts, tachyond says what is missing and removes its runtime directory.
 out=$("$TL_DP_BIN" -l 0 --no-huge -m 64 --no-pci --no-shconf --file-prefix="${TL_PREFIX}x" \
-	--log-level=lib.eal:warning -- --ip 198.18.1.1 2>&1)
+	--log-level=lib.eal:warning -- --ip 198.18.1.1 --ctl-socket "$TL_DIR/x.sock" 2>&1)
 rc=$?
 [ $rc -eq 1 ] && grep -q "no port" <<<"$out" && [ ! -e "/var/run/dpdk/${TL_PREFIX}x" ] &&
 	tl_ok "no port: clear error, nothing left behind" ||
 	tl_fail "no port: clear error, nothing left behind" "rc=$rc out=$out"
 
 tl_check "namespace and veth pair up" tl_net_up
-tl_check "tachyond starts on af_packet and reports ready" tl_dp_start
+# The file's listener (1884) and the command line's address on top of it.
+tl_check "tachyond starts on af_packet with --config and reports ready" \
+	tl_dp_start --config "$TL_DIR/good.conf"
+grep -q "$TL_DP_IP port 0 .* MQTT on 1884," "$TL_DIR/tachyond.log" &&
+	tl_ok "config file's listener and command line's address in effect" ||
+	tl_fail "config file's listener and command line's address in effect" \
+		"$(grep ready "$TL_DIR/tachyond.log")"
 
 # ARP resolution and ICMP echo through our stack.
 tl_check "ping $TL_DP_IP answers" tl_ns ping -c 3 -i 0.2 -W 2 "$TL_DP_IP"
