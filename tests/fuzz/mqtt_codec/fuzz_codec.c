@@ -37,6 +37,45 @@ encoder_may_refuse(const struct mqtt_packet *p)
 	        (p->connect.protocol_level == MQTT_V311 && !p->connect.clean_start));
 }
 
+/* What a broker does to a v5 PUBLISH it forwards: drop the topic alias, put in the
+ * subscriber's subscription identifiers, keep user properties (from raw, then from an array
+ * built with the iterator: both must give the same packet). */
+static void
+check_forward(const struct mqtt_packet *p)
+{
+	static const uint32_t sids[] = {1, 127, 128, MQTT_MAX_REMAINING_LEN};
+	struct mqtt_user_prop ups[16];
+	struct mqtt_packet a = *p, b;
+	struct mqtt_iter it;
+
+	a.publish.props.present &= ~MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS);
+	a.publish.props.sub_id_array = sids;
+	a.publish.props.sub_id_count = 4;
+	ssize_t n = mqtt_encode(&a, MQTT_V5, enc, sizeof(enc));
+	if (p->publish.topic.len == 0) {
+		FUZZ_ASSERT(n == -EINVAL); /* no topic and no alias left */
+		return;
+	}
+	FUZZ_ASSERT(n > 0);
+	FUZZ_ASSERT(mqtt_decode(enc, (size_t)n, MQTT_V5, &b) == 0);
+	FUZZ_ASSERT(b.publish.props.sub_id_count == 4 && b.publish.props.sub_id == 1);
+	FUZZ_ASSERT(!MQTT_PROP_HAS(&b.publish.props, MQTT_PROP_TOPIC_ALIAS));
+	dump_packet(&b, MQTT_V5, d1, sizeof(d1));
+	if (p->publish.props.user_count > 16)
+		return;
+	uint32_t k = 0;
+	mqtt_iter_init(&it, p->publish.props.raw, MQTT_V5);
+	while (mqtt_user_prop_next(&it, &ups[k]))
+		k++;
+	FUZZ_ASSERT(k == p->publish.props.user_count);
+	a.publish.props.user_array = ups;
+	a.publish.props.raw = (struct mqtt_str){NULL, 0};
+	FUZZ_ASSERT(mqtt_encode(&a, MQTT_V5, enc, sizeof(enc)) > 0);
+	FUZZ_ASSERT(mqtt_decode(enc, (size_t)mqtt_encoded_len(&a, MQTT_V5), MQTT_V5, &b) == 0);
+	dump_packet(&b, MQTT_V5, d2, sizeof(d2));
+	FUZZ_ASSERT(strcmp(d1, d2) == 0);
+}
+
 static void
 check_frame(const uint8_t *f, size_t len, int version)
 {
@@ -68,6 +107,8 @@ check_frame(const uint8_t *f, size_t len, int version)
 		ssize_t h = mqtt_encode_publish_header(&p.publish, v, enc2, sizeof(enc2));
 		FUZZ_ASSERT(h > 0 && h + (ssize_t)p.publish.payload.len == n);
 		FUZZ_ASSERT(memcmp(enc, enc2, (size_t)h) == 0);
+		if (v == MQTT_V5)
+			check_forward(&p);
 	}
 }
 
