@@ -510,8 +510,10 @@ publish_due(struct worker *wk, uint64_t now)
 			if (wk->pub_rate > 0) {
 				/* Stamp the scheduled time, not the send time, so a backlog here
 				 * counts as latency (no coordinated omission). */
-				uint64_t at =
-				        wk->t_go + (uint64_t)((double)pb->sent / wk->pub_rate);
+				/* Publishers are spread over the period, not in step. */
+				double slot =
+				        (double)pb->sent + (double)pb->c->gid / wk->conf->npubs;
+				uint64_t at = wk->t_go + (uint64_t)(slot / wk->pub_rate);
 				if (at > now) {
 					if (at < next)
 						next = at;
