@@ -763,8 +763,12 @@ decode_sub_list(struct rd *r, int version, int with_options, uint32_t *count,
 				return MALFORMED("subscription options reserved bits set");
 			if (version == MQTT_V5 && (o & 0xc0))
 				return MALFORMED("subscription options reserved bits set");
+			/* 3.1.1 MQTT-3-8.3-4 calls QoS 3 malformed; 5.0 3.8.3.1 a protocol error.
+			 */
+			if ((o & 3) == 3 && version < MQTT_V5)
+				return MALFORMED("subscription QoS 3");
 			if ((o & 3) == 3)
-				return MALFORMED("subscription QoS 3"); /* MQTT-3.8.3-4 */
+				return PROTOCOL("subscription QoS 3");
 			if (((o >> 4) & 3) == 3)
 				return PROTOCOL("retain handling 3");
 			struct mqtt_str name, sf;

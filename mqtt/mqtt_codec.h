@@ -13,14 +13,17 @@
  *   2. once that many bytes are contiguous, mqtt_decode() them.
  *
  * Return contract: 0 (or a byte count) on success, -errno on failure. Decode errors:
- *   -EAGAIN           mqtt_fixed_header() only: the fixed header is not complete yet.
- *   -EPROTO           Malformed Packet: bad lengths, reserved bits/flags, bad variable byte
- * integer, invalid UTF-8 (v5 reason 0x81). -EBADMSG          Protocol Error: well-formed bytes that
- * break a rule (duplicate property, property not allowed in this packet, packet id 0, QoS 3, AUTH
- * before v5, wildcard in a PUBLISH topic, ...). The reason says which (0x82, 0x90, ...).
- *   -EPROTONOSUPPORT  CONNECT with an unknown protocol name/level pair (v5 0x84; 3.1.1 CONNACK
- *                     return code 1).
- *   -EINVAL           bad arguments (version not 3/4/5 for a non-CONNECT packet, NULL pointer).
+ *   -EAGAIN   mqtt_fixed_header() only: the fixed header is not complete yet.
+ *   -EPROTO   Malformed Packet (v5 reason 0x81): bad lengths, reserved bits or flags, QoS 3,
+ *             a bad variable byte integer, AUTH before v5, bytes left over.
+ *   -EILSEQ   Malformed Packet (0x81) because a UTF-8 string is ill-formed (MQTT-1.5.4-1/2).
+ *   -EBADMSG  Protocol Error: well-formed bytes that break a rule (duplicate property,
+ *             property not allowed in this packet, packet id 0, no topic filter, wildcard in a
+ *             PUBLISH topic, unknown protocol name, ...). The reason says which (0x82, 0x8F,
+ *             0x90, 0x94).
+ *   -EPROTONOSUPPORT  CONNECT with a known protocol name but an unsupported level for it
+ *             (v5 0x84; 3.1.1 CONNACK return code 1).
+ *   -EINVAL   bad arguments (version not 3/4/5 for a non-CONNECT packet, NULL pointer).
  * mqtt_decode() also stores the v5 reason code the broker should send in out->err_reason and a
  * static description in out->err_msg (never freed; for logs and tests).
  * Encoders return the byte count, -ENOSPC when cap is too small (nothing useful is written), or
@@ -230,8 +233,9 @@ struct mqtt_props {
 	uint32_t user_count;
 	const struct mqtt_user_prop *user_array;
 
-	/* Decode: the whole property block as received (after its length). Encode: read only as
-	 * the source of user properties / subscription identifiers described above. */
+	/* Decode: the whole property block as received (after its length). Encode: read only, as
+	 * the order to follow and the source of user properties / subscription identifiers
+	 * described above; clear it ({NULL, 0}) to encode from the fields alone. */
 	struct mqtt_str raw;
 };
 

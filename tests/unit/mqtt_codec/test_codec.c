@@ -496,7 +496,7 @@ static const struct bad {
         {"SUBSCRIBE 3.1.1 option bit 2", 4, "82 06 0001 0001 61 04", -EPROTO, 0x81},
         {"SUBSCRIBE v5 no local on shared (MQTT-3.8.3-4)", 5,
          "82 10 0001 00 000a 2473686172652f672f74 04", -EBADMSG, 0x82},
-        {"SUBSCRIBE v5 QoS 3", 5, "82 07 0001 00 0001 61 03", -EPROTO, 0x81},
+        {"SUBSCRIBE v5 QoS 3", 5, "82 07 0001 00 0001 61 03", -EBADMSG, 0x82},
         {"SUBSCRIBE v5 two subscription ids", 5, "82 0b 0001 04 0b010b02 0001 61 00", -EBADMSG,
          0x82},
         {"SUBSCRIBE missing options", 4, "82 05 0001 0001 61", -EPROTO, 0x81},
