@@ -31,7 +31,8 @@ rc=$?
 	tl_ok "off-link --gateway is refused" || tl_fail "off-link --gateway is refused" "rc=$rc"
 
 # The config file: --check-config validates without starting (exit 0, or 5 with FILE:LINE).
-printf 'address 198.18.1.1\nmbufs 4095\nlistener 1884\n' >"$TL_DIR/good.conf"
+printf 'address 198.18.1.1\nmbufs 4095\ndataplane_socket %s\nlistener 1884\n' \
+	"$TL_DIR/tachyond.sock" >"$TL_DIR/good.conf"
 printf 'address 198.18.1.1\nmbufs 4095\nno_such_option 1\n' >"$TL_DIR/bad.conf"
 out=$("$TL_DP_BIN" --check-config "$TL_DIR/good.conf" 2>&1)
 rc=$?

@@ -120,12 +120,14 @@ tl_net_up() {
 # (--no-shconf: DPDK 22.11 refuses --in-memory together with --no-huge), so nothing goes to
 # /dev/hugepages; tachyond removes its /var/run/dpdk/<prefix> directory at exit.
 tl_dp_start() {
+	local sock=(--ctl-socket "$TL_DIR/tachyond.sock")
+	# With --config the file names the control socket (dataplane_socket), as tachyonctl reads it.
+	[[ " $* " == *" --config "* ]] && sock=()
 	: >"$TL_DIR/tachyond.log"
 	"$TL_DP_BIN" -l 0 --no-huge -m 512 --no-pci --no-shconf --file-prefix="$TL_PREFIX" \
 		--log-level=lib.eal:warning --vdev="net_af_packet0,iface=$TL_IF_DP" -- \
 		--ip "$TL_DP_IP" --netmask 255.255.255.0 --idle adaptive --mbufs 8191 \
-		--ctl-socket "$TL_DIR/tachyond.sock" "$@" \
-		>>"$TL_DIR/tachyond.log" 2>&1 &
+		"${sock[@]}" "$@" >>"$TL_DIR/tachyond.log" 2>&1 &
 	TL_DP_PID=$!
 	for _ in $(seq 300); do
 		grep -q '^tachyond: ready' "$TL_DIR/tachyond.log" && return 0
