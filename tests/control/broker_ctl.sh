@@ -6,8 +6,7 @@
 # reattaches.
 #
 # Usage: broker_ctl.sh TACHYOND TACHYON_CONTROL TACHYONCTL
-# Needs tachyond's `--config FILE` (dataplane/dp_ctl.h: dataplane_socket and the rest come from
-# the file) and dp_ctl wired into dp_main.c.
+# tachyond runs with --config: dataplane_socket and the rest come from the same file.
 set -u
 DP=$1 CTLD=$2 CTL=$3
 . "$(dirname "$0")/../lib/tachyon.sh"
@@ -135,8 +134,11 @@ tl_check "stream subscriber up" tl_sub "$TL_DIR/k.out" ctl/kill 1 "$m" -i ctl-ks
 tl_ns mosquitto_pub -h "$TL_DP_IP" -i ctl-kpub -t ctl/kill -q 1 -l <"$TL_DIR/kmsgs" &
 TL_BG_PIDS+=($!)
 sleep 0.2
-kill -9 "$ctl_pid"
-wait "$ctl_pid" 2>/dev/null
+tl_log "SIGKILL of tachyon-control with $(grep -c '^P:' "$TL_DIR/k.out") of $m messages delivered"
+{
+	kill -9 "$ctl_pid"
+	wait "$ctl_pid"
+} 2>/dev/null
 ctl_pid=
 if tl_wait_pid "$TL_SUB_PID" 60 && tl_payloads "$TL_DIR/k.out" | cmp -s - "$TL_DIR/kmsgs"; then
 	tl_ok "every message of the stream delivered while tachyon-control was killed"
