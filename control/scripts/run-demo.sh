@@ -26,13 +26,24 @@ die() {
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespace, veth pair, hugepages, af_packet)"
 [ "$lcores" = 1 ] || die "LCORES=$lcores: tachyond runs one polling lcore for now"
 [ -x "$build/dataplane/tachyond" ] || die "no $build/dataplane/tachyond: run 'make run' (it builds)"
+[ -x "$build/control/tachyon-control" ] || die "no $build/control/tachyon-control: run 'make run'"
+# One configuration file for both processes: the sample, documented in docs/configuration.md.
+# It puts the control sockets in /run/tachyon and metrics on 127.0.0.1:9883.
+conf=control/tachyon.conf
+run_dir_existed=0
+[ -d /run/tachyon ] && run_dir_existed=1
 
 dp_pid=
+ctl_pid=
 # Runs once, on every exit path; further Ctrl-Cs (or a signal forwarded twice) are ignored so
 # that they cannot cut the cleanup short.
 cleanup() {
 	trap '' INT TERM
 	trap - EXIT
+	if [ -n "$ctl_pid" ] && kill -0 "$ctl_pid" 2>/dev/null; then
+		kill -TERM "$ctl_pid" 2>/dev/null
+		wait "$ctl_pid" 2>/dev/null
+	fi
 	if [ -n "$dp_pid" ] && kill -0 "$dp_pid" 2>/dev/null; then
 		kill -TERM "$dp_pid" 2>/dev/null
 		for _ in $(seq 50); do
@@ -43,6 +54,7 @@ cleanup() {
 	fi
 	ip netns del "$NS" 2>/dev/null
 	ip link del "$IF_DP" 2>/dev/null
+	[ "$run_dir_existed" -eq 1 ] || rmdir /run/tachyon 2>/dev/null
 	echo "run-demo: removed namespace $NS and veth $IF_DP/$IF_NS"
 }
 
@@ -79,7 +91,7 @@ ip -n "$NS" link set "$IF_NS" up
 cpu=$(($(nproc) - 1))
 "$build/dataplane/tachyond" -l "$cpu" --in-memory --no-pci --file-prefix=tachyon-demo \
 	--log-level=lib.eal:warning --vdev="net_af_packet0,iface=$IF_DP" -- \
-	--ip "$DP_IP" --netmask 255.255.255.0 --port 1883 --idle adaptive &
+	--config "$conf" --ip "$DP_IP" --netmask 255.255.255.0 --port 1883 --idle adaptive &
 dp_pid=$!
 
 # Ready when it answers a ping from the namespace (at most ~20 s).
@@ -94,12 +106,19 @@ if ! kill -0 "$dp_pid" 2>/dev/null; then
 	echo "run-demo: tachyond exited (status $rc)" >&2
 	exit "$rc"
 fi
+# The control process beside the broker: configuration, metrics, the CLI's socket.
+"$build/control/tachyon-control" -c "$conf" &
+ctl_pid=$!
+
 cat <<EOF
 
 Tachyon is serving MQTT at $DP_IP:1883 (namespace $NS). In another shell:
 
   ip netns exec $NS mosquitto_sub -h $DP_IP -t 'demo/#' -v
   ip netns exec $NS mosquitto_pub -h $DP_IP -t demo/hello -m 'hello, tachyon'
+
+  $build/control/tachyonctl stats              # counters (tachyon-control, $conf)
+  curl -s http://127.0.0.1:9883/metrics          # Prometheus
 
 Ctrl-C stops the broker and removes the namespace and the veth pair.
 
