@@ -166,16 +166,17 @@ buf_reserve(struct tls_buf *b, size_t n)
 	return 0;
 }
 
+/* NULL for a buffer without memory (NULL + 0 is undefined behaviour in C). */
 static uint8_t *
 buf_data(const struct tls_buf *b)
 {
-	return b->p + b->off;
+	return b->p != NULL ? b->p + b->off : NULL;
 }
 
 static uint8_t *
 buf_tail(const struct tls_buf *b)
 {
-	return b->p + b->off + b->len;
+	return b->p != NULL ? b->p + b->off + b->len : NULL;
 }
 
 static int
@@ -1012,8 +1013,9 @@ handshake_step(struct tls_engine *e, struct tls_conn *c)
 		size_t before = c->out.len;
 		int r = SSL_do_handshake(c->ssl);
 		drain_wbio(c);
-		count_after_ccs(buf_data(&c->out) + before, c->out.len - before, &c->tx_ccs,
-		                &c->tx_after_ccs);
+		if (c->out.len > before)
+			count_after_ccs(buf_data(&c->out) + before, c->out.len - before, &c->tx_ccs,
+			                &c->tx_after_ccs);
 		if (r == 1) {
 			handshake_done(e, c, before);
 		} else if (SSL_get_error(c->ssl, r) != SSL_ERROR_WANT_READ) {
