@@ -124,11 +124,26 @@ else
 	tl_fail "clients list: the connected client, or not supported" "exit $rc"
 fi
 tl_ns mosquitto_pub -h "$TL_DP_IP" -t ctl/cl -m bye
+# Every other command: a real answer (0), a definite "no such" (4) or "not supported yet" (7);
+# never a failure or an unreachable broker.
+for c in "config check" "config show --file" "sys show" "sessions list" "subscriptions list" \
+	"retained list" "clients show ctl-nobody" "clients kick ctl-nobody" "sessions show ctl-nobody" \
+	"sessions drop ctl-nobody" "retained delete ctl/none"; do
+	# shellcheck disable=SC2086
+	T $c >/dev/null 2>"$TL_DIR/err"
+	rc=$?
+	case $rc in
+	0 | 4 | 7) tl_ok "tachyonctl $c (exit $rc)" ;;
+	*) tl_fail "tachyonctl $c" "exit $rc: $(cat "$TL_DIR/err")" ;;
+	esac
+done
 
 # --- SIGKILL of tachyon-control during a QoS 1 stream ---
 m=3000
 for ((i = 0; i < m; i++)); do printf 'k%05d\n' "$i"; done >"$TL_DIR/kmsgs"
-in0=$(stat messages_in)
+# so far: the $n exact ones, "before" and "after", and "bye" (counters lag up to 100 ms)
+in0=$((in0 + n + 3))
+tl_check "messages_in settled at $in0" wait_stat messages_in "$in0"
 tl_check "stream subscriber up" tl_sub "$TL_DIR/k.out" ctl/kill 1 "$m" -i ctl-ksub -F 'P:%p'
 # (not tl_ns_bg: a background command's stdin would be /dev/null, not the redirect)
 tl_ns mosquitto_pub -h "$TL_DP_IP" -i ctl-kpub -t ctl/kill -q 1 -l <"$TL_DIR/kmsgs" &
