@@ -85,6 +85,7 @@ int
 ctl_wire_listen(const char *path)
 {
 	struct sockaddr_un sa;
+	struct stat st;
 	int fd, rc;
 
 	rc = fill_addr(path, &sa);
@@ -94,12 +95,19 @@ ctl_wire_listen(const char *path)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	/* A socket file left by a killed process: only remove it when nobody answers on it. */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-		close(fd);
-		return -EADDRINUSE;
+	/* A socket file left by a killed process: remove it only when it is a socket and nobody
+	 * answers on it (a full backlog, EAGAIN, is somebody). Never remove anything else. */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			close(fd);
+			return -EEXIST;
+		}
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN) {
+			close(fd);
+			return -EADDRINUSE;
+		}
+		unlink(path);
 	}
-	unlink(path);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
 		rc = -errno;
 		close(fd);

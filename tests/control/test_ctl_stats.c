@@ -271,6 +271,18 @@ test_wire(void)
 	if (!s)
 		return;
 	CHECK_EQ(ctl_wire_listen(wpath), -EADDRINUSE); /* a live one is not */
+	{
+		/* a file that is not a socket is never removed */
+		char notsock[80];
+		FILE *f;
+
+		snprintf(notsock, sizeof(notsock), "%s.txt", wpath);
+		f = fopen(notsock, "w");
+		fclose(f);
+		CHECK_EQ(ctl_wire_listen(notsock), -EEXIST);
+		CHECK(access(notsock, F_OK) == 0);
+		unlink(notsock);
+	}
 	pthread_create(&t, NULL, serve, s);
 
 	r = call_text("{\"v\":1,\"cmd\":\"ping\"}");
