@@ -797,8 +797,11 @@ ctl_thread(void *arg)
 	return NULL;
 }
 
+/* Telemetry (its own thread): /tachyon/stats sums every lcore reporting; /tachyon/lcore,N is
+ * one lcore; /tachyon/lcores lists them. Keys are the wire keys with '.' as '_' (telemetry
+ * names are letters, digits and '_'). Cost: RTE_MAX_LCORE slot reads. */
 static int
-tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
+tel_counters(const char *params, struct rte_tel_data *d, int one)
 {
 	uint64_t total[CTL_STAT_N] = {0};
 	static const char *const keys[CTL_STAT_N] = {
@@ -806,11 +809,21 @@ tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 	        CTL_STATS_FIELDS(DP_X_KEY)
 #undef DP_X_KEY
 	};
+	unsigned long want = 0;
 
+	if (one) {
+		char *end;
+
+		if (!params || !*params)
+			return -EINVAL;
+		want = strtoul(params, &end, 10);
+		if (*end || want >= RTE_MAX_LCORE || !dp_stats[want].updated_us)
+			return -EINVAL;
+	}
 	for (unsigned int i = 0; i < RTE_MAX_LCORE; i++) {
 		const struct dp_lcore_stats *s = &dp_stats[i];
 
-		if (!s->updated_us)
+		if (!s->updated_us || (one && i != want))
 			continue;
 #define DP_X_SUM(id, path, key, kind, metric, label, help) total[CTL_STAT_##id] += s->path;
 		CTL_STATS_FIELDS(DP_X_SUM)
@@ -820,13 +833,34 @@ tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 	for (int f = 0; f < CTL_STAT_N; f++) {
 		char name[64];
 
-		/* telemetry names: letters, digits and '_' */
 		snprintf(name, sizeof(name), "%s", keys[f]);
 		for (char *p = name; *p; p++)
 			if (*p == '.')
 				*p = '_';
 		rte_tel_data_add_dict_u64(d, name, total[f]);
 	}
+	return 0;
+}
+
+static int
+tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	return tel_counters(params, d, 0);
+}
+
+static int
+tel_lcore(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	return tel_counters(params, d, 1);
+}
+
+static int
+tel_lcores(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	rte_tel_data_start_array(d, RTE_TEL_INT_VAL);
+	for (unsigned int i = 0; i < RTE_MAX_LCORE; i++)
+		if (dp_stats[i].updated_us)
+			rte_tel_data_add_array_int(d, (int)i);
 	return 0;
 }
 
@@ -903,6 +937,10 @@ dp_ctl_start(const struct dp_ctl_conf *conf)
 	/* Telemetry is optional (EAL --no-telemetry): ignore a failure to register. */
 	rte_telemetry_register_cmd("/tachyon/stats", tel_stats,
 	                           "Tachyon counters summed over lcores. No parameters");
+	rte_telemetry_register_cmd("/tachyon/lcore", tel_lcore,
+	                           "One lcore's Tachyon counters. Parameters: int lcore_id");
+	rte_telemetry_register_cmd("/tachyon/lcores", tel_lcores,
+	                           "Lcores reporting Tachyon counters. No parameters");
 	g.started = 1;
 	CTL_LOG(INFO, "serving control requests on %s", path);
 	return 0;

@@ -482,6 +482,18 @@ test_telemetry(void)
 	         dp_stats[1].tcp.retransmits + dp_stats[3].tcp.retransmits);
 	CHECK_EQ(json_object_size(d), CTL_STAT_N);
 	json_decref(j);
+	CHECK_EQ(send(fd, "/tachyon/lcore,3", 16, 0), 16);
+	n = recv(fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = 0;
+	j = json_loads(buf, 0, NULL);
+	CHECK_EQ(json_integer_value(
+	                 json_object_get(json_object_get(j, "/tachyon/lcore"), "mqtt_messages_in")),
+	         200);
+	json_decref(j);
+	CHECK_EQ(send(fd, "/tachyon/lcores", 15, 0), 15);
+	n = recv(fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = 0;
+	CHECK(strstr(buf, "\"/tachyon/lcores\":[1,3]") != NULL);
 	close(fd);
 }
 
