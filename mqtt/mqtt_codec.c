@@ -1200,7 +1200,8 @@ w_props_body(struct wr *w, const struct mqtt_props *pr, unsigned ptype)
 static void
 w_props(struct wr *w, const struct mqtt_props *pr, unsigned ptype)
 {
-	if (pr == NULL) {
+	/* The common case on the hot path: nothing to say. */
+	if (pr == NULL || (pr->present == 0 && pr->user_count == 0 && pr->sub_id_count == 0)) {
 		w_u8(w, 0);
 		return;
 	}
