@@ -262,6 +262,12 @@ check "after reattach: totals" bash -c "$PY -c 'import json,sys; s=json.load(ope
 # --- tachyond restart: tachyon-control reattaches and pushes its live options ---
 kill "$dp_pid"
 wait "$dp_pid" 2>/dev/null
+expect_rc "tachyond down: stats exits 3" 3 T stats
+check "tachyond down: says which socket" err_has "tachyond is not answering on $dir/dp.sock"
+check "tachyond down: metrics still answer, tachyon_up 0" \
+	bash -c "$PY -c 'import urllib.request; b=urllib.request.urlopen(\"http://127.0.0.1:$port/metrics\", timeout=5).read().decode(); assert \"tachyon_up 0\" in b.splitlines()'"
+expect_rc "tachyond down: status still answers (exit 0)" 0 T --json status
+check "tachyond down: status says dataplane null" grep -q '"dataplane": null' "$dir/out"
 check "new tachyond starts" start_dp
 for _ in $(seq 60); do
 	[ "$(status_field 's["dataplane"]["pid"]' 2>/dev/null)" = "$dp_pid" ] && break
