@@ -386,6 +386,9 @@ tls_engine_free(struct tls_engine *e)
 		return;
 	free_mb_mgr(e->mgr);
 	free(e);
+	/* The lcore is done with TLS: return its cached buffers. */
+	while (buf_cached != 0)
+		free(buf_cache[--buf_cached]);
 }
 
 struct tls_conn *
@@ -477,6 +480,9 @@ tls_conn_feed(struct tls_conn *c, const void *data, size_t len)
 {
 	if (c->state == TLS_FAILED)
 		return -EPIPE;
+	if (c->state == TLS_PEER_CLOSED)
+		return 0; /* after close_notify nothing is read (RFC 8446 6.1): drop, do not store
+		           */
 	if (c->in.len + len > FEED_LIMIT + MAX_CT)
 		return -ENOBUFS;
 	return buf_append(&c->in, data, len);

@@ -55,7 +55,8 @@ void tls_ctx_free(struct tls_ctx *ctx);
 /* The underlying SSL_CTX, e.g. to tune session tickets; do not change the keylog callback. */
 SSL_CTX *tls_ctx_ssl(struct tls_ctx *ctx);
 
-/* Per-lcore engine: the ipsec-mb manager and the job arrays of the bursts. */
+/* Per-lcore engine: the ipsec-mb manager and the job arrays of the bursts. Freeing it also
+ * frees the calling thread's cache of idle buffers. */
 struct tls_engine *tls_engine_new(void);
 void tls_engine_free(struct tls_engine *e);
 
@@ -82,8 +83,9 @@ const char *tls_conn_peer_cn(const struct tls_conn *c);
 /* 1 when the session was resumed from a ticket. */
 int tls_conn_resumed(const struct tls_conn *c);
 
-/* Ciphertext from TCP (copied). 0, -ENOBUFS when more than 64 KiB + a record is unprocessed
- * (stop reading from TCP until a burst consumed it), -EPIPE after failure. */
+/* Ciphertext from TCP (copied). 0, -ENOBUFS when more than 256 KiB + a record is unprocessed
+ * (stop reading from TCP until a burst consumed it), -EPIPE after failure. After the peer's
+ * close_notify input is discarded. */
 int tls_conn_feed(struct tls_conn *c, const void *data, size_t len);
 
 /* Ciphertext for TCP: a contiguous view of pending bytes (len 0 if none), then consume what TCP
@@ -108,10 +110,11 @@ int tls_conn_close(struct tls_conn *c);
  * key's record limit. -ENOTSUP when OpenSSL keeps the record layer (it rekeys on its own). */
 int tls_conn_key_update(struct tls_conn *c);
 
-/* Process received ciphertext of n connections: handshake records go to OpenSSL, TLS 1.3
- * application records are opened in ipsec-mb bursts (up to 128 records per submission, any mix
- * of connections). Returns the number of connections with new plaintext, a state change, or new
- * output. Cost: O(records + bytes); at most 64 records per connection per call. */
+/* Process received ciphertext of n connections (each at most once in conns): handshake records go
+ * to OpenSSL, TLS 1.3 application records are opened in ipsec-mb bursts (up to 128 records per
+ * submission, any mix of connections). Returns the number of connections with new plaintext, a
+ * state change, or new output. Cost: O(records + bytes); at most 64 records per connection per
+ * call. */
 unsigned tls_decrypt_burst(struct tls_engine *e, struct tls_conn *const *conns, unsigned n);
 
 /* Seal queued plaintext (and pending KeyUpdate/close_notify) of n connections into records on
