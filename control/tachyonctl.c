@@ -247,6 +247,29 @@ static const struct command commands[] = {
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
+/* Print `text` from column `indent`, breaking between words before column `width`. */
+static void
+wrap(FILE *out, const char *text, int indent, int width)
+{
+	int col = indent;
+
+	for (const char *p = text; *p;) {
+		int wl = (int)strcspn(p, " ");
+
+		if (col > indent && col + 1 + wl > width) {
+			fprintf(out, "\n%*s", indent, "");
+			col = indent;
+		} else if (col > indent) {
+			col += fprintf(out, " ");
+		}
+		col += fprintf(out, "%.*s", wl, p);
+		p += wl;
+		while (*p == ' ')
+			p++;
+	}
+	fputc('\n', out);
+}
+
 static void
 usage(FILE *out)
 {
@@ -262,9 +285,10 @@ usage(FILE *out)
 	        "  -t, --timeout MS             give up after MS milliseconds (10000)\n"
 	        "  -h, --help                   help (also after any command)\n\n"
 	        "commands:\n");
-	for (size_t i = 0; i < N_COMMANDS; i++)
-		fprintf(out, "  %-20s %-22s %.60s\n", commands[i].words, commands[i].args,
-		        commands[i].help);
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		fprintf(out, "  %-20s %-22s ", commands[i].words, commands[i].args);
+		wrap(out, commands[i].help, 46, 100);
+	}
 	fprintf(out, "\nexit codes: 0 ok, 1 failed, 2 usage, 3 unreachable, 4 not found,\n"
 	             "            5 invalid config, 6 restart required, 7 not supported yet\n");
 }
