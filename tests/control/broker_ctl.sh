@@ -12,7 +12,8 @@ DP=$1 CTLD=$2 CTL=$3
 . "$(dirname "$0")/../lib/tachyon.sh"
 tl_init "$DP"
 PY=/usr/bin/python3
-port=$((20000 + ($$ + 7) % 20000))
+# a loopback port nobody holds right now (the kernel picks it; a small race, no guessing)
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 ctl_pid=
 stop_ctl() { [ -n "$ctl_pid" ] && kill "$ctl_pid" 2>/dev/null; }
 trap 'stop_ctl; tl_cleanup' EXIT

@@ -7,7 +7,8 @@ set -u
 DPT=$1 CTLD=$2 CTL=$3 SRC=$4
 PY=/usr/bin/python3
 dir=$(mktemp -d /tmp/tachyon-ctl-it.XXXXXX)
-port=$((20000 + $$ % 20000))
+# a loopback port nobody holds right now (the kernel picks it; a small race, no guessing)
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 dp_pid='' ctl_pid=''
 n=0 failed=0
 
