@@ -563,6 +563,37 @@ tiny_segments_bounded(void)
 }
 
 static void
+pool_exhausted(void)
+{
+	struct app_conn *a = h_handshake(65535, 1460);
+	static struct rte_mbuf *hold[4096];
+	int n = 0;
+
+	/* Take every mbuf: the stack can neither queue nor build anything. */
+	while (n < (int)RTE_DIM(hold) && (hold[n] = rte_pktmbuf_alloc(test_pool)) != NULL)
+		n++;
+	CHECKH_EQ(h_send(a, 100), -ENOBUFS);
+	rte_pktmbuf_free(hold[--n]); /* room for the send queue, none for a frame */
+	CHECKH_EQ(h_send(a, 100), 100);
+	AT(1);
+	NONE();
+	CHECKH(ST->drop_nomem >= 2);
+	/* Mbufs come back; the retransmission timer sends what could not be built. */
+	AT(100);
+	while (n > 0)
+		rte_pktmbuf_free(hold[--n]);
+	AT(200);
+	NONE();
+	AT(201);
+	OUT(.seq = 1, .len = 100);
+	IN(.ack = 101);
+	CHECKH_EQ(a->closed, 0);
+	tcp_abort(a->c);
+	AT(202);
+	OUT(.flags = RST);
+}
+
+static void
 zero_window_probe(void)
 {
 	struct app_conn *a = h_handshake(65535, 1460);
@@ -1064,6 +1095,7 @@ main(int argc, char **argv)
 	SCRIPT(rto_timeout, 0);
 	SCRIPT(flow_control, 4000);
 	SCRIPT(tiny_segments_bounded, 0);
+	SCRIPT(pool_exhausted, 0);
 	SCRIPT(zero_window_probe, 0);
 	SCRIPT(send_buffer_writable, 0);
 	SCRIPT(peer_close_first, 0);
