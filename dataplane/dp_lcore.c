@@ -160,12 +160,12 @@ dp_lcore_publish_stats(struct dp_lcore *ls)
 static void
 dp_lcore_idle(struct dp_lcore *ls)
 {
-	uint64_t next = tcp_stack_next_timer(ls->stack);
-	uint64_t us = ls->sleep_us;
+	uint64_t next, us = ls->sleep_us;
 	struct timespec ts;
 
 	if (++ls->empty_polls < DP_IDLE_SPIN_POLLS)
 		return;
+	next = tcp_stack_next_timer(ls->stack); /* only once spinning is over: it probes a wheel */
 	if (next <= ls->now_us)
 		return;
 	if (next - ls->now_us < us)

@@ -71,6 +71,13 @@ else
 	tl_fail "another client's traffic continues on its one connection"
 fi
 
+# Keep-alive (per-connection timers in dp_conn.c, re-armed lazily): PINGREQs keep a 1 s
+# keep-alive connection open, silence closes it after 1.5 s.
+out=$(tl_ns "$raw" keepalive "$TL_DP_IP" 1883 2>&1)
+rc=$?
+[ $rc -eq 0 ] && tl_ok "keep-alive: pings keep the connection, silence ends it at 1.5x ($out)" ||
+	tl_fail "keep-alive: pings keep the connection, silence ends it at 1.5x" "rc=$rc $out"
+
 # SIGTERM while a client is connected: tachyond closes it, exits 0 (all mbufs back) and leaves
 # no runtime files; the client sees its connection end.
 tl_ns_bg "$raw" hold "$TL_DP_IP" 1883 15 >"$TL_DIR/hold.out" 2>&1
