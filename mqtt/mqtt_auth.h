@@ -164,6 +164,28 @@ int mqtt_auth_worker_submit(struct mqtt_auth_worker *w, unsigned q, uint64_t coo
 unsigned mqtt_auth_worker_poll(struct mqtt_auth_worker *w, unsigned q, struct mqtt_auth_result *out,
                                unsigned n);
 
+/* Per-lcore front end: the lcore's credential cache and its worker queue. A CONNECT is decided
+ * at once when it can be (anonymous policy, cached login) and parked otherwise; accepted logins
+ * enter the cache (the worker computes their cache key, so the lcore never keeps a password).
+ * Owned by one lcore; free it before the worker. */
+struct mqtt_auth_lcore;
+
+struct mqtt_auth_lcore *mqtt_auth_lcore_new(struct mqtt_auth_worker *w, unsigned q,
+                                            unsigned cache_capacity);
+void mqtt_auth_lcore_free(struct mqtt_auth_lcore *a);
+
+/* pw: the lcore's current password set (NULL: none configured); user NULL: anonymous.
+ * 0 accept now (anonymous allowed, or no password set and anonymous allowed, or a cached
+ * login), -EINPROGRESS parked (the answer comes from mqtt_auth_lcore_poll with cookie),
+ * -EACCES refuse now, -EAGAIN worker queue full (refuse as "server unavailable"), -E2BIG.
+ * Cost when not parked: one HMAC-SHA256 (~1 us). */
+int mqtt_auth_lcore_login(struct mqtt_auth_lcore *a, const struct mqtt_passwd *pw,
+                          int allow_anonymous, uint64_t cookie, const char *user, const void *pass,
+                          size_t passlen);
+
+/* Answers for parked logins (call once per loop iteration). Returns how many. */
+unsigned mqtt_auth_lcore_poll(struct mqtt_auth_lcore *a, struct mqtt_auth_result *out, unsigned n);
+
 /* ---- ACL ------------------------------------------------------------------------------- */
 
 /* A compiled, immutable ACL (acl_file syntax of Mosquitto; semantics in docs/security.md):

@@ -31,11 +31,19 @@ struct ring_idx {
 	_Atomic uint32_t tail __attribute__((aligned(64))); /* written by the consumer */
 };
 
+/* An answer: the public result, plus the login's cache key when the queue has a cache. */
+struct ans {
+	struct mqtt_auth_result r;
+	uint8_t mac[32];
+	uint8_t has_mac;
+};
+
 struct queue {
 	struct ring_idx rq; /* lcore -> worker */
 	struct ring_idx aq; /* worker -> lcore */
 	struct req *reqs;
-	struct mqtt_auth_result *ans;
+	struct ans *ans;
+	const struct mqtt_cred_cache *cache; /* set before the first submit; read-only here */
 };
 
 struct mqtt_auth_worker {
@@ -99,19 +107,30 @@ mqtt_auth_worker_submit(struct mqtt_auth_worker *w, unsigned q, uint64_t cookie,
 	return 0;
 }
 
-unsigned
-mqtt_auth_worker_poll(struct mqtt_auth_worker *w, unsigned q, struct mqtt_auth_result *out,
-                      unsigned n)
+/* Up to n answers of queue q; accepted logins enter cache when one is given. */
+static unsigned
+poll_answers(struct mqtt_auth_worker *w, unsigned q, struct mqtt_auth_result *out, unsigned n,
+             struct mqtt_cred_cache *cache)
 {
 	struct queue *qq = &w->q[q];
 	unsigned k = 0;
 
 	while (k < n && !ring_empty(&qq->aq)) {
 		uint32_t t = atomic_load_explicit(&qq->aq.tail, memory_order_relaxed);
-		out[k++] = qq->ans[t & w->mask];
+		struct ans *a = &qq->ans[t & w->mask];
+		out[k++] = a->r;
+		if (cache != NULL && a->has_mac && a->r.rc == 0)
+			mqtt_cred_cache_insert_mac(cache, a->mac);
 		ring_pop(&qq->aq);
 	}
 	return k;
+}
+
+unsigned
+mqtt_auth_worker_poll(struct mqtt_auth_worker *w, unsigned q, struct mqtt_auth_result *out,
+                      unsigned n)
+{
+	return poll_answers(w, q, out, n, NULL);
 }
 
 /* One batch: take up to BATCH requests across the queues whose answer ring has room, hash them
@@ -162,14 +181,16 @@ worker_batch(struct mqtt_auth_worker *w, const struct mqtt_passwd *pw)
 	for (unsigned i = 0; i < n; i++) {
 		struct queue *qq = &w->q[from[i]];
 		uint32_t ah = atomic_load_explicit(&qq->aq.head, memory_order_relaxed);
-		struct mqtt_auth_result *a = &qq->ans[ah & w->mask];
-		a->cookie = src[i]->cookie;
-		a->generation = mqtt_passwd_generation(pw);
-		a->rc = rc == 0 && known[i] && pw != NULL &&
-		                        mqtt_ct_memcmp(pr[i].out, want[i], MQTT_PASSWD_HASH_LEN) ==
-		                                0
-		                ? 0
-		                : -EACCES;
+		struct ans *a = &qq->ans[ah & w->mask];
+		int ok = rc == 0 && known[i] && pw != NULL &&
+		         mqtt_ct_memcmp(pr[i].out, want[i], MQTT_PASSWD_HASH_LEN) == 0;
+		a->r.cookie = src[i]->cookie;
+		a->r.generation = mqtt_passwd_generation(pw);
+		a->r.rc = ok ? 0 : -EACCES;
+		/* The lcore's cache key, computed here so the lcore never keeps the password. */
+		a->has_mac = ok && qq->cache != NULL &&
+		             mqtt_cred_cache_mac(qq->cache, a->r.generation, src[i]->user,
+		                                 src[i]->pass, src[i]->passlen, a->mac) == 0;
 		explicit_bzero(src[i]->pass, src[i]->passlen);
 		explicit_bzero(pr[i].out, sizeof(pr[i].out));
 		ring_push(&qq->aq);
@@ -219,7 +240,7 @@ mqtt_auth_worker_new(unsigned nq, unsigned depth)
 	memset(w->q, 0, sizeof(*w->q) * nq);
 	for (unsigned i = 0; i < nq; i++) {
 		w->q[i].reqs = calloc(size, sizeof(struct req));
-		w->q[i].ans = calloc(size, sizeof(struct mqtt_auth_result));
+		w->q[i].ans = calloc(size, sizeof(struct ans));
 		if (w->q[i].reqs == NULL || w->q[i].ans == NULL)
 			goto fail;
 	}
@@ -268,4 +289,62 @@ mqtt_auth_worker_set_passwd(struct mqtt_auth_worker *w, struct mqtt_passwd *pw)
 		nanosleep(&ts, NULL);
 	}
 	return old;
+}
+
+/* ---- per-lcore front end ----------------------------------------------------------------- */
+
+struct mqtt_auth_lcore {
+	struct mqtt_auth_worker *w;
+	unsigned q;
+	struct mqtt_cred_cache *cache;
+};
+
+struct mqtt_auth_lcore *
+mqtt_auth_lcore_new(struct mqtt_auth_worker *w, unsigned q, unsigned cache_capacity)
+{
+	if (w == NULL || q >= w->nq) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct mqtt_auth_lcore *a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return NULL;
+	a->w = w;
+	a->q = q;
+	a->cache = mqtt_cred_cache_new(cache_capacity);
+	if (a->cache == NULL) {
+		free(a);
+		return NULL;
+	}
+	w->q[q].cache = a->cache;
+	return a;
+}
+
+void
+mqtt_auth_lcore_free(struct mqtt_auth_lcore *a)
+{
+	if (a == NULL)
+		return;
+	a->w->q[a->q].cache = NULL;
+	mqtt_cred_cache_free(a->cache);
+	free(a);
+}
+
+int
+mqtt_auth_lcore_login(struct mqtt_auth_lcore *a, const struct mqtt_passwd *pw, int allow_anonymous,
+                      uint64_t cookie, const char *user, const void *pass, size_t passlen)
+{
+	/* No user name, or no password file: the listener's anonymous policy decides. */
+	if (user == NULL || pw == NULL)
+		return allow_anonymous ? 0 : -EACCES;
+	if (mqtt_cred_cache_lookup(a->cache, mqtt_passwd_generation(pw), user, pass, passlen) == 1)
+		return 0;
+	int rc = mqtt_auth_worker_submit(a->w, a->q, cookie, user, pass, passlen);
+	return rc == 0 ? -EINPROGRESS : rc;
+}
+
+unsigned
+mqtt_auth_lcore_poll(struct mqtt_auth_lcore *a, struct mqtt_auth_result *out, unsigned n)
+{
+	return poll_answers(a->w, a->q, out, n, a->cache);
 }

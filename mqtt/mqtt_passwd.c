@@ -744,9 +744,9 @@ mqtt_cred_cache_clear(struct mqtt_cred_cache *c)
 }
 
 /* MAC of (generation, len(user), user, password): lengths make the encoding unambiguous. */
-static int
-cache_mac(struct mqtt_cred_cache *c, uint64_t gen, const char *user, const void *pass,
-          size_t passlen, uint8_t mac[32])
+int
+mqtt_cred_cache_mac(const struct mqtt_cred_cache *c, uint64_t gen, const char *user,
+                    const void *pass, size_t passlen, uint8_t mac[32])
 {
 	uint8_t msg[CACHE_MSG_MAX];
 	size_t ul = user ? strlen(user) : 0;
@@ -768,18 +768,24 @@ cache_mac(struct mqtt_cred_cache *c, uint64_t gen, const char *user, const void 
 	return rc;
 }
 
+static struct cache_slot *
+bucket_of(struct mqtt_cred_cache *c, const uint8_t mac[32])
+{
+	uint64_t h;
+
+	memcpy(&h, mac, 8);
+	return &c->slots[(h & c->mask) * CACHE_WAYS];
+}
+
 /* The bucket of (gen, user, pass), its MAC in mac; NULL when not cacheable (too long) or on
  * error. */
 static struct cache_slot *
 cache_bucket(struct mqtt_cred_cache *c, uint64_t gen, const char *user, const void *pass,
              size_t passlen, uint8_t mac[32])
 {
-	uint64_t h;
-
-	if (cache_mac(c, gen, user, pass, passlen, mac) < 0)
+	if (mqtt_cred_cache_mac(c, gen, user, pass, passlen, mac) < 0)
 		return NULL;
-	memcpy(&h, mac, 8);
-	return &c->slots[(h & c->mask) * CACHE_WAYS];
+	return bucket_of(c, mac);
 }
 
 int
@@ -801,18 +807,22 @@ mqtt_cred_cache_insert(struct mqtt_cred_cache *c, uint64_t gen, const char *user
                        size_t passlen)
 {
 	uint8_t mac[32];
-	struct cache_slot *b = cache_bucket(c, gen, user, pass, passlen, mac);
 
-	if (b == NULL)
-		return 0;
-	struct cache_slot *victim = &b[0];
+	if (cache_bucket(c, gen, user, pass, passlen, mac) != NULL)
+		mqtt_cred_cache_insert_mac(c, mac);
+	return 0;
+}
+
+void
+mqtt_cred_cache_insert_mac(struct mqtt_cred_cache *c, const uint8_t mac[32])
+{
+	struct cache_slot *b = bucket_of(c, mac), *victim = &b[0];
 	for (int i = 0; i < CACHE_WAYS; i++) {
 		if (b[i].stamp != 0 && memcmp(b[i].mac, mac, 32) == 0)
-			return 0;
+			return;
 		if (b[i].stamp < victim->stamp)
 			victim = &b[i];
 	}
 	memcpy(victim->mac, mac, 32);
 	victim->stamp = ++c->clock;
-	return 0;
 }

@@ -329,6 +329,58 @@ auth_worker(void)
 	mqtt_passwd_free(pw2);
 }
 
+/* Park one login and wait for its answer (bounded by collect). */
+static int
+parked(struct mqtt_auth_lcore *a, const struct mqtt_passwd *pw, uint64_t cookie, const char *user,
+       const char *pass)
+{
+	int rc = mqtt_auth_lcore_login(a, pw, 0, cookie, user, pass, strlen(pass));
+	if (rc != -EINPROGRESS)
+		return 1000 + rc;
+	struct mqtt_auth_result r;
+	for (int i = 0; i < 20000; i++) {
+		if (mqtt_auth_lcore_poll(a, &r, 1) == 1)
+			return r.cookie == cookie ? r.rc : 2000;
+		usleep(1000);
+	}
+	return 3000;
+}
+
+static void
+auth_lcore_front_end(void)
+{
+	struct mqtt_passwd *pw = mqtt_passwd_new(), *pw2 = mqtt_passwd_new();
+	CHECK_EQ(mqtt_passwd_set(pw, "alice", "a-pass", 6, 1000), 0);
+	CHECK_EQ(mqtt_passwd_set(pw2, "alice", "new-pass", 8, 1000), 0);
+	struct mqtt_auth_worker *w = mqtt_auth_worker_new(1, 8);
+	struct mqtt_auth_lcore *a = mqtt_auth_lcore_new(w, 0, 64);
+	CHECK(a != NULL);
+	if (a == NULL)
+		return;
+	mqtt_auth_worker_set_passwd(w, pw);
+	/* Anonymous and "no password file" follow the listener's policy, at once. */
+	CHECK_EQ(mqtt_auth_lcore_login(a, pw, 0, 1, NULL, NULL, 0), -EACCES);
+	CHECK_EQ(mqtt_auth_lcore_login(a, pw, 1, 1, NULL, NULL, 0), 0);
+	CHECK_EQ(mqtt_auth_lcore_login(a, NULL, 0, 2, "alice", "x", 1), -EACCES);
+	CHECK_EQ(mqtt_auth_lcore_login(a, NULL, 1, 2, "alice", "x", 1), 0);
+	/* First login parks; the accepted one is cached, so the reconnect is immediate. */
+	CHECK_EQ(parked(a, pw, 3, "alice", "a-pass"), 0);
+	CHECK_EQ(mqtt_auth_lcore_login(a, pw, 0, 4, "alice", "a-pass", 6), 0);
+	/* A refused login is never cached. */
+	CHECK_EQ(parked(a, pw, 5, "alice", "wrong"), -EACCES);
+	CHECK_EQ(parked(a, pw, 6, "alice", "wrong"), -EACCES);
+	/* Reload: the old cached login no longer hits (new generation) and is refused now. */
+	CHECK(mqtt_auth_worker_set_passwd(w, pw2) == pw);
+	CHECK_EQ(parked(a, pw2, 7, "alice", "a-pass"), -EACCES);
+	CHECK_EQ(parked(a, pw2, 8, "alice", "new-pass"), 0);
+	CHECK_EQ(mqtt_auth_lcore_login(a, pw2, 0, 9, "alice", "new-pass", 8), 0);
+	CHECK(mqtt_auth_lcore_new(w, 1, 64) == NULL);
+	mqtt_auth_lcore_free(a);
+	mqtt_auth_worker_free(w);
+	mqtt_passwd_free(pw);
+	mqtt_passwd_free(pw2);
+}
+
 int
 main(void)
 {
@@ -341,5 +393,6 @@ main(void)
 	parse_errors();
 	TEST(cred_cache);
 	TEST(auth_worker);
+	TEST(auth_lcore_front_end);
 	return tap_done();
 }
