@@ -37,6 +37,7 @@ ctl_stats_from_json(json_t *resp, struct ctl_stats *s)
 		return -EPROTO;
 	s->tsc_hz = json_integer_value(json_object_get(resp, "tsc_hz"));
 	s->uptime_s = json_integer_value(json_object_get(resp, "uptime_s"));
+	s->config_generation = json_integer_value(json_object_get(resp, "config_generation"));
 	json_array_foreach(lcores, i, e)
 	{
 		struct ctl_stats_lcore *l;
@@ -108,6 +109,7 @@ ctl_stats_to_json(const struct ctl_stats *s)
 	json_t *o = json_object(), *arr = json_array();
 
 	json_object_set_new(o, "uptime_s", json_integer((json_int_t)s->uptime_s));
+	json_object_set_new(o, "config_generation", json_integer((json_int_t)s->config_generation));
 	put_headline(o, s->total);
 	json_object_set_new(o, "counters", counters_json(s->total));
 	for (unsigned int i = 0; i < s->n; i++) {
@@ -181,6 +183,13 @@ ctl_stats_prometheus(const struct ctl_stats *s, char *buf, size_t len)
 	}
 	APPEND("# HELP tachyon_lcores Polling lcores reporting.\n# TYPE tachyon_lcores gauge\n");
 	APPEND("tachyon_lcores %u\n", s->n);
+	APPEND("# HELP tachyon_uptime_seconds Time since tachyond started.\n"
+	       "# TYPE tachyon_uptime_seconds gauge\ntachyon_uptime_seconds %" PRIu64 "\n",
+	       s->uptime_s);
+	APPEND("# HELP tachyon_config_generation Configuration generation tachyond runs (+1 per "
+	       "applied change).\n# TYPE tachyon_config_generation gauge\n"
+	       "tachyon_config_generation %" PRIu64 "\n",
+	       s->config_generation);
 	if (n >= len)
 		return -ENOSPC;
 	return (int)n;

@@ -96,7 +96,7 @@
 	X(CONNECTIONS, mqtt.connections_current, "mqtt.connections_current", G, "connections", "", \
 	  "MQTT connections open.")                                                                \
 	X(CONNECTIONS_TOTAL, mqtt.connections_total, "mqtt.connections_total", C,                  \
-	  "connections_accepted_total", "", "MQTT connections accepted.")                                   \
+	  "connections_accepted_total", "", "MQTT connections accepted.")                          \
 	X(MSG_IN, mqtt.messages_in, "mqtt.messages_in", C, "messages_received_total", "",          \
 	  "PUBLISH packets received.")                                                             \
 	X(MSG_OUT, mqtt.messages_out, "mqtt.messages_out", C, "messages_sent_total", "",           \
@@ -156,7 +156,8 @@ struct ctl_stats_lcore {
 struct ctl_stats {
 	unsigned int n;
 	uint64_t tsc_hz;
-	uint64_t uptime_s; /* of tachyond */
+	uint64_t uptime_s;          /* of tachyond */
+	uint64_t config_generation; /* of tachyond's running configuration */
 	uint64_t total[CTL_STAT_N];
 	struct ctl_stats_lcore lc[CTL_STATS_MAX_LCORES];
 };

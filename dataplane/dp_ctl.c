@@ -324,6 +324,7 @@ cmd_stats(json_t *req)
 
 	json_object_set_new(r, "tsc_hz", json_integer((json_int_t)rte_get_tsc_hz()));
 	json_object_set_new(r, "uptime_s", json_integer((mono_us() - g.start_us) / 1000000));
+	json_object_set_new(r, "config_generation", json_integer((json_int_t)g.cur->generation));
 	/* A slot with updated_us == 0 belongs to no running lcore (dp_stats.h). Cost: one
 	 * cache-line read per lcore id, RTE_MAX_LCORE of them. */
 	for (unsigned int i = 0; i < RTE_MAX_LCORE; i++) {

@@ -160,7 +160,9 @@ exp = {'tachyon_connections{lcore="1"}': 3, 'tachyon_connections{lcore="3"}': 4,
        'tachyon_messages_received_total{lcore="1"}': 100, 'tachyon_connections_accepted_total{lcore="3"}': 20,
        'tachyon_messages_sent_total{lcore="3"}': 50,
        'tachyon_received_bytes_total{lcore="1"}': 4096,
-       'tachyon_retained_messages{lcore="3"}': 7, 'tachyon_up': 1, 'tachyon_lcores': 2}
+       'tachyon_retained_messages{lcore="3"}': 7, 'tachyon_up': 1, 'tachyon_lcores': 2,
+       'tachyon_config_generation': 2}
+assert 'tachyon_uptime_seconds' in samples
 bad = {k: samples.get(k) for k, v in exp.items() if samples.get(k) != v}
 assert not bad, bad
 assert 'tachyon_drops_total{lcore="1",reason="ip_checksum"}' in samples

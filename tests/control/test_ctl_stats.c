@@ -22,6 +22,7 @@ fake_dp_stats(uint64_t conns2, uint64_t msg_in2)
 {
 	json_t *r = json_pack("{s:i,s:b,s:I,s:I}", "v", 1, "ok", 1, "tsc_hz",
 	                      (json_int_t)1000000000, "uptime_s", (json_int_t)77);
+	json_object_set_new(r, "config_generation", json_integer(4));
 	json_t *a = json_array();
 
 	for (int l = 2; l <= 5; l += 3) {
@@ -110,6 +111,8 @@ test_prometheus(void)
 	/* TSC cycles become seconds: 2e9 cycles at 1 GHz */
 	CHECK(strstr(buf, "tachyon_lcore_busy_seconds_total{lcore=\"2\"} 2.000000\n") != NULL);
 	CHECK(strstr(buf, "# TYPE tachyon_connections gauge\n") != NULL);
+	CHECK(strstr(buf, "\ntachyon_uptime_seconds 77\n") != NULL);
+	CHECK(strstr(buf, "\ntachyon_config_generation 4\n") != NULL);
 	CHECK(strstr(buf, "# TYPE tachyon_messages_received_total counter\n") != NULL);
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (!strncmp(line, "# HELP ", 7)) {
@@ -127,7 +130,7 @@ test_prometheus(void)
 			samples++;
 		}
 	}
-	CHECK_EQ(samples, 2 * CTL_STAT_N + 1);
+	CHECK_EQ(samples, 2 * CTL_STAT_N + 3);
 	CHECK_EQ(ctl_stats_prometheus(s, buf, 100), -ENOSPC);
 	json_decref(r);
 	free(buf);
