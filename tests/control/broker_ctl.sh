@@ -98,8 +98,10 @@ PY
 # --- live reload keeps a connection; restart-only is refused ---
 tl_check "long-lived subscriber up" tl_sub "$TL_DIR/live.out" ctl/live 1 2 -i ctl-live -F 'P:%p'
 tl_ns mosquitto_pub -h "$TL_DP_IP" -t ctl/live -q 1 -m before
+gen0=$(stat config_generation)
 write_conf 42 8191
 tl_check "reload of max_inflight_messages exits 0" T config reload
+tl_check "a new configuration generation" [ "$(stat config_generation)" = $((gen0 + 1)) ]
 tl_check "tachyond runs the new value" bash -c "'$CTL' -c '$conf' config show | grep -qx 'max_inflight_messages 42'"
 tl_ns mosquitto_pub -h "$TL_DP_IP" -t ctl/live -q 1 -m after
 if tl_wait_pid "$TL_SUB_PID" 10 && [ "$(tl_payloads "$TL_DIR/live.out" | tr '\n' ' ')" = "before after " ]; then
