@@ -75,6 +75,8 @@ struct tcp_stack_conf {
 	uint32_t arp_timeout_us; /* ARP cache entry lifetime */
 	unsigned int lcore;      /* owning lcore, for logging and per-lcore arrays */
 	uint32_t msl_us;         /* TCP MSL; TIME_WAIT lasts 2*MSL. 0 = 30 s (tests shorten it) */
+	uint64_t keepalive_us;   /* idle time before keepalive probes (75 s apart, 9 unanswered
+	                          * ones end it with TCP_CLOSE_TIMEOUT); 0 = off */
 };
 
 /* Counters: plain per-lcore stores (one writer), read by whoever aggregates. */
@@ -92,6 +94,7 @@ struct tcp_stats {
 	uint64_t drop_conn_full; /* SYNs dropped: max_conns TCBs in use (none in TIME_WAIT) */
 	uint64_t drop_icmp;      /* ICMP that is not a valid echo request */
 	uint64_t tw_recycled;    /* TIME_WAIT TCBs reused for a new SYN at max_conns */
+	uint64_t keepalive_probes;
 };
 
 struct tcp_stack *tcp_stack_create(const struct tcp_stack_conf *conf);

@@ -303,9 +303,22 @@ rto_arm(struct tcp_conn *c, uint32_t after_us)
 	conn_timer_update(c);
 }
 
+static int
+ka_applies(const struct tcp_conn *c)
+{
+	return c->st->conf.keepalive_us &&
+	       (c->state == TCPS_ESTABLISHED || c->state == TCPS_CLOSE_WAIT);
+}
+
+/* Nothing outstanding: the RTO deadline becomes the keepalive deadline (checked lazily: a
+ * received segment only stores last_rx_ms, it never touches the timer). */
 static void
 rto_stop(struct tcp_conn *c)
 {
+	if (ka_applies(c)) {
+		rto_arm(c, (uint32_t)RTE_MIN(c->st->conf.keepalive_us, (uint64_t)TCP_KA_CHUNK_US));
+		return;
+	}
 	c->flags &= ~TF_RTO;
 	conn_timer_update(c);
 }
@@ -546,6 +559,32 @@ tcp_output(struct tcp_conn *c)
 }
 
 static void
+keepalive_fire(struct tcp_conn *c)
+{
+	struct tcp_stack *st = c->st;
+	uint32_t idle_ms = (uint32_t)(st->now_us / 1000) - c->last_rx_ms;
+	uint64_t idle_us = (uint64_t)idle_ms * 1000;
+
+	if (!ka_applies(c))
+		return;
+	if (idle_us < st->conf.keepalive_us) {
+		c->retries = 0; /* the peer spoke since the last probe */
+		rto_arm(c, (uint32_t)RTE_MIN(st->conf.keepalive_us - idle_us,
+		                             (uint64_t)TCP_KA_CHUNK_US));
+		return;
+	}
+	if (c->retries >= TCP_KA_PROBES) {
+		conn_close(c, TCP_CLOSE_TIMEOUT);
+		return;
+	}
+	/* RFC 9293 3.8.4: SEG.SEQ = SND.NXT - 1 with no data elicits an ACK. */
+	c->retries++;
+	st->stats.keepalive_probes++;
+	seg_send(c, c->snd_una - 1, TH_ACK, 0, 0);
+	rto_arm(c, TCP_KA_INTVL_US);
+}
+
+static void
 rto_expired(struct tcp_conn *c)
 {
 	struct tcp_stack *st = c->st;
@@ -560,8 +599,10 @@ rto_expired(struct tcp_conn *c)
 	default:
 		break;
 	}
-	if (c->snd_una == c->snd_max && c->snd_len == 0)
-		return; /* nothing outstanding */
+	if (c->snd_una == c->snd_max && c->snd_len == 0) {
+		keepalive_fire(c); /* nothing outstanding: this was the keepalive deadline */
+		return;
+	}
 	st->stats.rto_expired++;
 	/* A zero-window probe answered keeps the connection alive; only silence counts. */
 	if (++c->retries > ((c->state == TCPS_SYN_SENT || c->state == TCPS_SYN_RCVD)
@@ -954,8 +995,8 @@ syn_sent_input(struct tcp_conn *c, struct seg *s)
 			rtt_sample(c, now32(c->st) - c->rtt_ts);
 		c->flags &= ~TF_RTT;
 		c->retries = 0;
-		rto_stop(c);
 		established(c);
+		rto_stop(c); /* after the state change: arms the keepalive if configured */
 	} else {
 		/* Simultaneous open: SYN-RCVD, resend our SYN with an ACK. */
 		c->state = TCPS_SYN_RCVD;
@@ -972,6 +1013,9 @@ conn_input(struct tcp_conn *c, struct seg *s, struct rte_mbuf *data)
 	uint32_t seglen = s->len + !!(s->flags & TH_SYN) + !!(s->flags & TH_FIN);
 	int ok, fin;
 
+	c->last_rx_ms = (uint32_t)(st->now_us / 1000);
+	if (c->snd_una == c->snd_max && c->snd_len == 0)
+		c->retries = 0; /* idle: any segment answers the keepalive probes */
 	if (c->state == TCPS_SYN_SENT) {
 		chain_free(data);
 		syn_sent_input(c, s);
@@ -1062,8 +1106,8 @@ conn_input(struct tcp_conn *c, struct seg *s, struct rte_mbuf *data)
 			if (c->retries == 0) /* Karn: only a SYN-ACK sent once gives a sample */
 				rtt_sample(c, now32(st) - c->rtt_ts);
 			c->retries = 0;
-			rto_stop(c);
 			established(c);
+			rto_stop(c);
 		} else {
 			chain_free(data);
 			rst_for(st, &c->key, s);

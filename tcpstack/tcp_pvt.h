@@ -20,11 +20,14 @@
 /* Tunables. Times in microseconds. */
 #define TCP_RTO_INIT_US    1000000u /* RFC 6298 2.1 */
 #define TCP_RTO_MIN_US     200000u /* Linux's floor (RFC 6298 says 1 s; 200 ms is common practice) */
-#define TCP_RTO_MAX_US     60000000u /* RFC 6298 2.5 */
-#define TCP_RTO_RETRIES    8         /* data/FIN retransmissions before TCP_CLOSE_TIMEOUT */
-#define TCP_SYN_RETRIES    5         /* SYN or SYN-ACK retransmissions */
-#define TCP_DELACK_US      40000u    /* delayed ACK (RFC 1122 4.2.3.2 allows up to 500 ms) */
-#define TCP_MSL_DEFAULT_US 30000000u /* 2*MSL = 60 s, like Linux's TIME_WAIT */
+#define TCP_RTO_MAX_US     60000000u   /* RFC 6298 2.5 */
+#define TCP_RTO_RETRIES    8           /* data/FIN retransmissions before TCP_CLOSE_TIMEOUT */
+#define TCP_SYN_RETRIES    5           /* SYN or SYN-ACK retransmissions */
+#define TCP_DELACK_US      40000u      /* delayed ACK (RFC 1122 4.2.3.2 allows up to 500 ms) */
+#define TCP_MSL_DEFAULT_US 30000000u   /* 2*MSL = 60 s, like Linux's TIME_WAIT */
+#define TCP_KA_INTVL_US    75000000u   /* keepalive probe interval (Linux tcp_keepalive_intvl) */
+#define TCP_KA_PROBES      9           /* unanswered probes before TCP_CLOSE_TIMEOUT */
+#define TCP_KA_CHUNK_US    1800000000u /* longest single wait: deadlines are 32-bit µs */
 #define TCP_FIN_WAIT2_US                                                                           \
 	60000000u             /* FIN_WAIT_2 with no peer FIN: give up (Linux tcp_fin_timeout) */
 #define TCP_OOO_MAX        16 /* out-of-order segments kept per connection */
@@ -115,6 +118,7 @@ struct tcp_conn {
 	uint32_t srtt, rttvar, rto; /* us; srtt 0 = no sample yet */
 	uint32_t rtt_seq, rtt_ts;   /* timed segment: ACK of rtt_seq gives a sample; rtt_ts in us */
 	uint32_t rto_at, delack_at; /* deadlines, us (low 32 bits of the clock), when armed */
+	uint32_t last_rx_ms;        /* last segment received (keepalive idleness), ms */
 	uint32_t ev_next, out_next; /* intrusive lists by pool index (TCP_NIL ends) */
 	uint32_t tw_prev, tw_next;  /* TIME_WAIT list, oldest first (recycled at max_conns) */
 	uint16_t flags;

@@ -18,6 +18,7 @@
 #pragma GCC diagnostic ignored "-Woverride-init"
 
 struct harness H;
+uint64_t h_next_keepalive_us;
 struct rte_mempool *test_pool;
 
 #define T0_US    5000000ull
@@ -196,6 +197,8 @@ h_begin(const char *name, uint32_t rcvbuf)
 	H.conf.sndbuf = 16384;
 	H.conf.arp_timeout_us = 600 * 1000000u;
 	H.conf.msl_us = 1000000u; /* TIME_WAIT = 2 s */
+	H.conf.keepalive_us = h_next_keepalive_us;
+	h_next_keepalive_us = 0;
 	capt_head = capt_len = 0;
 	n_iss = 0;
 	peer_nxt = 0;

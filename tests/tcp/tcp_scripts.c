@@ -1035,6 +1035,39 @@ active_open(void)
 }
 
 static void
+keepalive(void)
+{
+	/* keepalive_us = 10 s (set by main): probes 75 s apart, 9 unanswered end it. */
+	struct app_conn *a = h_handshake(65535, 1460);
+
+	AT(9999);
+	NONE();
+	IN(.flags = ACK | PSH, .len = 10); /* the peer speaks at 9.999 s: idle restarts */
+	AT(10039);
+	OUT(.flags = ACK, .ack = 11); /* delayed ACK */
+	AT(19998);
+	NONE();
+	AT(19999);
+	OUT(.flags = ACK, .seq = 0, .ack = 11, .len = 0); /* probe: SND.NXT - 1 */
+	IN(.flags = ACK, .seq = 11, .ack = 1);            /* answered */
+	AT(19999 + 75000);                                /* next check: idle 75 s >= 10 s */
+	OUT(.flags = ACK, .seq = 0);
+	for (int i = 1; i < 9; i++) { /* unanswered from here */
+		h_peer_arp();         /* keep the peer's ARP entry fresh (600 s) */
+		AT(19999 + 75000 * (uint64_t)(i + 1) - 1);
+		NONE();
+		AT(19999 + 75000 * (uint64_t)(i + 1));
+		OUT(.flags = ACK, .seq = 0);
+	}
+	CHECKH_EQ(a->closed, 0);
+	AT(19999 + 75000 * 10);
+	NONE();
+	CHECKH_EQ(a->closed, 1);
+	CHECKH_EQ(a->why, TCP_CLOSE_TIMEOUT);
+	CHECKH_EQ(ST->keepalive_probes, 10);
+}
+
+static void
 timer_wheel_long(void)
 {
 	/* A delay beyond level 0 and 1 of the wheel (keeps precision after cascades). */
@@ -1115,6 +1148,8 @@ main(int argc, char **argv)
 	SCRIPT(time_wait_recycled, 0);
 	SCRIPT(rst_before_accept_dispatch, 0);
 	SCRIPT(active_open, 0);
+	h_next_keepalive_us = 10000000;
+	SCRIPT(keepalive, 0);
 	SCRIPT(timer_wheel_long, 0);
 	rte_mempool_free(test_pool);
 	rte_eal_cleanup();
