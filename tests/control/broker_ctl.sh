@@ -16,7 +16,7 @@ PY=/usr/bin/python3
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 ctl_pid=
 stop_ctl() { [ -n "$ctl_pid" ] && kill "$ctl_pid" 2>/dev/null; }
-trap 'stop_ctl; tl_cleanup' EXIT
+trap 'rc=$?; stop_ctl; (exit $rc); tl_cleanup' EXIT
 
 conf=$TL_DIR/tachyon.conf
 write_conf() { # write_conf MAX_INFLIGHT MBUFS
