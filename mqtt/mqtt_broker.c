@@ -24,6 +24,8 @@
 #define OUTBUF_CTRL_SLACK 65536 /* acks may exceed max_outbuf by this before we give up */
 #define V31_MAX_CLIENT_ID 23
 #define PUB_HDR_STACK     256
+#define HELD_ACKS_MAX     1024    /* acks held back per publisher (back-pressure) */
+#define HELD_ACKS_MAX_US  5000000 /* longest a congested subscriber holds publishers */
 
 /* ------------------------------------------------------------------------------------------ */
 
@@ -69,11 +71,17 @@ struct mqtt_session {
 	struct mqtt_msg *will;
 	uint8_t will_qos, will_retain;
 	uint64_t will_at;
+	uint8_t congested; /* online with a queue over the high watermark: publishers wait */
 	/* match dedup within one publish */
 	uint64_t match_gen;
 	uint32_t match_idx;
 	uint16_t cid_len;
 	uint8_t cid[];
+};
+
+struct held_ack {
+	uint8_t type;
+	uint16_t pid;
 };
 
 struct topic_alias {
@@ -109,6 +117,10 @@ struct mqtt_conn {
 	uint32_t will_delay_s;
 	/* v5 inbound topic aliases, allocated on first use */
 	struct topic_alias *aliases;
+	/* PUBACK/PUBREC held back while subscribers are congested (in broker->held_conns) */
+	struct held_ack *held;
+	uint32_t n_held, cap_held, n_held_puback;
+	struct mqtt_list held_link;
 };
 
 struct match {
@@ -140,10 +152,17 @@ struct mqtt_broker {
 	struct match *matches;
 	uint32_t n_match, cap_match;
 	struct pubctx *cur;
-	uint64_t now;
+	bool hit_congested; /* the current publish was queued behind a congested session */
+	/* Publisher back-pressure: while any online session's queue is over its high watermark,
+	 * the acks of publishes that reached one are held, so the publishers' own inflight
+	 * windows stop them instead of the queue overflowing. */
+	uint32_t congested;
+	uint64_t congested_since;
+	struct mqtt_list held_conns;
 };
 
 static void session_pump(struct mqtt_session *s, uint64_t now);
+static void session_congestion(struct mqtt_session *s, uint64_t now);
 static void publish_msg(struct mqtt_broker *b, struct pubctx *pc, uint64_t now);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -542,6 +561,8 @@ session_free(struct mqtt_session *s, uint64_t now)
 		sub_remove(b, mqtt_container_of(pos, struct mqtt_sub, session_link));
 	}
 	session_drop_deliveries(s);
+	s->conn = NULL;
+	session_congestion(s, now); /* offline now: no longer holds publishers */
 	mqtt_list_del(&s->offline_link);
 	mqtt_list_del(&s->all_link);
 	mqtt_dict_del(&b->sessions, s->cid, s->cid_len);
@@ -574,6 +595,14 @@ session_pid(struct mqtt_session *s)
 	}
 }
 
+/* Receive maximum we advertise to v5 clients: QoS 1/2 publishes not yet acknowledged. */
+static uint32_t
+session_window_in(const struct mqtt_broker *b)
+{
+	uint32_t w = b->conf.max_inflight ? b->conf.max_inflight : 1;
+	return w > UINT16_MAX ? UINT16_MAX : w;
+}
+
 static uint32_t
 session_window(const struct mqtt_session *s)
 {
@@ -582,6 +611,66 @@ session_window(const struct mqtt_session *s)
 	if (s->conn && s->conn->peer_recv_max < w)
 		w = s->conn->peer_recv_max;
 	return w;
+}
+
+static void
+release_held(struct mqtt_broker *b)
+{
+	struct mqtt_list *pos, *tmp;
+
+	/* O(held acks): each is sent once */
+	mqtt_list_for_each_safe(pos, tmp, &b->held_conns)
+	{
+		struct mqtt_conn *c = mqtt_container_of(pos, struct mqtt_conn, held_link);
+		for (uint32_t i = 0; i < c->n_held; i++)
+			send_ack(c, c->held[i].type, c->held[i].pid, 0);
+		c->n_held = c->n_held_puback = 0;
+		mqtt_list_del(&c->held_link);
+	}
+}
+
+/* Watermarks: congested at half of max_queued, relieved at a quarter. */
+static void
+session_congestion(struct mqtt_session *s, uint64_t now)
+{
+	struct mqtt_broker *b = s->b;
+	bool online = s->conn && s->conn->state == CONN_CONNECTED;
+	uint32_t hi = b->conf.max_queued / 2, lo = b->conf.max_queued / 4;
+
+	if (!s->congested && online && hi && s->n_queued >= hi) {
+		s->congested = 1;
+		if (b->congested++ == 0)
+			b->congested_since = now;
+	} else if (s->congested && (!online || s->n_queued <= lo)) {
+		s->congested = 0;
+		if (--b->congested == 0)
+			release_held(b);
+	}
+}
+
+/* Acknowledge a publish now, or hold the ack while it waits behind a congested subscriber
+ * (and keep later acks behind held ones, in order). */
+static int
+pub_ack(struct mqtt_conn *c, enum mqtt_type type, uint16_t pid)
+{
+	struct mqtt_broker *b = c->b;
+
+	if ((!b->hit_congested && !c->n_held) || c->n_held >= HELD_ACKS_MAX)
+		return send_ack(c, type, pid, 0);
+	if (c->n_held == c->cap_held) {
+		uint32_t cap = c->cap_held ? c->cap_held * 2 : 16;
+		struct held_ack *h = mqtt_realloc(c->held, cap * sizeof(*h));
+		if (!h)
+			return send_ack(c, type, pid, 0);
+		c->held = h;
+		c->cap_held = cap;
+	}
+	if (c->n_held == 0)
+		mqtt_list_add_tail(&b->held_conns, &c->held_link);
+	c->n_held_puback += type == MQTT_PUBACK;
+	c->held[c->n_held].type = (uint8_t)type;
+	c->held[c->n_held++].pid = pid;
+	return 0;
 }
 
 /* Send one inflight delivery's pending packet. Returns false when the transport is full. */
@@ -632,7 +721,7 @@ session_pump(struct mqtt_session *s, uint64_t now)
 			struct mqtt_delivery *d =
 			        mqtt_container_of(pos, struct mqtt_delivery, link);
 			if ((d->state == DLV_SEND || d->state == DLV_REL) && !dlv_send(s, d, now))
-				return;
+				goto out;
 		}
 	}
 	while (!mqtt_list_empty(&s->queue) && s->n_inflight < session_window(s)) {
@@ -653,8 +742,11 @@ session_pump(struct mqtt_session *s, uint64_t now)
 		d->state = DLV_SEND;
 		s->n_pending++;
 		if (!dlv_send(s, d, now))
-			return;
+			break;
 	}
+out:
+	if (s->congested)
+		session_congestion(s, now);
 }
 
 /* Deliver a message to one session at the given QoS. */
@@ -701,8 +793,11 @@ deliver(struct mqtt_broker *b, struct mqtt_session *s, struct pubctx *pc, uint8_
 	memcpy(d->subids, subids, nsub * sizeof(uint32_t));
 	mqtt_list_add_tail(&s->queue, &d->link);
 	s->n_queued++;
-	if (online)
+	if (online) {
 		session_pump(s, now);
+		session_congestion(s, now);
+		b->hit_congested |= s->congested;
+	}
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -848,6 +943,7 @@ mqtt_broker_create(const struct mqtt_broker_conf *conf, const struct mqtt_transp
 	mqtt_list_init(&b->conns);
 	mqtt_list_init(&b->offline);
 	mqtt_list_init(&b->sessions_all);
+	mqtt_list_init(&b->held_conns);
 	if (mqtt_trie_init(&b->subs) || mqtt_trie_init(&b->retained)) {
 		mqtt_trie_free(&b->subs);
 		mqtt_free(b);
@@ -899,6 +995,12 @@ mqtt_broker_stats(const struct mqtt_broker *b)
 void
 mqtt_broker_tick(struct mqtt_broker *b, uint64_t now_us)
 {
+	/* A subscriber that stays congested must not stall publishers for ever: after a while
+	 * their acks go out and its queue overflows (counted) instead. */
+	if (b->congested && now_us - b->congested_since > HELD_ACKS_MAX_US) {
+		release_held(b);
+		b->congested_since = now_us;
+	}
 	for (int i = 0; i < TICK_SCAN && !mqtt_list_empty(&b->offline); i++) {
 		struct mqtt_session *s =
 		        mqtt_container_of(b->offline.next, struct mqtt_session, offline_link);
@@ -940,6 +1042,7 @@ mqtt_conn_open(struct mqtt_broker *b, void *io, uint64_t now_us)
 	c->peer_recv_max = UINT16_MAX;
 	c->peer_max_packet = UINT32_MAX;
 	c->deadline = b->conf.connect_timeout_us ? now_us + b->conf.connect_timeout_us : UINT64_MAX;
+	mqtt_list_init(&c->held_link);
 	mqtt_list_add_tail(&b->conns, &c->link);
 	return c;
 }
@@ -948,6 +1051,8 @@ static void
 conn_free(struct mqtt_conn *c)
 {
 	mqtt_list_del(&c->link);
+	mqtt_list_del(&c->held_link);
+	mqtt_free(c->held);
 	if (c->aliases) {
 		for (uint32_t i = 0; i < c->b->conf.topic_alias_max; i++)
 			mqtt_free(c->aliases[i].p);
@@ -987,6 +1092,7 @@ session_detach(struct mqtt_session *s, uint64_t now)
 	struct mqtt_list *pos, *tmp;
 
 	s->conn = NULL;
+	session_congestion(s, now);
 	/* Unacknowledged packets are resent, with DUP, on the next connection. */
 	mqtt_list_for_each_safe(pos, tmp, &s->inflight)
 	{
@@ -1226,7 +1332,9 @@ on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
 		               MQTT_PROP_BIT(MQTT_PROP_RECEIVE_MAXIMUM) |
 		               MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS_MAXIMUM);
 		ack.maximum_packet_size = b->conf.max_packet_size;
-		ack.receive_maximum = UINT16_MAX;
+		/* the same window as ours towards the client; it is what makes held acks
+		 * throttle a v5 publisher */
+		ack.receive_maximum = (uint16_t)session_window_in(b);
 		ack.topic_alias_maximum = b->conf.topic_alias_max;
 		if (!ack.topic_alias_maximum)
 			ack.present &= ~MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS_MAXIMUM);
@@ -1319,6 +1427,10 @@ on_publish(struct mqtt_conn *c, struct mqtt_publish *p, uint64_t now)
 		    !mqtt_utf8_valid(p->payload.p, p->payload.len))
 			rc = MQTT_RC_PAYLOAD_FORMAT_INVALID;
 	}
+	if (c->version == MQTT_V5 && p->qos &&
+	    c->n_held_puback + s->n_rx_qos2 >= session_window_in(b) &&
+	    !(p->qos == 2 && rx_qos2_has(s, p->packet_id, false)))
+		return conn_fail(c, MQTT_RC_RECEIVE_MAXIMUM_EXCEEDED, -EBADMSG); /* v5 3.3.4 */
 	if (p->qos == 2 && rx_qos2_has(s, p->packet_id, false)) {
 		/* a resend of a message already routed: acknowledge only (exactly once) */
 		return send_ack(c, MQTT_PUBREC, p->packet_id, 0);
@@ -1346,10 +1458,11 @@ on_publish(struct mqtt_conn *c, struct mqtt_publish *p, uint64_t now)
 	}
 	if (p->qos == 2 && rx_qos2_add(s, p->packet_id))
 		return send_ack(c, ack, p->packet_id, MQTT_RC_UNSPECIFIED_ERROR);
+	b->hit_congested = false;
 	publish_msg(b, &pc, now);
 	mqtt_msg_put(pc.heap);
 	if (p->qos && c->state == CONN_CONNECTED)
-		return send_ack(c, ack, p->packet_id, 0);
+		return pub_ack(c, ack, p->packet_id);
 	return 0;
 }
 

@@ -201,6 +201,17 @@ main(int argc, char **argv)
 	for (int fd = 0; fd < MAX_FD; fd++)
 		if (conns[fd])
 			gone(conns[fd]);
+	const struct mqtt_stats *st = mqtt_broker_stats(b);
+	fprintf(stderr,
+	        "stats: in %llu out %llu dropped queue %llu outbuf %llu expired %llu protocol %llu "
+	        "malformed %llu keepalive %llu wills %llu\n",
+	        (unsigned long long)st->messages_in, (unsigned long long)st->messages_out,
+	        (unsigned long long)st->dropped_queue_full,
+	        (unsigned long long)st->dropped_outbuf_full,
+	        (unsigned long long)st->dropped_expired, (unsigned long long)st->protocol_errors,
+	        (unsigned long long)st->malformed_packets,
+	        (unsigned long long)st->keepalive_timeouts,
+	        (unsigned long long)st->wills_published);
 	mqtt_broker_destroy(b);
 	close(lfd);
 	close(ep);

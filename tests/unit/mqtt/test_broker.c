@@ -317,6 +317,42 @@ test_backpressure(void)
 	mqtt_broker_destroy(b);
 }
 
+static void
+tiny_queue(struct mqtt_broker_conf *c)
+{
+	c->max_inflight = 1;
+	c->max_queued = 8;
+}
+
+/* A subscriber whose queue passes half of max_queued holds the publisher's PUBACKs (so the
+ * publisher's own window stops it); they are released, in order, once the queue drains to a
+ * quarter. */
+static void
+test_publisher_backpressure(void)
+{
+	struct mqtt_broker *b = broker_new(tiny_queue);
+	struct fake pub, sub;
+	uint8_t buf[64];
+
+	client(b, &pub, MQTT_V311, "p", 1);
+	client(b, &sub, MQTT_V311, "s", 1);
+	subscribe(&sub, MQTT_V311, "t", 1);
+	for (uint16_t i = 1; i <= 6; i++)
+		CHECK_EQ(feed(&pub, buf,
+		              pkt_publish(buf, sizeof(buf), MQTT_V311, "t", "x", 1, 1, i, 0)),
+		         0);
+	CHECK(expect_hex(&pub, "40 02 00 01 40 02 00 02 40 02 00 03 40 02 00 04"));
+	CHECK(expect_hex(&sub, "32 06 00 01 74 00 01 78"));
+	CHECK_EQ(feed_hex(&sub, "40 02 00 01 40 02 00 02"), 0);
+	CHECK(expect_hex(&pub, ""));
+	CHECK_EQ(feed_hex(&sub, "40 02 00 03"), 0);
+	CHECK(expect_hex(&pub, "40 02 00 05 40 02 00 06"));
+	CHECK_EQ(mqtt_broker_stats(b)->dropped_queue_full, 0);
+	fake_gone(&pub);
+	fake_gone(&sub);
+	mqtt_broker_destroy(b);
+}
+
 /* CONNECT + SUBSCRIBE + PUBLISH (to itself) split at every byte boundary, and fed one byte at
  * a time: the output is always the same. */
 static void
@@ -599,6 +635,7 @@ main(void)
 	TEST(test_malformed_isolated);
 	TEST(test_max_packet_size);
 	TEST(test_backpressure);
+	TEST(test_publisher_backpressure);
 	TEST(test_every_split_point);
 	TEST(test_ten_thousand);
 	TEST(test_qos2_flow);
