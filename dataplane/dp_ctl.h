@@ -100,7 +100,18 @@ enum dp_ctl_op {
  * lcore's request ring; the lcore calls the shard handler from dp_ctl_lcore_poll() and sends
  * it back. The handler writes its answer into `out` as JSON objects separated by ',' (list
  * ops: one per item; show: one object; kick/drop/delete: nothing) with dp_ctl_out_printf()
- * and dp_ctl_out_string(), which never allocate. Work is bounded by `limit` items. */
+ * and dp_ctl_out_string(), which never allocate. Work is bounded by `limit` items.
+ *
+ * The item objects (docs/operations.md; tachyonctl prints them as they come, so a field may be
+ * added, never renamed). Times are seconds, sizes bytes, peers "a.b.c.d:port":
+ *   client:       {"client_id","lcore","peer","protocol":4|5,"keepalive","clean_start",
+ *                  "connected_s","inflight","queued","subscriptions","username"?}
+ *   session:      {"client_id","home_lcore","online","expiry_s","inflight","queued",
+ *                  "subscriptions"}
+ *   subscription: {"client_id","filter","qos","no_local"?,"retain_as_published"?}
+ *   retained:     {"topic","bytes","qos"}
+ * A show answers the same object as a list item; -ENOENT when this shard does not have it (the
+ * request goes to every shard: one answers, the others say -ENOENT). */
 struct dp_ctl_query {
 	enum dp_ctl_op op;
 	char arg[256];      /* client id (clients, sessions, subscriptions of one client),
