@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "control/ctl_config.h"
@@ -207,8 +208,10 @@ print_sys(const struct command *c, json_t *r)
 static const struct command commands[] = {
         {"status", "", "Show tachyon-control and tachyond state.", "status", NULL, 0, 1, 0,
          print_status},
-        {"stats", "", "Counters, total and per lcore (--json: see docs/operations.md).", "stats",
-         NULL, 0, 1, 0, print_stats},
+        {"stats", "[--watch SECS [--count N]]",
+         "Counters, total and per lcore (--json: see docs/operations.md); --watch: a line of "
+         "rates every SECS seconds (N lines, or until Ctrl-C).",
+         "stats", NULL, 0, 1, 0, print_stats},
         {"config show", "[--file]",
          "Print the running configuration (--file: the file tachyon-control loaded).",
          "config.show", NULL, 0, 1, 0, print_text},
@@ -296,7 +299,8 @@ usage(FILE *out)
 static void
 command_help(const struct command *c, FILE *out)
 {
-	fprintf(out, "usage: tachyonctl [--json] %s %s\n\n%s\n", c->words, c->args, c->help);
+	fprintf(out, "usage: tachyonctl [--json] %s %s\n\n", c->words, c->args);
+	wrap(out, c->help, 0, 100);
 	if (c->list)
 		fprintf(out,
 		        "\n  --limit N   at most N items per lcore (1..10000, default 1000)\n");
@@ -412,6 +416,106 @@ request(const struct command *c, json_t *req, int *via_dp)
 	return r;
 }
 
+/* One answer; tachyond's raw stats (fallback) aggregated as tachyon-control does. */
+static json_t *
+fetch(const struct command *c, json_t *req)
+{
+	int via_dp;
+	json_t *resp = request(c, req, &via_dp), *agg;
+	struct ctl_stats *s;
+
+	if (ctl_wire_errcode(resp) || !via_dp || strcmp(c->wire, "stats"))
+		return resp;
+	s = malloc(sizeof(*s));
+	if (!s || ctl_stats_from_json(resp, s)) {
+		free(s);
+		json_decref(resp);
+		return ctl_wire_error(CTL_E_INTERNAL, "tachyond sent malformed stats");
+	}
+	agg = ctl_stats_to_json(s);
+	json_object_set_new(agg, "ok", json_true());
+	free(s);
+	json_decref(resp);
+	return agg;
+}
+
+static double
+mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double
+delta(json_t *a, json_t *b, const char *key)
+{
+	return (double)json_integer_value(json_object_get(b, key)) -
+	       (double)json_integer_value(json_object_get(a, key));
+}
+
+/* `stats --watch SECS [--count N]`: one line of rates per interval, like vmstat. */
+static int
+watch(const struct command *c, json_t *req, double secs, long count)
+{
+	json_t *prev = NULL;
+	double t_prev = 0;
+
+	for (long i = 0; count == 0 || i <= count; i++) {
+		json_t *cur = fetch(c, req);
+		double t = mono_s();
+		const char *err = ctl_wire_errcode(cur);
+
+		if (err) {
+			fprintf(stderr, "tachyonctl: %s\n",
+			        json_string_value(json_object_get(cur, "message")) ?: "failed");
+			json_decref(cur);
+			json_decref(prev);
+			return ctl_exit_for(err);
+		}
+		if (!prev && !o.json)
+			printf("%-8s %11s %11s %11s %11s %11s %6s\n", "time", "connections",
+			       "msg_in/s", "msg_out/s", "KiB_in/s", "KiB_out/s", "busy%");
+		if (prev) {
+			json_t *ca = json_object_get(prev, "counters");
+			json_t *cb = json_object_get(cur, "counters");
+			double dt = t - t_prev, tot = delta(ca, cb, "total_tsc");
+			double busy = tot > 0 ? delta(ca, cb, "busy_tsc") / tot : 0;
+			long long conns = json_integer_value(json_object_get(cur, "connections"));
+			time_t now = time(NULL);
+			char hms[16];
+
+			strftime(hms, sizeof(hms), "%H:%M:%S", localtime(&now));
+			if (o.json)
+				printf("{\"time\":%lld,\"interval_s\":%.3f,\"connections\":%lld,"
+				       "\"messages_in_per_s\":%.1f,\"messages_out_per_s\":%.1f,"
+				       "\"bytes_in_per_s\":%.1f,\"bytes_out_per_s\":%.1f,"
+				       "\"busy_share\":%.4f}\n",
+				       (long long)now, dt, conns,
+				       delta(prev, cur, "messages_in") / dt,
+				       delta(prev, cur, "messages_out") / dt,
+				       delta(prev, cur, "bytes_in") / dt,
+				       delta(prev, cur, "bytes_out") / dt, busy);
+			else
+				printf("%-8s %11lld %11.1f %11.1f %11.1f %11.1f %6.1f\n", hms,
+				       conns, delta(prev, cur, "messages_in") / dt,
+				       delta(prev, cur, "messages_out") / dt,
+				       delta(prev, cur, "bytes_in") / dt / 1024,
+				       delta(prev, cur, "bytes_out") / dt / 1024, 100 * busy);
+			fflush(stdout);
+		}
+		json_decref(prev);
+		prev = cur;
+		t_prev = t;
+		if (count && i == count)
+			break;
+		usleep((useconds_t)(secs * 1e6));
+	}
+	json_decref(prev);
+	return CTL_EXIT_OK;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -422,6 +526,8 @@ main(int argc, char **argv)
 	        {"json", no_argument, NULL, 'j'},
 	        {"timeout", required_argument, NULL, 't'},
 	        {"limit", required_argument, NULL, 'l'},
+	        {"watch", required_argument, NULL, 'w'},
+	        {"count", required_argument, NULL, 'n'},
 	        {"file", no_argument, NULL, 'f'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
@@ -429,7 +535,9 @@ main(int argc, char **argv)
 	const char *env;
 	const struct command *c = NULL;
 	long limit = 0;
-	int help = 0, from_file = 0, opt, via_dp, rc, nwords = 0;
+	int help = 0, from_file = 0, opt, rc, nwords = 0;
+	double watch_s = 0;
+	long count = 0;
 	json_t *req, *resp;
 
 	snprintf(o.ctl_sock, sizeof(o.ctl_sock), "%s",
@@ -470,6 +578,24 @@ main(int argc, char **argv)
 		case 'f':
 			from_file = 1;
 			break;
+		case 'w': {
+			char *end;
+
+			watch_s = strtod(optarg, &end);
+			if (*end || !(watch_s >= 0.1 && watch_s <= 3600))
+				return die(CTL_EXIT_USAGE, "--watch: '%s' is not 0.1..3600 seconds",
+				           optarg);
+			break;
+		}
+		case 'n': {
+			char *end;
+
+			count = strtol(optarg, &end, 10);
+			if (*end || count < 1 || count > 1000000)
+				return die(CTL_EXIT_USAGE, "--count: '%s' is not in 1..1000000",
+				           optarg);
+			break;
+		}
 		case 'h':
 			help = 1;
 			break;
@@ -524,6 +650,11 @@ main(int argc, char **argv)
 		return die(CTL_EXIT_USAGE, "--limit does not apply to '%s'", c->words);
 	if (from_file && strcmp(c->wire, "config.show"))
 		return die(CTL_EXIT_USAGE, "--file does not apply to '%s'", c->words);
+	if ((watch_s || count) && strcmp(c->wire, "stats"))
+		return die(CTL_EXIT_USAGE, "--watch/--count apply to 'stats' only, not '%s'",
+		           c->words);
+	if (count && !watch_s)
+		return die(CTL_EXIT_USAGE, "%s", "--count needs --watch");
 	if (!strcmp(c->wire, "config.check") && argc == 1)
 		return config_check_local(argv[0]);
 	if (!strcmp(c->wire, "log.level") && argc == 1 && ctl_log_level_parse(argv[0]) < 0)
@@ -539,24 +670,14 @@ main(int argc, char **argv)
 		json_object_set_new(req, "limit", json_integer(limit));
 	if (from_file)
 		json_object_set_new(req, "source", json_string("file"));
-	resp = request(c, req, &via_dp);
+	if (watch_s) {
+		rc = watch(c, req, watch_s, count);
+		json_decref(req);
+		return rc;
+	}
+	resp = fetch(c, req);
 	json_decref(req);
 	rc = ctl_exit_for(ctl_wire_errcode(resp));
-	if (rc == CTL_EXIT_OK && via_dp && !strcmp(c->wire, "stats")) {
-		/* tachyond answers raw per-lcore counters: aggregate as tachyon-control does */
-		struct ctl_stats *s = malloc(sizeof(*s));
-		json_t *agg;
-
-		if (!s || ctl_stats_from_json(resp, s)) {
-			free(s);
-			json_decref(resp);
-			return die(CTL_EXIT_FAILED, "%s", "tachyond sent malformed stats");
-		}
-		agg = ctl_stats_to_json(s);
-		free(s);
-		json_decref(resp);
-		resp = agg;
-	}
 	if (rc != CTL_EXIT_OK) {
 		if (o.json) {
 			strip(resp);

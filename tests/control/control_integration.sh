@@ -132,6 +132,13 @@ PY
 expect_rc "stats table exits 0" 0 T stats
 check "stats table: connections row" grep -Eq '^connections +7 +3 +4$' "$dir/out"
 
+expect_rc "stats --watch 0.2 --count 2 exits 0" 0 T stats --watch 0.2 --count 2
+check "stats --watch: header and two lines of zero rates" bash -c "[ \$(wc -l <'$dir/out') = 3 ] && [ \$(grep -Ec '^[0-9:]{8} +7 +0\.0 +0\.0 +0\.0 +0\.0 ' '$dir/out') = 2 ]"
+expect_rc "stats --watch --json exits 0" 0 T --json stats --watch 0.1 --count 1
+check "stats --watch --json: a JSON line of rates" $PY -c "import json,sys; d=json.loads(open('$dir/out').read()); sys.exit(not (d['connections']==7 and d['messages_in_per_s']==0))"
+expect_rc "--count without --watch is a usage error" 2 T stats --count 2
+expect_rc "--watch on another command is a usage error" 2 T status --watch 1
+
 # --- Prometheus ---
 check "metrics: scrape parses, families well formed, values exact" \
 	$PY - "$port" <<'PY'
