@@ -206,7 +206,18 @@ expect_rc "reload of a control-restart option exits 6" 6 T -s "$dir/ctl.sock" co
 check "reload refused: says tachyon-control must restart" err_has "metrics_listen only take effect when tachyon-control restarts"
 write_conf 42 8191
 expect_rc "config check (the file tachyon-control reloads) exits 0" 0 T config check
-expect_rc "SIGHUP reloads too" 0 kill -HUP "$ctl_pid"
+write_conf 43 8191
+kill -HUP "$ctl_pid"
+sighup_applied() {
+	for _ in $(seq 50); do
+		"$CTL" -c "$conf" config show | grep -qx 'max_inflight_messages 43' && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "SIGHUP reloads the file like config reload" sighup_applied
+write_conf 42 8191
+expect_rc "and back with config reload" 0 T config reload
 
 # --- log level ---
 expect_rc "log level debug exits 0" 0 T log level debug
