@@ -4,7 +4,7 @@
 set -eu
 pkgs=(
 	build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
-	libdpdk-dev dpdk libnuma-dev libipsec-mb-dev libjemalloc-dev libssl-dev libbenchmark-dev
+	libdpdk-dev dpdk libnuma-dev libjansson-dev libipsec-mb-dev libjemalloc-dev libssl-dev libbenchmark-dev
 	mosquitto mosquitto-clients python3 python3-paho-mqtt
 	iproute2 iputils-ping ethtool nftables procps psmisc kmod valgrind gnuplot-nox hping3
 )
