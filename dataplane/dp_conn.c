@@ -52,9 +52,6 @@ dp_conn_pool_create(struct dp_lcore *ls, uint32_t max_conns)
 	return ls->conn_pool ? 0 : -rte_errno;
 }
 
-/* Arm the keep-alive timer if the broker now wants one earlier than what is armed. Called after
- * input, so the common case (deadline moved later) costs two loads and a compare: the timer
- * keeps its old, earlier expiry and re-arms itself when it fires. */
 static void
 dp_conn_arm(struct dp_conn *dc, uint64_t expire_us)
 {
@@ -62,6 +59,9 @@ dp_conn_arm(struct dp_conn *dc, uint64_t expire_us)
 	tcp_timer_arm(dc->ls->wheel, &dc->ka, expire_us);
 }
 
+/* Arm the keep-alive timer if the broker now wants one earlier than what is armed. Called after
+ * input, so the common case (deadline moved later) costs two loads and a compare: the timer
+ * keeps its old, earlier expiry and re-arms itself when it fires. */
 static void
 dp_conn_rearm(struct dp_conn *dc)
 {
