@@ -25,6 +25,7 @@ wheel_place(struct tcp_wheel *w, struct tcp_timer *t)
 		t->expire = now, delta = 0;
 	if (delta < (int32_t)TCP_TW_SLOTS) {
 		head = &w->slot[0][t->expire & TW_MASK];
+		w->bm0[(t->expire & TW_MASK) >> 6] |= 1ull << (t->expire & 63);
 	} else if (delta < (int32_t)(1u << (2 * TCP_TW_BITS))) {
 		head = &w->slot[1][(t->expire >> TCP_TW_BITS) & TW_MASK];
 	} else {
@@ -86,6 +87,21 @@ wheel_cascade(struct tcp_wheel *w, int level, unsigned int idx)
 	}
 }
 
+/* First level-0 slot at or after idx that may hold timers, or TCP_TW_SLOTS. */
+static unsigned int
+bm_next(const uint64_t *bm, unsigned int idx)
+{
+	for (unsigned int wd = idx >> 6; wd < TCP_TW_SLOTS / 64; wd++) {
+		uint64_t m = bm[wd];
+
+		if (wd == idx >> 6)
+			m &= ~0ull << (idx & 63);
+		if (m)
+			return wd * 64 + (unsigned int)__builtin_ctzll(m);
+	}
+	return TCP_TW_SLOTS;
+}
+
 int
 tcp_wheel_run(struct tcp_wheel *w, uint64_t now_us, int budget, tcp_timer_cb cb, void *arg)
 {
@@ -93,8 +109,8 @@ tcp_wheel_run(struct tcp_wheel *w, uint64_t now_us, int budget, tcp_timer_cb cb,
 	int fired = 0;
 
 	while (w->now <= target) {
-		unsigned int idx = (unsigned int)(w->now & TW_MASK);
-		struct tcp_timer **head = &w->slot[0][idx];
+		unsigned int idx = (unsigned int)(w->now & TW_MASK), nx;
+		struct tcp_timer **head;
 
 		if (w->pending == 0) {
 			w->now = target + 1;
@@ -109,6 +125,21 @@ tcp_wheel_run(struct tcp_wheel *w, uint64_t now_us, int budget, tcp_timer_cb cb,
 				        (unsigned int)((w->now >> (2 * TCP_TW_BITS)) & TW_MASK));
 			wheel_cascade(w, 1, i1);
 		}
+		/* Skip empty ticks up to the next occupied slot or the next cascade. */
+		nx = bm_next(w->bm0, idx);
+		if (nx != idx) {
+			uint64_t cand = w->now - idx + nx;
+
+			if (cand > target) {
+				w->now = target + 1;
+				break;
+			}
+			w->now = cand;
+			if (nx == TCP_TW_SLOTS)
+				continue; /* block end: cascade first */
+			idx = nx;
+		}
+		head = &w->slot[0][idx];
 		while (*head) {
 			struct tcp_timer *t = *head;
 
@@ -119,6 +150,7 @@ tcp_wheel_run(struct tcp_wheel *w, uint64_t now_us, int budget, tcp_timer_cb cb,
 			fired++;
 			cb(arg, t);
 		}
+		w->bm0[idx >> 6] &= ~(1ull << (idx & 63));
 		w->now++;
 	}
 	return fired;
@@ -127,12 +159,9 @@ tcp_wheel_run(struct tcp_wheel *w, uint64_t now_us, int budget, tcp_timer_cb cb,
 uint64_t
 tcp_wheel_next(const struct tcp_wheel *w)
 {
-	uint64_t t;
+	unsigned int idx = (unsigned int)(w->now & TW_MASK);
 
 	if (w->pending == 0)
 		return UINT64_MAX;
-	for (t = w->now; t < ((w->now | TW_MASK) + 1); t++)
-		if (w->slot[0][t & TW_MASK])
-			return w->base_us + t * TCP_TW_TICK_US;
-	return w->base_us + t * TCP_TW_TICK_US;
+	return w->base_us + (w->now - idx + bm_next(w->bm0, idx)) * TCP_TW_TICK_US;
 }

@@ -244,6 +244,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	conf.rcvbuf = 8192;
 	conf.sndbuf = 8192;
 	conf.msl_us = 100000;
+	conf.keepalive_us = 300000; /* exercise keepalive within a few clock steps */
 	st = tcp_stack_create(&conf);
 	if (st == NULL)
 		abort();
