@@ -116,6 +116,8 @@ struct rec {
 
 struct tls_engine {
 	IMB_MGR *mgr;
+	unsigned hs_budget; /* connections whose handshake may advance per decrypt call; 0: all */
+	unsigned hs_left;
 	unsigned n;
 	struct rec recs[BURST];
 };
@@ -377,6 +379,12 @@ tls_engine_new(void)
 		return NULL;
 	}
 	return e;
+}
+
+void
+tls_engine_set_handshake_budget(struct tls_engine *e, unsigned max_per_call)
+{
+	e->hs_budget = max_per_call;
 }
 
 void
@@ -1270,14 +1278,20 @@ tls_decrypt_burst(struct tls_engine *e, struct tls_conn *const *conns, unsigned 
 		conns[i]->touched = 0;
 		conns[i]->recs_this_call = 0;
 	}
+	e->hs_left = e->hs_budget;
 	/* Passes repeat only for connections that rekeyed or overflowed the burst; each pass
 	 * opens at least one record or stops. Cost: O(records) per call. */
 	for (int pass = 0; pass < RECS_PER_CONN; pass++) {
 		unsigned queued = 0;
 		for (unsigned i = 0; i < n; i++) {
 			struct tls_conn *c = conns[i];
-			if (c->state == TLS_HANDSHAKE)
+			/* Handshakes cost public-key operations (~0.5 ms): a budget per call keeps
+			 * a handshake storm from delaying established connections in this burst. */
+			if (c->state == TLS_HANDSHAKE && next_record(c) != 0 &&
+			    (e->hs_budget == 0 || e->hs_left != 0)) {
+				e->hs_left -= e->hs_budget != 0;
 				handshake_step(e, c);
+			}
 			if (c->state != TLS_OPEN)
 				continue;
 			if (!c->offload) {

@@ -60,6 +60,12 @@ SSL_CTX *tls_ctx_ssl(struct tls_ctx *ctx);
 struct tls_engine *tls_engine_new(void);
 void tls_engine_free(struct tls_engine *e);
 
+/* At most max_per_call connections advance their handshake in one tls_decrypt_burst (0, the
+ * default: no limit). The others keep their records (tls_conn_has_records() stays 1) for the
+ * next call, while established connections are served in full: a handshake storm then costs each
+ * poll cycle a bounded ~0.5 ms * max_per_call. */
+void tls_engine_set_handshake_budget(struct tls_engine *e, unsigned max_per_call);
+
 enum tls_state {
 	TLS_HANDSHAKE,   /* handshake in progress */
 	TLS_OPEN,        /* application data both ways */

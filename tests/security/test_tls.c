@@ -332,6 +332,56 @@ burst_across_connections(void)
 	tls_ctx_free(ctx);
 }
 
+/* A handshake storm under a budget: 3 handshakes advance per call, established data in full. */
+static void
+handshake_budget(void)
+{
+	enum { N = 8 };
+	struct tls_ctx *ctx = server_ctx(&certs, SRV_CRT, 0);
+	static struct peer est, hs[N];
+	struct tls_conn *conns[N + 1];
+	struct cli_opts o = {0};
+	peer_init(&est, ctx, &o);
+	CHECK(handshake(&est));
+	for (int i = 0; i < N; i++) {
+		peer_init(&hs[i], ctx, &o);
+		SSL_do_handshake(hs[i].cli); /* ClientHello */
+		char *d;
+		long n = BIO_get_mem_data(SSL_get_wbio(hs[i].cli), &d);
+		CHECK_EQ(tls_conn_feed(hs[i].srv, d, (size_t)n), 0);
+		(void)BIO_reset(SSL_get_wbio(hs[i].cli));
+		conns[i] = hs[i].srv;
+	}
+	conns[N] = est.srv;
+	tls_engine_set_handshake_budget(eng, 3);
+	for (int round = 1; round <= 3; round++) {
+		SSL_write(est.cli, "tick", 4);
+		char *d;
+		long n = BIO_get_mem_data(SSL_get_wbio(est.cli), &d);
+		CHECK_EQ(tls_conn_feed(est.srv, d, (size_t)n), 0);
+		(void)BIO_reset(SSL_get_wbio(est.cli));
+		tls_decrypt_burst(eng, conns, N + 1);
+		uint8_t buf[8];
+		CHECK_EQ(tls_conn_read(est.srv, buf, sizeof(buf)), 4);
+		int answered = 0;
+		for (int i = 0; i < N; i++) {
+			const uint8_t *out;
+			answered += tls_conn_output(hs[i].srv, &out) != 0;
+			CHECK_EQ(tls_conn_has_records(hs[i].srv),
+			         tls_conn_output(hs[i].srv, &out) == 0);
+		}
+		CHECK_EQ(answered, round * 3 < N ? round * 3 : N);
+	}
+	tls_engine_set_handshake_budget(eng, 0);
+	for (int i = 0; i < N; i++) {
+		s2c(&hs[i]);
+		CHECK(handshake(&hs[i]));
+		peer_free(&hs[i]);
+	}
+	peer_free(&est);
+	tls_ctx_free(ctx);
+}
+
 /* KeyUpdate from the client (update_requested), then from our side, three rounds each. */
 static void
 key_update_both_ways(void)
@@ -634,6 +684,7 @@ main(void)
 	suites();
 	TEST(all_sizes_split_boundaries);
 	TEST(burst_across_connections);
+	TEST(handshake_budget);
 	TEST(key_update_both_ways);
 	TEST(handshake_edges);
 	TEST(session_resumption);
