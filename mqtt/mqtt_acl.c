@@ -28,15 +28,21 @@ struct acl_rule {
 };
 
 struct acl_section {
-	char *user; /* NULL for the anonymous section */
+	char *name; /* user or client id; NULL for the anonymous and pattern sections */
 	struct acl_rule *rules;
+	size_t n, cap;
+};
+
+/* Named sections (users, client ids), sorted by name after parsing. */
+struct acl_table {
+	struct acl_section *v;
 	size_t n, cap;
 };
 
 struct mqtt_acl {
 	struct acl_section anon;
-	struct acl_section *users; /* sorted by user after parsing */
-	size_t nusers, capusers;
+	struct acl_table users;
+	struct acl_table clients;
 	struct acl_section patterns;
 };
 
@@ -202,16 +208,17 @@ rule_eval(const struct acl_rule *r, bool sub, const char *s, const char *user, c
 	return (sub ? mqtt_filter_covers(f, s) : mqtt_topic_match(f, s)) ? ALLOW : NOMATCH;
 }
 
+/* Binary search: O(log n) string compares. */
 static const struct acl_section *
-find_user(const struct mqtt_acl *acl, const char *user)
+find_in(const struct acl_table *t, const char *name)
 {
-	size_t lo = 0, hi = acl->nusers;
+	size_t lo = 0, hi = t->n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(acl->users[mid].user, user);
+		int c = strcmp(t->v[mid].name, name);
 		if (c == 0)
-			return &acl->users[mid];
+			return &t->v[mid];
 		if (c < 0)
 			lo = mid + 1;
 		else
@@ -241,8 +248,12 @@ check(const struct mqtt_acl *acl, const char *user, const char *cid, const char 
 		return 0;
 	if (s == NULL || s[0] == '\0' || (!sub && strpbrk(s, "+#") != NULL))
 		return -EACCES;
-	const struct acl_section *sec = user ? find_user(acl, user) : &acl->anon;
-	enum verdict v = section_eval(sec, sub, s, user, cid, buf);
+	enum verdict v = NOMATCH;
+	if (cid != NULL)
+		v = section_eval(find_in(&acl->clients, cid), sub, s, user, cid, buf);
+	if (v == NOMATCH)
+		v = section_eval(user ? find_in(&acl->users, user) : &acl->anon, sub, s, user, cid,
+		                 buf);
 	if (v == NOMATCH)
 		v = section_eval(&acl->patterns, sub, s, user, cid ? cid : "", buf);
 	return v == ALLOW ? 0 : -EACCES;
@@ -270,7 +281,7 @@ section_free(struct acl_section *s)
 	for (size_t i = 0; i < s->n; i++)
 		free(s->rules[i].filter);
 	free(s->rules);
-	free(s->user);
+	free(s->name);
 }
 
 void
@@ -280,9 +291,12 @@ mqtt_acl_free(struct mqtt_acl *acl)
 		return;
 	section_free(&acl->anon);
 	section_free(&acl->patterns);
-	for (size_t i = 0; i < acl->nusers; i++)
-		section_free(&acl->users[i]);
-	free(acl->users);
+	struct acl_table *tabs[] = {&acl->users, &acl->clients};
+	for (size_t t = 0; t < 2; t++) {
+		for (size_t i = 0; i < tabs[t]->n; i++)
+			section_free(&tabs[t]->v[i]);
+		free(tabs[t]->v);
+	}
 	free(acl);
 }
 
@@ -333,34 +347,34 @@ section_add(struct acl_section *s, const char *filter, uint8_t access, bool patt
 	return 0;
 }
 
-/* The section of user name, created at the end if new (sorted once parsing is done). */
-static struct acl_section *
-section_for(struct mqtt_acl *acl, const char *name)
+/* Index of the section called name in t, appended if new (sorted once parsing is done); -1 when
+ * out of memory. O(sections) per "user"/"clientid" line: parsing is not a hot path. */
+static ptrdiff_t
+section_for(struct acl_table *t, const char *name)
 {
-	for (size_t i = 0; i < acl->nusers; i++)
-		if (strcmp(acl->users[i].user, name) == 0)
-			return &acl->users[i];
-	if (acl->nusers == acl->capusers) {
-		size_t cap = acl->capusers ? acl->capusers * 2 : 8;
-		struct acl_section *u = realloc(acl->users, cap * sizeof(*u));
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->v[i].name, name) == 0)
+			return (ptrdiff_t)i;
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 8;
+		struct acl_section *u = realloc(t->v, cap * sizeof(*u));
 		if (u == NULL)
-			return NULL;
-		acl->users = u;
-		acl->capusers = cap;
+			return -1;
+		t->v = u;
+		t->cap = cap;
 	}
-	struct acl_section *s = &acl->users[acl->nusers];
+	struct acl_section *s = &t->v[t->n];
 	memset(s, 0, sizeof(*s));
-	s->user = strdup(name);
-	if (s->user == NULL)
-		return NULL;
-	acl->nusers++;
-	return s;
+	s->name = strdup(name);
+	if (s->name == NULL)
+		return -1;
+	return (ptrdiff_t)t->n++;
 }
 
 static int
 cmp_section(const void *a, const void *b)
 {
-	return strcmp(((const struct acl_section *)a)->user, ((const struct acl_section *)b)->user);
+	return strcmp(((const struct acl_section *)a)->name, ((const struct acl_section *)b)->name);
 }
 
 static const char *
@@ -371,9 +385,15 @@ skip_ws(const char *s)
 	return s;
 }
 
-/* Parse one trimmed, NUL-terminated line; NULL or the problem. cur is the current section. */
+/* The section rules are added to: (table, index) of the last "user"/"clientid" line. */
+struct acl_cursor {
+	struct acl_table *tab; /* NULL: the anonymous section */
+	ptrdiff_t idx;
+};
+
+/* Parse one trimmed, NUL-terminated line; NULL or the problem. */
 static const char *
-parse_line(struct mqtt_acl *acl, struct acl_section **cur, char *line)
+parse_line(struct mqtt_acl *acl, struct acl_cursor *cur, char *line)
 {
 	static const struct {
 		const char *word;
@@ -388,18 +408,19 @@ parse_line(struct mqtt_acl *acl, struct acl_section **cur, char *line)
 	const char *rest = skip_ws(sp);
 	size_t kw = (size_t)(sp - line);
 
-	if (kw == 4 && memcmp(line, "user", 4) == 0) {
+	bool user = kw == 4 && memcmp(line, "user", 4) == 0;
+	if (user || (kw == 8 && memcmp(line, "clientid", 8) == 0)) {
 		if (*rest == '\0')
-			return "'user' needs a name";
-		if (strlen(rest) > MQTT_PASSWD_MAX_USER)
-			return "user name longer than 256 bytes";
-		*cur = section_for(acl, rest);
-		/* section_for can move the array: remember nothing else across calls. */
-		return *cur ? NULL : "out of memory";
+			return user ? "'user' needs a name" : "'clientid' needs an id";
+		if (strlen(rest) > 65535)
+			return "name longer than 65535 bytes";
+		cur->tab = user ? &acl->users : &acl->clients;
+		cur->idx = section_for(cur->tab, rest);
+		return cur->idx >= 0 ? NULL : "out of memory";
 	}
 	bool pattern = kw == 7 && memcmp(line, "pattern", 7) == 0;
 	if (!pattern && !(kw == 5 && memcmp(line, "topic", 5) == 0))
-		return "unknown keyword (expected user, topic or pattern)";
+		return "unknown keyword (expected user, clientid, topic or pattern)";
 	uint8_t access = ACC_READ | ACC_WRITE;
 	const char *f = rest;
 	size_t wl = strcspn(rest, " \t");
@@ -414,7 +435,10 @@ parse_line(struct mqtt_acl *acl, struct acl_section **cur, char *line)
 	const char *why = filter_problem(f, pattern);
 	if (why != NULL)
 		return why;
-	if (section_add(pattern ? &acl->patterns : *cur, f, access, pattern) < 0)
+	struct acl_section *sec = pattern    ? &acl->patterns
+	                          : cur->tab ? &cur->tab->v[cur->idx]
+	                                     : &acl->anon;
+	if (section_add(sec, f, access, pattern) < 0)
 		return "out of memory";
 	return NULL;
 }
@@ -430,7 +454,7 @@ mqtt_acl_parse(const char *text, size_t len, const char *name, char *err, size_t
 	if (acl == NULL)
 		return NULL;
 	/* Sections are addressed by index because section_for() may move the array. */
-	ptrdiff_t cur_idx = -1;
+	struct acl_cursor cur = {NULL, 0};
 	while (s < end) {
 		const char *nl = memchr(s, '\n', (size_t)(end - s));
 		size_t l = (size_t)((nl ? nl : end) - s);
@@ -451,12 +475,8 @@ mqtt_acl_parse(const char *text, size_t len, const char *name, char *err, size_t
 				buf = nb;
 				memcpy(buf, b, l);
 				buf[l] = '\0';
-				struct acl_section *cur =
-				        cur_idx < 0 ? &acl->anon : &acl->users[cur_idx];
 				why = memchr(buf, '\0', l) ? "NUL byte in line"
 				                           : parse_line(acl, &cur, buf);
-				if (why == NULL && cur != &acl->anon)
-					cur_idx = cur - acl->users;
 			}
 			if (why != NULL) {
 				mqtt_auth_set_err(err, errlen, "%s:%u: %s", name, line, why);
@@ -469,8 +489,10 @@ mqtt_acl_parse(const char *text, size_t len, const char *name, char *err, size_t
 		s = nl ? nl + 1 : end;
 	}
 	free(buf);
-	if (acl->nusers > 1)
-		qsort(acl->users, acl->nusers, sizeof(*acl->users), cmp_section);
+	if (acl->users.n > 1)
+		qsort(acl->users.v, acl->users.n, sizeof(*acl->users.v), cmp_section);
+	if (acl->clients.n > 1)
+		qsort(acl->clients.v, acl->clients.n, sizeof(*acl->clients.v), cmp_section);
 	return acl;
 }
 

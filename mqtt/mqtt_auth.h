@@ -188,10 +188,11 @@ unsigned mqtt_auth_lcore_poll(struct mqtt_auth_lcore *a, struct mqtt_auth_result
 
 /* ---- ACL ------------------------------------------------------------------------------- */
 
-/* A compiled, immutable ACL (acl_file syntax of Mosquitto; semantics in docs/security.md):
- * the rules of the client's user section in file order, first match wins; then the pattern
- * rules in file order, first match wins; otherwise denied. Rules before any "user" line form the
- * anonymous section. A NULL acl (no ACL configured) allows everything. */
+/* A compiled, immutable ACL (Mosquitto's acl_file syntax plus "clientid <id>" sections;
+ * semantics in docs/security.md): the rules of the client id's section, then of the user's
+ * section, then the pattern rules, each in file order; the first relevant rule decides;
+ * otherwise denied. Rules before any "user"/"clientid" line form the anonymous section (clients
+ * without a user name). A NULL acl (no ACL configured) allows everything. */
 struct mqtt_acl;
 
 struct mqtt_acl *mqtt_acl_parse(const char *text, size_t len, const char *name, char *err,
@@ -199,9 +200,9 @@ struct mqtt_acl *mqtt_acl_parse(const char *text, size_t len, const char *name, 
 struct mqtt_acl *mqtt_acl_load(const char *path, char *err, size_t errlen);
 void mqtt_acl_free(struct mqtt_acl *acl);
 
-/* user NULL = anonymous; clientid may not be NULL. 0 allowed, -EACCES denied.
- * Cost: O(rules in the user's section + pattern rules) * O(topic length); the user's section is
- * found by binary search. No allocation. */
+/* user NULL = anonymous. 0 allowed, -EACCES denied.
+ * Cost: O(rules in the client id's and user's sections + pattern rules) * O(topic length); the
+ * sections are found by binary search. No allocation. */
 int mqtt_acl_check_publish(const struct mqtt_acl *acl, const char *user, const char *clientid,
                            const char *topic);
 
