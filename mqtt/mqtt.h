@@ -43,6 +43,8 @@ struct mqtt_broker_conf {
 	uint16_t topic_alias_max;	/* v5: topic aliases accepted per connection (0: none) */
 	uint8_t queue_drop_oldest;	/* full offline/session queue: 0 drop the new message,
 					 * 1 drop the oldest queued one (both counted) */
+	uint8_t share_policy;		/* $share groups: 0 round robin, 1 by publisher client
+					 * id, 2 sticky */
 };
 
 /* Per-shard counters: plain stores by the one owning thread. */
@@ -56,6 +58,12 @@ struct mqtt_stats {
 	uint64_t dropped_queue_full, dropped_outbuf_full, dropped_expired;
 	uint64_t protocol_errors, malformed_packets, keepalive_timeouts;
 	uint64_t wills_published;
+	/* Added after the first contract. */
+	uint64_t sessions_expired, takeovers;
+	uint64_t acks_held;	/* PUBACK/PUBREC delayed to slow a publisher (back-pressure) */
+	/* Connections refused or ended by the broker, by the v5 reason code that applies
+	 * (index reason - 0x80; 3.x connections are counted under the same codes). */
+	uint64_t errors_by_reason[128];
 };
 
 void mqtt_broker_conf_defaults(struct mqtt_broker_conf *conf);

@@ -190,6 +190,13 @@ pub_msg(const struct pubctx *pc)
 /* Output */
 
 static void
+count_reason(struct mqtt_broker *b, uint8_t reason)
+{
+	if (reason >= 0x80)
+		b->stats.errors_by_reason[reason - 0x80]++;
+}
+
+static void
 conn_close(struct mqtt_conn *c, int abortive)
 {
 	if (c->state == CONN_CLOSING)
@@ -376,6 +383,8 @@ sub_remove(struct mqtt_broker *b, struct mqtt_sub *sub)
 
 	if (g && g->next == &sub->node_link)
 		g->next = sub->node_link.next;
+	if (g)
+		g->n--;
 	mqtt_list_del(&sub->node_link);
 	mqtt_list_del(&sub->session_link);
 	if (g && mqtt_list_empty(&g->members)) {
@@ -420,6 +429,7 @@ share_get(struct mqtt_tnode *n, struct mqtt_str name)
 		return NULL;
 	mqtt_list_init(&g->members);
 	g->next = &g->members;
+	g->n = 0;
 	g->name_len = (uint16_t)name.len;
 	memcpy(g->name, name.p, name.len);
 	mqtt_list_add_tail(&n->shares, &g->link);
@@ -458,6 +468,7 @@ sub_add(struct mqtt_broker *b, struct mqtt_session *s, const struct mqtt_sub_ent
 				return NULL;
 			}
 			mqtt_list_add_tail(&sub->share->members, &sub->node_link);
+			sub->share->n++;
 		} else {
 			mqtt_list_add_tail(&n->subs, &sub->node_link);
 		}
@@ -668,6 +679,7 @@ pub_ack(struct mqtt_conn *c, enum mqtt_type type, uint16_t pid)
 	if (c->n_held == 0)
 		mqtt_list_add_tail(&b->held_conns, &c->held_link);
 	c->n_held_puback += type == MQTT_PUBACK;
+	b->stats.acks_held++;
 	c->held[c->n_held].type = (uint8_t)type;
 	c->held[c->n_held++].pid = pid;
 	return 0;
@@ -893,6 +905,7 @@ publish_msg(struct mqtt_broker *b, struct pubctx *pc, uint64_t now)
 	b->match_gen++;
 	b->n_match = 0;
 	b->cur = pc;
+	b->subs.share_hash = (uint32_t)(m->publisher_id * 0x9e3779b97f4a7c15ull >> 32);
 	mqtt_trie_match(&b->subs, m->topic, m->topic_len, match_collect, b);
 	b->cur = NULL;
 	n = b->n_match;
@@ -945,11 +958,13 @@ mqtt_broker_create(const struct mqtt_broker_conf *conf, const struct mqtt_transp
 	mqtt_list_init(&b->sessions_all);
 	mqtt_list_init(&b->held_conns);
 	if (mqtt_trie_init(&b->subs) || mqtt_trie_init(&b->retained)) {
+		mqtt_trie_free(&b->retained);
 		mqtt_trie_free(&b->subs);
 		mqtt_free(b);
 		errno = ENOMEM;
 		return NULL;
 	}
+	b->subs.share_policy = b->conf.share_policy;
 	return b;
 }
 
@@ -1007,6 +1022,7 @@ mqtt_broker_tick(struct mqtt_broker *b, uint64_t now_us)
 		if (s->will && s->will_at <= now_us)
 			session_will_fire(s, now_us);
 		if (s->expire_at <= now_us) {
+			b->stats.sessions_expired++;
 			session_free(s, now_us);
 			continue;
 		}
@@ -1074,6 +1090,7 @@ conn_fail(struct mqtt_conn *c, uint8_t reason, int err)
 		b->stats.malformed_packets++;
 	else
 		b->stats.protocol_errors++;
+	count_reason(b, reason);
 	if (c->state == CONN_CONNECTED) {
 		send_disconnect(c, reason);
 	} else if (c->state == CONN_NEW && c->version == MQTT_V5) {
@@ -1160,6 +1177,7 @@ mqtt_conn_timeout(struct mqtt_conn *c, uint64_t now_us)
 		return;
 	if (c->state == CONN_CONNECTED) {
 		c->b->stats.keepalive_timeouts++;
+		count_reason(c->b, MQTT_RC_KEEP_ALIVE_TIMEOUT);
 		send_disconnect(c, MQTT_RC_KEEP_ALIVE_TIMEOUT);
 	}
 	conn_close(c, 0);
@@ -1202,6 +1220,21 @@ mqtt_conn_pending(const struct mqtt_conn *c)
 /* ------------------------------------------------------------------------------------------ */
 /* Packets */
 
+/* Refuse a CONNECT: CONNACK with the reason (3.x: the matching return code), session present 0
+ * (MQTT-3.2.2-4), then close (MQTT-3.2.2-5). */
+static int
+connack_refuse(struct mqtt_conn *c, uint8_t v5_reason, int err)
+{
+	uint8_t buf[8];
+	uint8_t code = c->version == MQTT_V5 ? v5_reason : mqtt_connack_v3_code(v5_reason);
+
+	c->b->stats.protocol_errors++;
+	count_reason(c->b, v5_reason);
+	conn_write_ctrl(c, buf, mqtt_encode_connack(0, code, NULL, c->version, buf, sizeof(buf)));
+	conn_close(c, 0);
+	return err;
+}
+
 static int
 on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
 {
@@ -1216,24 +1249,14 @@ on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
 
 	c->version = cp->protocol_level;
 	memset(&ack, 0, sizeof(ack));
-	if (c->version == MQTT_V5 && MQTT_PROP_HAS(&cp->props, MQTT_PROP_AUTHENTICATION_METHOD)) {
+	if (c->version == MQTT_V5 && MQTT_PROP_HAS(&cp->props, MQTT_PROP_AUTHENTICATION_METHOD))
 		/* no enhanced authentication mechanism is registered yet */
-		conn_write_ctrl(c, buf,
-		                mqtt_encode_connack(0, MQTT_RC_BAD_AUTHENTICATION_METHOD, NULL,
-		                                    MQTT_V5, buf, sizeof(buf)));
-		conn_close(c, 0);
-		return -EACCES;
-	}
+		return connack_refuse(c, MQTT_RC_BAD_AUTHENTICATION_METHOD, -EACCES);
 	if ((cid.len == 0 &&
 	     (c->version == MQTT_V31 || (c->version == MQTT_V311 && !cp->clean_start))) ||
 	    (c->version == MQTT_V31 && cid.len > V31_MAX_CLIENT_ID)) {
 		/* MQTT-3.1.3-8: an empty id needs clean session; 3.1 allows 1..23 bytes */
-		conn_write_ctrl(c, buf,
-		                mqtt_encode_connack(0, MQTT_CONNACK_IDENTIFIER_REJECTED, NULL,
-		                                    c->version, buf, sizeof(buf)));
-		conn_close(c, 0);
-		b->stats.protocol_errors++;
-		return -EINVAL;
+		return connack_refuse(c, MQTT_RC_CLIENT_IDENTIFIER_NOT_VALID, -EINVAL);
 	}
 	if (cid.len == 0) {
 		/* MQTT-3.1.3-6 / v5 3.2.2.3.7: a unique id assigned by the server */
@@ -1261,6 +1284,8 @@ on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
 	if (s && s->conn) {
 		/* MQTT-3.1.4-2 takeover: the old connection goes (its will is due), v5 with 0x8E */
 		struct mqtt_conn *old = s->conn;
+		b->stats.takeovers++;
+		count_reason(b, MQTT_RC_SESSION_TAKEN_OVER);
 		send_disconnect(old, MQTT_RC_SESSION_TAKEN_OVER);
 		conn_close(old, 0);
 		conn_will(old, now);
@@ -1284,17 +1309,8 @@ on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
 			b->stats.sessions_persistent--;
 	} else {
 		s = session_new(b, cid.p, cid.len);
-		if (!s) {
-			conn_write_ctrl(
-			        c, buf,
-			        mqtt_encode_connack(0,
-			                            c->version == MQTT_V5
-			                                    ? MQTT_RC_SERVER_UNAVAILABLE
-			                                    : MQTT_CONNACK_SERVER_UNAVAILABLE,
-			                            NULL, c->version, buf, sizeof(buf)));
-			conn_close(c, 0);
-			return -ENOMEM;
-		}
+		if (!s)
+			return connack_refuse(c, MQTT_RC_SERVER_UNAVAILABLE, -ENOMEM);
 	}
 	s->expiry_s = expiry;
 	if (expiry)
@@ -1700,6 +1716,7 @@ conn_packet(struct mqtt_conn *c, const uint8_t *buf, size_t len, uint64_t now)
 		uint8_t ack[8];
 		int v5 = len > 8 && buf[8] == MQTT_V5;
 		c->b->stats.protocol_errors++;
+		count_reason(c->b, MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION);
 		if (c->state == CONN_NEW)
 			conn_write_ctrl(c, ack,
 			                mqtt_encode_connack(

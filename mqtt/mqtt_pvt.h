@@ -140,7 +140,8 @@ struct mqtt_sub {
 struct mqtt_share {
 	struct mqtt_list link;    /* in node->shares */
 	struct mqtt_list members; /* mqtt_sub.node_link */
-	struct mqtt_list *next;   /* round-robin cursor: the member served next */
+	struct mqtt_list *next;   /* cursor: the member served next (round robin, sticky) */
+	uint32_t n;               /* members */
 	uint16_t name_len;
 	uint8_t name[];
 };
@@ -156,9 +157,18 @@ struct mqtt_tnode {
 	uint8_t name[];
 };
 
+/* How a shared subscription group picks the member that gets a message. */
+enum mqtt_share_policy {
+	MQTT_SHARE_ROUND_ROBIN = 0,
+	MQTT_SHARE_HASH_CLIENT = 1, /* by the publisher's client id: one publisher, one member */
+	MQTT_SHARE_STICKY = 2,      /* the same member until it leaves */
+};
+
 struct mqtt_trie {
 	struct mqtt_tnode *root;
-	uint64_t count; /* subscriptions or retained messages */
+	uint64_t count;       /* subscriptions or retained messages */
+	uint8_t share_policy; /* enum mqtt_share_policy */
+	uint32_t share_hash;  /* MQTT_SHARE_HASH_CLIENT: the current publisher's hash */
 };
 
 int mqtt_trie_init(struct mqtt_trie *t);

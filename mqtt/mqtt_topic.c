@@ -33,6 +33,8 @@ int
 mqtt_trie_init(struct mqtt_trie *t)
 {
 	t->count = 0;
+	t->share_policy = MQTT_SHARE_ROUND_ROBIN;
+	t->share_hash = 0;
 	t->root = tnode_new(NULL, (const uint8_t *)"", 0);
 	return t->root ? 0 : -ENOMEM;
 }
@@ -142,68 +144,96 @@ mqtt_trie_prune(struct mqtt_trie *t, struct mqtt_tnode *n)
 	}
 }
 
+struct match_ctx {
+	const struct mqtt_trie *t;
+	mqtt_match_fn fn;
+	void *arg;
+};
+
+/* The member of a shared group that gets this message. Cost O(1), or O(members) for the
+ * hash policy. */
+static struct mqtt_list *
+share_pick(const struct mqtt_trie *t, struct mqtt_share *g)
+{
+	struct mqtt_list *m = g->next;
+
+	if (m == &g->members)
+		m = m->next;
+	switch (t->share_policy) {
+	case MQTT_SHARE_HASH_CLIENT:
+		m = g->members.next;
+		for (uint32_t i = t->share_hash % (g->n ? g->n : 1); i; i--)
+			m = m->next;
+		break;
+	case MQTT_SHARE_STICKY:
+		g->next = m;
+		break;
+	default:
+		g->next = m->next;
+		break;
+	}
+	return m;
+}
+
 static void
-node_deliver(struct mqtt_tnode *n, mqtt_match_fn fn, void *arg)
+node_deliver(struct mqtt_tnode *n, const struct match_ctx *mc)
 {
 	struct mqtt_list *pos, *tmp;
 
 	mqtt_list_for_each_safe(pos, tmp, &n->subs)
 	{
-		fn(mqtt_container_of(pos, struct mqtt_sub, node_link), arg);
+		mc->fn(mqtt_container_of(pos, struct mqtt_sub, node_link), mc->arg);
 	}
 	mqtt_list_for_each_safe(pos, tmp, &n->shares)
 	{
 		struct mqtt_share *g = mqtt_container_of(pos, struct mqtt_share, link);
-		struct mqtt_list *m = g->next;
-		if (mqtt_list_empty(&g->members))
-			continue;
-		if (m == &g->members)
-			m = m->next;
-		g->next = m->next;
-		fn(mqtt_container_of(m, struct mqtt_sub, node_link), arg);
+		if (!mqtt_list_empty(&g->members))
+			mc->fn(mqtt_container_of(share_pick(mc->t, g), struct mqtt_sub, node_link),
+			       mc->arg);
+	}
+}
+
+static void match_level(struct mqtt_tnode *n, const uint8_t *s, size_t len, bool first,
+                        const struct match_ctx *mc);
+
+/* c matched the level of s[0..l): deliver it when that was the last level, else go deeper. */
+static void
+match_child(struct mqtt_tnode *c, const uint8_t *s, size_t len, size_t l,
+            const struct match_ctx *mc)
+{
+	if (l == len) {
+		node_deliver(c, mc);
+		if (c->hash) /* "a/#" matches "a" */
+			node_deliver(c->hash, mc);
+	} else {
+		match_level(c, s + l + 1, len - l - 1, false, mc);
 	}
 }
 
 /* Recursion depth is bounded by the topic's levels (at most 32768 for a 65535-byte topic, in
  * practice a handful); each level recurses into at most the literal and '+' children. */
-static void match_level(struct mqtt_tnode *n, const uint8_t *s, size_t len, bool first,
-                        mqtt_match_fn fn, void *arg);
-
-/* c matched the level of s[0..l): deliver it when that was the last level, else go deeper. */
 static void
-match_child(struct mqtt_tnode *c, const uint8_t *s, size_t len, size_t l, mqtt_match_fn fn,
-            void *arg)
-{
-	if (l == len) {
-		node_deliver(c, fn, arg);
-		if (c->hash) /* "a/#" matches "a" */
-			node_deliver(c->hash, fn, arg);
-	} else {
-		match_level(c, s + l + 1, len - l - 1, false, fn, arg);
-	}
-}
-
-static void
-match_level(struct mqtt_tnode *n, const uint8_t *s, size_t len, bool first, mqtt_match_fn fn,
-            void *arg)
+match_level(struct mqtt_tnode *n, const uint8_t *s, size_t len, bool first,
+            const struct match_ctx *mc)
 {
 	size_t l = level_len(s, len);
 	bool dollar = first && len > 0 && s[0] == '$'; /* MQTT-4.7.2-1 */
 	struct mqtt_tnode *c;
 
 	if (n->hash && !dollar)
-		node_deliver(n->hash, fn, arg);
+		node_deliver(n->hash, mc);
 	c = mqtt_dict_get(&n->children, s, (uint32_t)l);
 	if (c)
-		match_child(c, s, len, l, fn, arg);
+		match_child(c, s, len, l, mc);
 	if (n->plus && !dollar)
-		match_child(n->plus, s, len, l, fn, arg);
+		match_child(n->plus, s, len, l, mc);
 }
 
 void
 mqtt_trie_match(struct mqtt_trie *t, const uint8_t *topic, size_t len, mqtt_match_fn fn, void *arg)
 {
-	match_level(t->root, topic, len, true, fn, arg);
+	struct match_ctx mc = {t, fn, arg};
+	match_level(t->root, topic, len, true, &mc);
 }
 
 struct each_ctx {

@@ -622,6 +622,125 @@ test_v5_topic_alias(void)
 	mqtt_broker_destroy(b);
 }
 
+/* v5: session expiry (kept offline, then freed by mqtt_broker_tick after the interval) and a
+ * will delay (published by the tick when the delay passes, not at the close). */
+static void
+test_v5_expiry_and_will_delay(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct fake w, s;
+	uint64_t t0 = now_us;
+
+	client(b, &s, MQTT_V311, "s", 1);
+	subscribe(&s, MQTT_V311, "w", 0);
+	fake_open(b, &w);
+	/* CONNECT v5 "w", clean start, will flag QoS 0, session expiry 10 s; will props: delay 2 s;
+	 * will topic "w", payload "x" */
+	CHECK_EQ(feed_hex(&w,
+	                  "10 1f 00 04 4d 51 54 54 05 06 00 00 05 11 00 00 00 0a 00 01 77 05 18 "
+	                  "00 00 00 02 00 01 77 00 01 78"),
+	         0);
+	CHECK(w.len >= 4 && w.out[0] == 0x20 && w.out[3] == 0);
+	fake_gone(&w); /* abnormal: the will waits for its delay */
+	CHECK(expect_hex(&s, ""));
+	CHECK_EQ(mqtt_broker_stats(b)->sessions_persistent, 1);
+	mqtt_broker_tick(b, t0 + 1000000);
+	CHECK(expect_hex(&s, ""));
+	mqtt_broker_tick(b, t0 + 2000001);
+	CHECK(expect_hex(&s, "30 04 00 01 77 78"));
+	mqtt_broker_tick(b, t0 + 9000000);
+	CHECK_EQ(mqtt_broker_stats(b)->sessions_expired, 0);
+	mqtt_broker_tick(b, t0 + 10000001);
+	CHECK_EQ(mqtt_broker_stats(b)->sessions_expired, 1);
+	CHECK_EQ(mqtt_broker_stats(b)->sessions_persistent, 0);
+	CHECK_EQ(mqtt_broker_stats(b)->wills_published, 1);
+	fake_gone(&s);
+	mqtt_broker_destroy(b);
+}
+
+/* Refusals and violations are counted under their v5 reason code, for 3.x clients too. */
+static void
+test_reason_counters(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct fake f;
+	const struct mqtt_stats *st = mqtt_broker_stats(b);
+
+	fake_open(b, &f);
+	CHECK(feed_hex(&f, "10 0c 00 04 4d 51 54 54 04 00 00 3c 00 00") < 0); /* empty id, cs 0 */
+	CHECK(expect_hex(&f, "20 02 00 02"));
+	fake_gone(&f);
+	CHECK_EQ(st->errors_by_reason[MQTT_RC_CLIENT_IDENTIFIER_NOT_VALID - 0x80], 1);
+	client(b, &f, MQTT_V311, "c", 1);
+	CHECK(feed_hex(&f, "30 03 00 01 2b") < 0); /* wildcard topic */
+	fake_gone(&f);
+	CHECK_EQ(st->errors_by_reason[MQTT_RC_TOPIC_NAME_INVALID - 0x80] +
+	                 st->errors_by_reason[MQTT_RC_PROTOCOL_ERROR - 0x80] +
+	                 st->errors_by_reason[MQTT_RC_MALFORMED_PACKET - 0x80],
+	         1);
+	mqtt_broker_destroy(b);
+}
+
+static uint8_t policy;
+static void
+share_conf(struct mqtt_broker_conf *c)
+{
+	c->share_policy = policy;
+}
+
+/* $share/g/t with three members: round robin spreads evenly, hash-by-client keeps each
+ * publisher on one member, sticky keeps one member until it leaves. */
+static void
+test_shared_policies(void)
+{
+	for (policy = 0; policy < 3; policy++) {
+		struct mqtt_broker *b = broker_new(share_conf);
+		struct fake m[3], p[2];
+		int got[2][3] = {{0}};
+		uint8_t buf[64];
+
+		for (int i = 0; i < 3; i++) {
+			char id[4] = {'m', (char)('0' + i), 0};
+			client(b, &m[i], MQTT_V5, id, 1);
+			subscribe(&m[i], MQTT_V5, "$share/g/t", 0);
+		}
+		client(b, &p[0], MQTT_V311, "p0", 1);
+		client(b, &p[1], MQTT_V311, "p1", 1);
+		for (int k = 0; k < 12; k++) {
+			for (int j = 0; j < 2; j++) {
+				CHECK_EQ(feed(&p[j], buf,
+				              pkt_publish(buf, sizeof(buf), MQTT_V311, "t", "x", 1,
+				                          0, 0, 0)),
+				         0);
+				for (int i = 0; i < 3; i++) {
+					got[j][i] += m[i].len > 0;
+					m[i].len = 0;
+				}
+			}
+		}
+		int total = 0;
+		for (int j = 0; j < 2; j++)
+			for (int i = 0; i < 3; i++)
+				total += got[j][i];
+		CHECK_EQ(total, 24); /* each message to exactly one member */
+		for (int i = 0; i < 3; i++) {
+			int per = got[0][i] + got[1][i];
+			if (policy == 0)
+				CHECK_EQ(per, 8);
+			if (policy == 2)
+				CHECK(per == 0 || per == 24);
+		}
+		if (policy == 1)
+			for (int j = 0; j < 2; j++)
+				CHECK(got[j][0] == 12 || got[j][1] == 12 || got[j][2] == 12);
+		for (int i = 0; i < 3; i++)
+			fake_gone(&m[i]);
+		fake_gone(&p[0]);
+		fake_gone(&p[1]);
+		mqtt_broker_destroy(b);
+	}
+}
+
 int
 main(void)
 {
@@ -644,5 +763,8 @@ main(void)
 	TEST(test_takeover);
 	TEST(test_v5_basics);
 	TEST(test_v5_topic_alias);
+	TEST(test_v5_expiry_and_will_delay);
+	TEST(test_reason_counters);
+	TEST(test_shared_policies);
 	return tap_done();
 }
