@@ -361,7 +361,7 @@ tcp_timer_fire(void *arg, struct tcp_timer *t)
 
 /* ---------------------------------------------------------------- output */
 
-static uint16_t
+static uint32_t
 rcv_window(struct tcp_conn *c)
 {
 	struct tcp_stack *st = c->st;
@@ -371,13 +371,13 @@ rcv_window(struct tcp_conn *c)
 
 	if (c->flags & TF_RD_SHUT)
 		space = st->conf.rcvbuf;
-	if (space > 65535)
-		space = 65535;
+	if (space > (65535u << c->rcv_ws))
+		space = 65535u << c->rcv_ws;
 	/* Never shrink the window; open it only by a worthwhile amount (receiver SWS avoidance,
 	 * RFC 1122 4.2.3.3). */
 	if (space < adv || (space > adv && space - adv < thresh))
 		space = adv;
-	return (uint16_t)space;
+	return space;
 }
 
 /* Build and send one segment; payload is copied from the send queue at `off`. */
@@ -385,13 +385,14 @@ static int
 seg_send(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_t len)
 {
 	struct tcp_stack *st = c->st;
-	uint16_t optlen = (flags & TH_SYN) ? 4 : 0;
+	/* SYN: MSS, plus NOP + window scale when we offer it (our SYN) or the peer did. */
+	uint16_t optlen = (flags & TH_SYN) ? (c->ws_ok ? 8 : 4) : 0;
 	uint16_t hlen = (uint16_t)(TCP_HDRS_LEN + optlen);
 	struct rte_mbuf *m = tcp_alloc(st);
 	struct rte_ipv4_hdr *ip;
 	struct rte_tcp_hdr *th;
 	uint8_t *p;
-	uint16_t win;
+	uint32_t win;
 
 	if (m == NULL)
 		return -ENOBUFS;
@@ -423,9 +424,9 @@ seg_send(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_t
 	if (flags & TH_RST)
 		win = 0;
 	else if (flags & TH_SYN)
-		win = (uint16_t)RTE_MIN(st->conf.rcvbuf, 65535u);
-	else
-		win = rcv_window(c);
+		win = RTE_MIN(st->conf.rcvbuf, 65535u); /* never scaled (RFC 7323 2.2) */
+	else /* scaled, rounded up so that rounding never shrinks the right edge */
+		win = RTE_MIN((rcv_window(c) + (1u << c->rcv_ws) - 1) >> c->rcv_ws, 65535u);
 	ip->version_ihl = 0x45;
 	ip->type_of_service = 0;
 	ip->total_length = rte_cpu_to_be_16((uint16_t)(hlen - RTE_ETHER_HDR_LEN + len));
@@ -442,7 +443,7 @@ seg_send(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_t
 	th->recv_ack = (flags & TH_ACK) ? rte_cpu_to_be_32(c->rcv_nxt) : 0;
 	th->data_off = (uint8_t)(((20 + optlen) / 4) << 4);
 	th->tcp_flags = flags;
-	th->rx_win = rte_cpu_to_be_16(win);
+	th->rx_win = rte_cpu_to_be_16((uint16_t)win);
 	th->cksum = 0;
 	th->tcp_urp = 0;
 	if (optlen) {
@@ -452,11 +453,17 @@ seg_send(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_t
 		o[1] = 4;
 		o[2] = (uint8_t)(st->mss_local >> 8);
 		o[3] = (uint8_t)st->mss_local;
+		if (optlen == 8) {
+			o[4] = 1; /* NOP */
+			o[5] = 3; /* window scale */
+			o[6] = 3;
+			o[7] = st->ws_local;
+		}
 	}
 	th->cksum = rte_ipv4_udptcp_cksum(ip, th);
 	ip->hdr_checksum = rte_ipv4_cksum(ip);
 	if (flags & TH_ACK) {
-		c->rcv_adv = c->rcv_nxt + win;
+		c->rcv_adv = c->rcv_nxt + ((flags & TH_SYN) ? win : win << c->rcv_ws);
 		c->rcv_acked = c->rcv_nxt;
 		c->flags &= ~(TF_ACKNOW | TF_DELACK);
 	}
@@ -634,7 +641,9 @@ rto_expired(struct tcp_conn *c)
 
 struct seg {
 	uint32_t seq, ack, len; /* len: payload bytes */
-	uint16_t wnd, mss;
+	uint32_t wnd;           /* as received; scaled by conn_input for non-SYN segments */
+	uint16_t mss;           /* SYN: MSS option, 0 if absent */
+	int8_t ws;              /* SYN: window scale option, -1 if absent */
 	uint8_t flags;
 };
 
@@ -673,11 +682,14 @@ rst_for(struct tcp_stack *st, const struct tcp_key *k, const struct seg *s)
 		send_rst(st, k->faddr, k->fport, k->lport, 0, s->seq + seglen, TH_RST | TH_ACK);
 }
 
-static uint16_t
-parse_mss(const struct rte_tcp_hdr *th, uint32_t doff)
+/* SYN options we use: MSS and window scale (RFC 7323 2.2). Cost: O(option bytes). */
+static void
+parse_opts(const struct rte_tcp_hdr *th, uint32_t doff, struct seg *s)
 {
 	const uint8_t *o = (const uint8_t *)(th + 1), *end = (const uint8_t *)th + doff;
 
+	s->mss = 0;
+	s->ws = -1;
 	while (o < end) {
 		if (o[0] == 0)
 			break;
@@ -688,10 +700,24 @@ parse_mss(const struct rte_tcp_hdr *th, uint32_t doff)
 		if (o + 1 >= end || o[1] < 2 || o + o[1] > end)
 			break;
 		if (o[0] == 2 && o[1] == 4)
-			return (uint16_t)((o[2] << 8) | o[3]);
+			s->mss = (uint16_t)((o[2] << 8) | o[3]);
+		if (o[0] == 3 && o[1] == 3)
+			s->ws = (int8_t)RTE_MIN(o[2], TCP_WS_MAX); /* larger: use 14 (2.3) */
 		o += o[1];
 	}
-	return 0;
+}
+
+static void
+set_ws(struct tcp_conn *c, const struct seg *s)
+{
+	if (s->ws >= 0) {
+		c->ws_ok = 1;
+		c->snd_ws = (uint8_t)s->ws;
+		c->rcv_ws = c->st->ws_local;
+	} else {
+		c->ws_ok = 0;
+		c->snd_ws = c->rcv_ws = 0;
+	}
 }
 
 static void
@@ -741,7 +767,7 @@ retransmit_una(struct tcp_conn *c)
 
 /* ACK processing for synchronized states: returns 1 if our FIN is now acknowledged. */
 static int
-ack_process(struct tcp_conn *c, uint32_t ack, uint32_t seq, uint16_t wnd, uint32_t seglen)
+ack_process(struct tcp_conn *c, uint32_t ack, uint32_t seq, uint32_t wnd, uint32_t seglen)
 {
 	struct tcp_stack *st = c->st;
 	int fin_acked = 0;
@@ -984,7 +1010,8 @@ syn_sent_input(struct tcp_conn *c, struct seg *s)
 	c->rcv_adv = c->rcv_nxt;
 	c->rcv_acked = c->rcv_nxt;
 	set_mss(c, s->mss);
-	c->snd_wnd = s->wnd;
+	set_ws(c, s);
+	c->snd_wnd = s->wnd; /* a SYN's window is never scaled */
 	c->max_wnd = s->wnd;
 	c->snd_wl1 = s->seq;
 	c->snd_wl2 = s->ack;
@@ -1021,6 +1048,8 @@ conn_input(struct tcp_conn *c, struct seg *s, struct rte_mbuf *data)
 		syn_sent_input(c, s);
 		return;
 	}
+	if (!(s->flags & TH_SYN))
+		s->wnd <<= c->snd_ws;
 	/* The peer retransmitted its SYN: our SYN-ACK was lost, send it again now. */
 	if (c->state == TCPS_SYN_RCVD && (s->flags & (TH_SYN | TH_ACK | TH_RST)) == TH_SYN &&
 	    s->seq == c->irs) {
@@ -1265,7 +1294,10 @@ tcp_input(struct tcp_stack *st, struct rte_mbuf *m, struct rte_ipv4_hdr *ip, uin
 	s.len = tlen - doff;
 	s.wnd = rte_be_to_cpu_16(th->rx_win);
 	s.flags = th->tcp_flags & (TH_FIN | TH_SYN | TH_RST | TH_PSH | TH_ACK);
-	s.mss = (s.flags & TH_SYN) ? parse_mss(th, doff) : 0;
+	s.mss = 0;
+	s.ws = -1;
+	if (s.flags & TH_SYN)
+		parse_opts(th, doff, &s);
 	k.faddr = ip->src_addr;
 	k.fport = th->src_port;
 	k.lport = rte_be_to_cpu_16(th->dst_port);
@@ -1318,6 +1350,7 @@ tcp_input(struct tcp_stack *st, struct rte_mbuf *m, struct rte_ipv4_hdr *ip, uin
 	c->snd_wnd = s.wnd;
 	c->max_wnd = s.wnd;
 	set_mss(c, s.mss);
+	set_ws(c, &s);
 	/* Time the SYN-ACK for a first RTT sample (only if it is never retransmitted). */
 	c->rtt_ts = now32(st);
 	tcp_out_post(c);
@@ -1367,6 +1400,7 @@ tcp_connect(struct tcp_stack *st, uint32_t dst_ip, uint16_t dst_port, void *conn
 	c->iss = tcp_siphash_isn(st, &k);
 	c->snd_una = c->snd_nxt = c->snd_max = c->recover = c->iss;
 	c->mss = st->mss_local;
+	c->ws_ok = 1; /* offered in our SYN; settled by the SYN-ACK */
 	c->cwnd = TCP_IW_SEGS * (uint32_t)c->mss;
 	c->flags |= TF_RTT;
 	c->rtt_seq = c->iss + 1;

@@ -31,6 +31,7 @@
 #define TCP_FIN_WAIT2_US                                                                           \
 	60000000u             /* FIN_WAIT_2 with no peer FIN: give up (Linux tcp_fin_timeout) */
 #define TCP_OOO_MAX        16 /* out-of-order segments kept per connection */
+#define TCP_WS_MAX         14 /* RFC 7323 2.3 */
 #define TCP_IW_SEGS        10 /* RFC 6928 initial window */
 #define TCP_MAX_LISTENERS  16
 #define TCP_TXQ_MAX        256
@@ -123,7 +124,7 @@ struct tcp_conn {
 	uint32_t tw_prev, tw_next;  /* TIME_WAIT list, oldest first (recycled at max_conns) */
 	uint16_t flags;
 	uint16_t mss;     /* send MSS: min(peer's option, ours) */
-	uint16_t max_wnd; /* largest window the peer offered (sender SWS) */
+	uint32_t max_wnd; /* largest window the peer offered (sender SWS) */
 	uint8_t state;
 	uint8_t ev;
 	uint8_t retries; /* consecutive RTO expiries */
@@ -131,6 +132,8 @@ struct tcp_conn {
 	uint8_t n_ooo;
 	uint8_t listener;
 	uint8_t dupacks;
+	uint8_t snd_ws, rcv_ws; /* RFC 7323 shifts: peer's windows <<= snd_ws, ours >>= rcv_ws */
+	uint8_t ws_ok;          /* window scaling negotiated (or offered, before the SYN-ACK) */
 };
 
 struct tcp_listener {
@@ -154,6 +157,7 @@ struct tcp_stack {
 	uint64_t now_us; /* latest time seen by an entry point */
 	uint32_t msl_us;
 	uint16_t mss_local; /* MSS we announce: mtu - 40 */
+	uint8_t ws_local;   /* our window shift: smallest with rcvbuf >> shift <= 65535 */
 	uint16_t ip_id;
 	uint16_t next_port;
 	uint32_t n_listeners;

@@ -647,8 +647,12 @@ tcp_stack_create(const struct tcp_stack_conf *conf)
 	st->conf = *conf;
 	if (st->conf.arp_timeout_us == 0)
 		st->conf.arp_timeout_us = TCP_DEFAULT_ARP_US;
-	if (st->conf.rcvbuf == 0 || st->conf.rcvbuf > 65535) /* no window scaling yet */
+	if (st->conf.rcvbuf == 0)
 		st->conf.rcvbuf = 65535;
+	if (st->conf.rcvbuf > (65535u << TCP_WS_MAX))
+		st->conf.rcvbuf = 65535u << TCP_WS_MAX;
+	while ((st->conf.rcvbuf >> st->ws_local) > 65535)
+		st->ws_local++;
 	if (st->conf.sndbuf == 0)
 		st->conf.sndbuf = 65536;
 	st->msl_us = conf->msl_us ? conf->msl_us : TCP_MSL_DEFAULT_US;

@@ -289,7 +289,7 @@ h_in(const struct seg_spec *s, int line)
 	uint32_t seq = s->seq == ANY ? peer_nxt : (uint32_t)s->seq;
 	uint32_t ack = s->ack == ANY ? our_nxt : (uint32_t)s->ack;
 	uint32_t len = s->len == ANY ? 0 : (uint32_t)s->len;
-	uint16_t optlen = s->mss == ANY ? 0 : 4;
+	uint16_t optlen = (uint16_t)((s->mss == ANY ? 0 : 4) + (s->wscale == ANY ? 0 : 4));
 	uint16_t sport = s->sport == ANY ? PEER_PORT : (uint16_t)s->sport;
 	uint32_t iss = iss_get(sport);
 	uint8_t *pl = (uint8_t *)(th + 1) + optlen;
@@ -315,10 +315,18 @@ h_in(const struct seg_spec *s, int line)
 	if (optlen) {
 		uint8_t *o = (uint8_t *)(th + 1);
 
-		o[0] = 2;
-		o[1] = 4;
-		o[2] = (uint8_t)(s->mss >> 8);
-		o[3] = (uint8_t)s->mss;
+		if (s->mss != ANY) {
+			*o++ = 2;
+			*o++ = 4;
+			*o++ = (uint8_t)(s->mss >> 8);
+			*o++ = (uint8_t)s->mss;
+		}
+		if (s->wscale != ANY) {
+			*o++ = 1;
+			*o++ = 3;
+			*o++ = 3;
+			*o++ = (uint8_t)s->wscale;
+		}
 	}
 	for (uint32_t i = 0; i < len; i++)
 		pl[i] = s->data ? ((const uint8_t *)s->data)[i] : pattern(seq - 1 + i);
@@ -374,7 +382,7 @@ h_out(const struct seg_spec *s, int line)
 	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eh + 1);
 	struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(ip + 1);
 	uint32_t doff, plen, seq, ack;
-	int64_t mss = ANY;
+	int64_t mss = ANY, ws = ANY;
 	char b1[32], b2[32];
 
 	if (len < 0) {
@@ -403,11 +411,20 @@ h_out(const struct seg_spec *s, int line)
 		        rte_be_to_cpu_32(th->sent_seq) - (s->seq == ANY ? 0 : (uint32_t)s->seq));
 	seq = rte_be_to_cpu_32(th->sent_seq) - iss_get(rte_be_to_cpu_16(th->dst_port));
 	ack = rte_be_to_cpu_32(th->recv_ack) - PEER_ISN;
-	if (doff > 20) {
-		const uint8_t *o = (const uint8_t *)(th + 1);
-
+	for (const uint8_t *o = (const uint8_t *)(th + 1); o < (const uint8_t *)th + doff;) {
+		if (o[0] == 0)
+			break;
+		if (o[0] == 1) {
+			o++;
+			continue;
+		}
+		if (o[1] < 2)
+			break;
 		if (o[0] == 2 && o[1] == 4)
 			mss = (o[2] << 8) | o[3];
+		if (o[0] == 3 && o[1] == 3)
+			ws = o[2];
+		o += o[1];
 	}
 	if (s->flags != ANY && th->tcp_flags != s->flags)
 		h_fail(line, "flags %s, expected %s", flag_str(th->tcp_flags, b1),
@@ -423,6 +440,8 @@ h_out(const struct seg_spec *s, int line)
 		h_fail(line, "len %u, expected %u", plen, (unsigned)s->len);
 	if (s->mss != ANY && mss != s->mss)
 		h_fail(line, "mss %lld, expected %lld", (long long)mss, (long long)s->mss);
+	if (s->wscale != ANY && ws != (s->wscale < 0 ? ANY : s->wscale))
+		h_fail(line, "wscale %lld, expected %lld", (long long)ws, (long long)s->wscale);
 	if (s->data && memcmp((uint8_t *)th + doff, s->data, plen) != 0)
 		h_fail(line, "payload differs");
 	if (!s->data && plen && !(th->tcp_flags & RST)) {

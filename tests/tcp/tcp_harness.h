@@ -39,7 +39,7 @@
 #define PEER_PORT 40000
 
 struct seg_spec {
-	int64_t flags, seq, ack, win, len, mss;
+	int64_t flags, seq, ack, win, len, mss, wscale; /* .wscale = -1 in OUT: absent */
 	int64_t sport, dport; /* IN: peer's port / our port; OUT: checked if set */
 	const void *data;     /* IN payload (else a byte pattern); OUT: compared if set */
 	int bad_csum;         /* IN: corrupt the TCP checksum */
@@ -126,6 +126,7 @@ ssize_t h_send(struct app_conn *a, size_t n);
 	                    .win = ANY,                                                            \
 	                    .len = ANY,                                                            \
 	                    .mss = ANY,                                                            \
+	                    .wscale = ANY,                                                         \
 	                    .sport = ANY,                                                          \
 	                    .dport = ANY,                                                          \
 	                    __VA_ARGS__})

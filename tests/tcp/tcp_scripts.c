@@ -290,6 +290,60 @@ handshake_mss(void)
 }
 
 static void
+window_scale(void)
+{
+	struct app_conn *a;
+
+	/* rcvbuf 256 KiB: our shift is 3. The peer offers 7. */
+	h_peer_arp();
+	IN(.flags = SYN, .seq = 0, .mss = 1460, .wscale = 7, .win = 65535);
+	OUT(.flags = SYN | ACK, .ack = 1, .mss = 1460, .wscale = 3, .win = 65535);
+	IN(.ack = 1, .win = 100); /* 100 << 7 = 12800 bytes */
+	a = &H.conns[0];
+	IN(.flags = ACK | PSH, .len = 1000, .win = 100);
+	AT(40);
+	OUT(.flags = ACK, .ack = 1001, .win = 262144 / 8);
+	/* The peer's scaled window bounds what we send: 8 full segments fit in 12800 bytes. */
+	h_send(a, 16000);
+	AT(41);
+	for (uint32_t i = 0; i < 8; i++)
+		OUT(.seq = 1 + 1460 * i, .len = 1460, .wscale = -1);
+	NONE();
+	IN(.ack = 11681, .win = 100);
+	OUT(.seq = 11681, .len = 1460);
+	OUT(.seq = 13141, .len = 1460);
+	OUT(.flags = ACK | PSH, .seq = 14601, .len = 1400);
+	IN(.ack = 16001, .win = 512);
+	CHECKH_EQ(a->consumed, 1000);
+	tcp_abort(a->c);
+	AT(42);
+	OUT(.flags = RST);
+}
+
+static void
+window_scale_not_offered(void)
+{
+	/* Without the peer's option: no scaling either way, the window capped at 65535. */
+	h_peer_arp();
+	IN(.flags = SYN, .seq = 0, .mss = 1460);
+	OUT(.flags = SYN | ACK, .ack = 1, .wscale = -1, .win = 65535);
+	IN(.ack = 1, .win = 100);
+	IN(.flags = ACK | PSH, .len = 10, .win = 100);
+	AT(40);
+	OUT(.flags = ACK, .ack = 11, .win = 65525); /* edge kept: 10 bytes < MSS (SWS) */
+	h_send(&H.conns[0], 200);
+	AT(41);
+	OUT(.flags = ACK, .seq = 1, .len = 100); /* 100 bytes of window, unscaled */
+	NONE();
+	IN(.ack = 101, .win = 1000);
+	OUT(.flags = ACK | PSH, .seq = 101, .len = 100);
+	IN(.ack = 201, .win = 1000);
+	tcp_abort(H.conns[0].c);
+	AT(42);
+	OUT(.flags = RST);
+}
+
+static void
 syn_no_mss_option(void)
 {
 	h_peer_arp();
@@ -993,7 +1047,7 @@ active_open(void)
 		uint8_t f[128];
 		struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(f + 34);
 
-		CHECKH(h_pop_frame(f, sizeof(f), __LINE__) == 58);
+		CHECKH(h_pop_frame(f, sizeof(f), __LINE__) == 62); /* MSS, NOP, window scale */
 		CHECKH_EQ(th->tcp_flags, SYN);
 		CHECKH_EQ(rte_be_to_cpu_16(th->dst_port), PEER_PORT);
 		lport = rte_be_to_cpu_16(th->src_port);
@@ -1020,7 +1074,7 @@ active_open(void)
 		uint8_t f[128];
 		struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(f + 34);
 
-		CHECKH(h_pop_frame(f, sizeof(f), __LINE__) == 58);
+		CHECKH(h_pop_frame(f, sizeof(f), __LINE__) == 62);
 		lport = rte_be_to_cpu_16(th->src_port);
 		H.iss = rte_be_to_cpu_32(th->sent_seq);
 	}
@@ -1121,6 +1175,8 @@ main(int argc, char **argv)
 	SCRIPT(ip_validation, 0);
 	SCRIPT(handshake_mss, 0);
 	SCRIPT(syn_no_mss_option, 0);
+	SCRIPT(window_scale, 262144);
+	SCRIPT(window_scale_not_offered, 262144);
 	SCRIPT(data_both_ways, 0);
 	SCRIPT(delayed_ack, 0);
 	SCRIPT(rto_backoff, 0);
