@@ -6,10 +6,10 @@
  * ours. TLS 1.3: the keylog callback delivers CLIENT/SERVER_TRAFFIC_SECRET_0; when the handshake
  * completes, the records OpenSSL wrote in that last step (NewSessionTickets, already protected
  * with the server application key) are counted to get our first sequence number. TLS 1.2
- * AES-GCM: the key block is derived from the master secret, and the records each side sent after
- * its ChangeCipherSpec give the sequence numbers. Then the SSL object is freed (stateless tickets
- * and the context's session cache keep resumption working). From then on record protection is
- * ours: see tls_decrypt_burst() and tls_encrypt_burst().
+ * AEAD suites: the key block is derived from the master secret, and the records each side sent
+ * after its ChangeCipherSpec give the sequence numbers. Then the SSL object is freed (stateless
+ * tickets and the context's session cache keep resumption working). From then on record protection
+ * is ours: see tls_decrypt_burst() and tls_encrypt_burst().
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -84,7 +84,8 @@ struct tls_conn {
 	int version;
 	uint16_t suite;
 	uint8_t offload;
-	uint8_t tls12; /* TLS 1.2 AES-GCM framing (RFC 5288) */
+	uint8_t tls12;  /* TLS 1.2 framing (RFC 5288 AES-GCM, RFC 7905 ChaCha20-Poly1305) */
+	uint8_t chacha; /* ChaCha20-Poly1305 (TLS 1.3 or 1.2), else AES-GCM */
 	uint8_t keylen, hashlen;
 	/* TLS 1.2: records after each side's ChangeCipherSpec give the first sequence numbers. */
 	uint8_t rx_ccs, tx_ccs;
@@ -624,7 +625,7 @@ dir_install(IMB_MGR *mgr, const struct tls_conn *c, struct tls_dir *d)
 	if (rc == 0)
 		rc = hkdf_expand_label(mgr, c, d->secret, "iv", d->iv, IV_LEN);
 	if (rc == 0) {
-		if (c->suite == SUITE_CHACHA20)
+		if (c->chacha)
 			memcpy(d->key.raw, key, sizeof(d->key.raw));
 		else if (c->keylen == 16)
 			IMB_AES128_GCM_PRE(mgr, key, &d->key.gcm);
@@ -676,7 +677,7 @@ aead_job(IMB_JOB *j, const struct tls_conn *c, const struct tls_dir *d, const st
 	j->iv_len_in_bytes = IV_LEN;
 	j->auth_tag_output = r->tag;
 	j->auth_tag_output_len_in_bytes = TAG_LEN;
-	if (c->suite == SUITE_CHACHA20) {
+	if (c->chacha) {
 		j->u.CHACHA20_POLY1305.aad = r->aad;
 		j->u.CHACHA20_POLY1305.aad_len_in_bytes = r->aadlen;
 		j->u.CHACHA20_POLY1305.ctx = NULL;
@@ -737,7 +738,8 @@ run_burst(struct tls_engine *e, int encrypt)
 static size_t
 tx_overhead(const struct tls_conn *c)
 {
-	return REC_HDR + (c->tls12 ? 8 : 1) + TAG_LEN;
+	/* TLS 1.3: inner type byte; TLS 1.2 AES-GCM: explicit nonce; TLS 1.2 ChaCha: nothing. */
+	return REC_HDR + (c->tls12 ? (c->chacha ? 0 : 8) : 1) + TAG_LEN;
 }
 
 /* RFC 5246 6.2.3.3: seq_num || type || version || length. */
@@ -773,12 +775,17 @@ frame_tx(struct tls_conn *c, uint8_t *h, uint8_t type, const uint8_t *content, s
 	r->c = c;
 	if (c->tls12) {
 		tls12_aad(r->aadbuf, seq, type, n);
-		memcpy(p, r->aadbuf, 8); /* explicit nonce: the sequence number, as OpenSSL */
-		memcpy(r->iv, c->tx.iv, 4);
-		memcpy(r->iv + 4, p, 8);
+		if (c->chacha) {
+			nonce(&c->tx, seq, r->iv); /* RFC 7905: iv ^ seq, as TLS 1.3 */
+		} else {
+			memcpy(p, r->aadbuf,
+			       8); /* explicit nonce: the sequence number, as OpenSSL */
+			memcpy(r->iv, c->tx.iv, 4);
+			memcpy(r->iv + 4, p, 8);
+			p += 8;
+		}
 		r->aad = r->aadbuf;
 		r->aadlen = 13;
-		p += 8;
 		r->len = (uint32_t)n;
 	} else {
 		nonce(&c->tx, seq, r->iv);
@@ -913,31 +920,37 @@ tls12_take_over(IMB_MGR *mgr, struct tls_conn *c)
 	const SSL_CIPHER *cs = SSL_get_current_cipher(c->ssl);
 	int nid = SSL_CIPHER_get_cipher_nid(cs);
 	const EVP_MD *md = SSL_CIPHER_get_handshake_digest(cs);
-	uint8_t master[48], rnd[64], kb[2 * 32 + 8];
+	uint8_t master[48], rnd[64], kb[2 * 32 + 2 * IV_LEN];
 	int rc;
 
-	if ((nid != NID_aes_128_gcm && nid != NID_aes_256_gcm) || md == NULL ||
+	if ((nid != NID_aes_128_gcm && nid != NID_aes_256_gcm && nid != NID_chacha20_poly1305) ||
+	    md == NULL ||
 	    SSL_SESSION_get_master_key(SSL_get_session(c->ssl), master, sizeof(master)) !=
 	            sizeof(master))
 		return 0;
 	c->keylen = nid == NID_aes_128_gcm ? 16 : 32;
+	c->chacha = nid == NID_chacha20_poly1305;
 	c->hashlen = (uint8_t)EVP_MD_get_size(md);
+	size_t ivl = c->chacha ? IV_LEN : 4; /* fixed IV: full nonce base, or the GCM salt */
 	SSL_get_server_random(c->ssl, rnd, 32);
 	SSL_get_client_random(c->ssl, rnd + 32, 32);
 	size_t k = c->keylen;
 	rc = tls12_prf(mgr, c->hashlen == 48 ? MQTT_HMAC_SHA384 : MQTT_HMAC_SHA256, master,
-	               sizeof(master), "key expansion", rnd, sizeof(rnd), kb, 2 * k + 8);
+	               sizeof(master), "key expansion", rnd, sizeof(rnd), kb, 2 * k + 2 * ivl);
 	if (rc == 0) {
 		/* client_write_key, server_write_key, client_write_IV, server_write_IV */
-		if (k == 16) {
+		if (c->chacha) {
+			memcpy(c->rx.key.raw, kb, 32);
+			memcpy(c->tx.key.raw, kb + 32, 32);
+		} else if (k == 16) {
 			IMB_AES128_GCM_PRE(mgr, kb, &c->rx.key.gcm);
 			IMB_AES128_GCM_PRE(mgr, kb + k, &c->tx.key.gcm);
 		} else {
 			IMB_AES256_GCM_PRE(mgr, kb, &c->rx.key.gcm);
 			IMB_AES256_GCM_PRE(mgr, kb + k, &c->tx.key.gcm);
 		}
-		memcpy(c->rx.iv, kb + 2 * k, 4);
-		memcpy(c->tx.iv, kb + 2 * k + 4, 4);
+		memcpy(c->rx.iv, kb + 2 * k, ivl);
+		memcpy(c->tx.iv, kb + 2 * k + ivl, ivl);
 		/* Each side's Finished (and any record after its CCS) used sequence numbers. */
 		c->rx.seq = c->rx_after_ccs;
 		c->tx.seq = c->tx_after_ccs;
@@ -958,6 +971,7 @@ tls13_take_over(IMB_MGR *mgr, struct tls_conn *c, size_t out_before)
 		return 0;
 	c->keylen = c->suite == SUITE_AES128 ? 16 : 32;
 	c->hashlen = c->suite == SUITE_AES256 ? 48 : 32;
+	c->chacha = c->suite == SUITE_CHACHA20;
 	if (dir_install(mgr, c, &c->rx) < 0 || dir_install(mgr, c, &c->tx) < 0)
 		return -EIO;
 	const uint8_t *p = buf_data(&c->out);
@@ -1151,10 +1165,15 @@ gather_rx(struct tls_engine *e, struct tls_conn *c)
 		r->type = h[0];
 		if (c->tls12) {
 			uint64_t seq = c->rx.seq + i;
-			r->src = h + REC_HDR + 8;
-			r->len = (uint32_t)(len - 8 - TAG_LEN);
-			memcpy(r->iv, c->rx.iv, 4);
-			memcpy(r->iv + 4, h + REC_HDR, 8);
+			size_t explicit = c->chacha ? 0 : 8;
+			r->src = h + REC_HDR + explicit;
+			r->len = (uint32_t)(len - explicit - TAG_LEN);
+			if (c->chacha) {
+				nonce(&c->rx, seq, r->iv);
+			} else {
+				memcpy(r->iv, c->rx.iv, 4);
+				memcpy(r->iv + 4, h + REC_HDR, 8);
+			}
 			tls12_aad(r->aadbuf, seq, h[0], r->len);
 			/* The version as received, like OpenSSL: a changed header fails the tag. */
 			r->aadbuf[9] = h[1];
@@ -1223,7 +1242,8 @@ finish_rx(struct tls_engine *e, struct rec *recs, unsigned cnt)
 		if (n > TLS_MAX_PLAIN) {
 			alert = AL_RECORD_OVERFLOW;
 		} else if (type == CT_APPDATA) {
-			memmove(w, r->dst, n);
+			if (w != r->dst) /* records after the first shift by their overhead */
+				memmove(w, r->dst, n);
 			w += n;
 			c->app_in.len += n;
 		} else if (type == CT_ALERT && n == 2) {

@@ -3,11 +3,11 @@
  *
  * OpenSSL runs the handshake over memory BIOs (no sockets). Then the record layer leaves OpenSSL:
  * for TLS 1.3 the traffic secrets come from the keylog callback and keys and IVs are derived with
- * HKDF-Expand-Label (HMAC on ipsec-mb); for TLS 1.2 AES-GCM the key block comes from the master
+ * HKDF-Expand-Label (HMAC on ipsec-mb); for TLS 1.2 AEAD suites the key block comes from the master
  * secret with the TLS 1.2 PRF. Records are sealed and opened with ipsec-mb AEAD jobs (AES-GCM,
  * ChaCha20-Poly1305) submitted in bursts across many connections (tls_decrypt_burst,
- * tls_encrypt_burst). TLS 1.2 ChaCha20 sessions keep OpenSSL's record layer behind the same
- * calls. Design notes: docs/security.md.
+ * tls_encrypt_burst). Non-AEAD TLS 1.2 ciphers, if configured, keep OpenSSL's record layer
+ * behind the same calls. Design notes: docs/security.md.
  *
  * Byte flow for one connection (the dataplane sits between tcpstack and mqtt):
  *   TCP payload -> tls_conn_feed()  ...tls_decrypt_burst()...  tls_conn_read()  -> MQTT parser

@@ -372,6 +372,7 @@ main(int argc, char **argv)
 	run("s_client_tls13_chacha20_poly1305", "TLS_CHACHA20_POLY1305_SHA256", 0x1303);
 	run("s_client_tls12_aes128gcm", "ECDHE-ECDSA-AES128-GCM-SHA256", 0xc02b);
 	run("s_client_tls12_aes256gcm", "ECDHE-ECDSA-AES256-GCM-SHA384", 0xc02c);
+	run("s_client_tls12_chacha20_poly1305", "ECDHE-ECDSA-CHACHA20-POLY1305", 0xcca9);
 	mqtt_clients();
 	if (argc > 1)
 		demo_certs(argv[1]);
