@@ -95,6 +95,34 @@ void mqtt_conn_closed(struct mqtt_conn *c, uint64_t now_us);
  * until this is 0 before it sends its FIN. */
 size_t mqtt_conn_pending(const struct mqtt_conn *c);
 
+/* ---- Authentication and authorisation hooks (all optional: without them everything is allowed).
+ * Called on the shard's thread, never reentrantly; strings are views (not NUL-terminated)
+ * valid during the call. The host finds its per-connection data with mqtt_conn_io(). */
+struct mqtt_hooks {
+	/* CONNECT (after protocol checks, before any session is touched): return 0 to accept,
+	 * a v5 reason code (0x86 bad user name or password, 0x87 not authorized, 0x88 server
+	 * unavailable, ...) to refuse (3.x clients get the matching return code), or -EINPROGRESS
+	 * to park the connection until mqtt_conn_auth_done() (input meanwhile is held, bounded).
+	 * user/pass are NULL when absent. */
+	int (*connect)(void *ctx, struct mqtt_conn *c, const uint8_t *client_id, size_t cid_len,
+		       const uint8_t *user, size_t user_len, const uint8_t *pass, size_t pass_len);
+	/* ACL: 0 allows. write 1: a PUBLISH to `topic` (and a will topic, checked at CONNECT);
+	 * write 0: a SUBSCRIBE to the filter `topic`. Denied publishes are acknowledged and
+	 * dropped (MQTT-3.3.5-2; v5 reason 0x87), denied subscriptions get SUBACK 0x80/0x87. */
+	int (*acl)(void *ctx, struct mqtt_conn *c, int write, const uint8_t *topic, size_t len);
+	void *ctx;
+};
+
+/* Install hooks (copied); NULL removes them. */
+void mqtt_broker_set_hooks(struct mqtt_broker *b, const struct mqtt_hooks *hooks);
+
+/* The answer for a CONNECT parked by hooks->connect: reason 0 accepts, otherwise the v5 reason
+ * code to refuse with. Ignored when the connection is no longer waiting (closed meanwhile). */
+void mqtt_conn_auth_done(struct mqtt_conn *c, uint8_t reason, uint64_t now_us);
+
+/* The io pointer given to mqtt_conn_open(). */
+void *mqtt_conn_io(const struct mqtt_conn *c);
+
 /* When this connection next needs mqtt_conn_timeout() (keep-alive at 1.5x), or UINT64_MAX.
  * Hosts re-arm lazily: fire at the old deadline, call mqtt_conn_timeout, re-arm at the new one. */
 uint64_t mqtt_conn_deadline(const struct mqtt_conn *c);

@@ -31,6 +31,7 @@
 
 enum conn_state {
 	CONN_NEW,       /* waiting for CONNECT */
+	CONN_AUTH,      /* CONNECT parked by hooks->connect; input held in `parked` */
 	CONN_CONNECTED, /* CONNACK sent */
 	CONN_CLOSING,   /* ops->close called; waiting for mqtt_conn_closed() */
 };
@@ -99,6 +100,7 @@ struct mqtt_conn {
 	uint8_t will_due; /* the will is published when the connection ends */
 	uint8_t counted;  /* counted in connections_current */
 	uint8_t abortive; /* closed with RST: held output is discarded */
+	uint8_t auth_ok;  /* hooks->connect accepted a parked CONNECT */
 	uint16_t keepalive;
 	uint16_t peer_recv_max;
 	uint32_t peer_max_packet;
@@ -117,6 +119,9 @@ struct mqtt_conn {
 	uint32_t will_delay_s;
 	/* v5 inbound topic aliases, allocated on first use */
 	struct topic_alias *aliases;
+	/* CONN_AUTH: the CONNECT packet, then the input that followed it */
+	uint8_t *parked;
+	uint32_t parked_connect, parked_len;
 	/* PUBACK/PUBREC held back while subscribers are congested (in broker->held_conns) */
 	struct held_ack *held;
 	uint32_t n_held, cap_held, n_held_puback;
@@ -152,13 +157,16 @@ struct mqtt_broker {
 	struct match *matches;
 	uint32_t n_match, cap_match;
 	struct pubctx *cur;
-	bool hit_congested; /* the current publish was queued behind a congested session */
+	bool hit_congested;     /* the current publish was queued behind a congested session */
+	const uint8_t *cur_pkt; /* the packet being handled (for conn_park) */
+	uint32_t cur_pkt_len;
 	/* Publisher back-pressure: while any online session's queue is over its high watermark,
 	 * the acks of publishes that reached one are held, so the publishers' own inflight
 	 * windows stop them instead of the queue overflowing. */
 	uint32_t congested;
 	uint64_t congested_since;
 	struct mqtt_list held_conns;
+	struct mqtt_hooks hooks;
 };
 
 static void session_pump(struct mqtt_session *s, uint64_t now);
@@ -1077,6 +1085,7 @@ conn_free(struct mqtt_conn *c)
 	mqtt_msg_put(c->will);
 	mqtt_free(c->in);
 	mqtt_free(c->out);
+	mqtt_free(c->parked);
 	mqtt_free(c);
 }
 
@@ -1211,6 +1220,48 @@ mqtt_conn_writable(struct mqtt_conn *c, uint64_t now_us)
 		session_pump(c->s, now_us);
 }
 
+void
+mqtt_broker_set_hooks(struct mqtt_broker *b, const struct mqtt_hooks *hooks)
+{
+	if (hooks)
+		b->hooks = *hooks;
+	else
+		memset(&b->hooks, 0, sizeof(b->hooks));
+}
+
+void *
+mqtt_conn_io(const struct mqtt_conn *c)
+{
+	return c->io;
+}
+
+static int conn_packet(struct mqtt_conn *c, const uint8_t *buf, size_t len, uint64_t now);
+static int connack_refuse(struct mqtt_conn *c, uint8_t v5_reason, int err);
+
+void
+mqtt_conn_auth_done(struct mqtt_conn *c, uint8_t reason, uint64_t now_us)
+{
+	uint8_t *parked = c->parked;
+	uint32_t n = c->parked_connect, total = c->parked_len;
+
+	if (c->state != CONN_AUTH)
+		return;
+	c->parked = NULL;
+	c->parked_connect = c->parked_len = 0;
+	c->state = CONN_NEW;
+	if (reason) {
+		connack_refuse(c, reason, -EACCES);
+	} else {
+		/* CONN_NEW with state kept: on_connect skips the hook this time */
+		c->auth_ok = 1;
+		if (conn_packet(c, parked, n, now_us) == 0 && total > n) {
+			c->b->stats.bytes_in -= total - n; /* counted when they arrived */
+			mqtt_conn_input(c, parked + n, total - n, now_us);
+		}
+	}
+	mqtt_free(parked);
+}
+
 size_t
 mqtt_conn_pending(const struct mqtt_conn *c)
 {
@@ -1219,6 +1270,21 @@ mqtt_conn_pending(const struct mqtt_conn *c)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Packets */
+
+/* Keep the CONNECT (the decoded views point into input we do not own) until the host answers
+ * through mqtt_conn_auth_done(). */
+static int
+conn_park(struct mqtt_conn *c, const struct mqtt_connect *cp)
+{
+	(void)cp;
+	c->parked = mqtt_alloc(c->b->cur_pkt_len);
+	if (!c->parked)
+		return connack_refuse(c, MQTT_RC_SERVER_UNAVAILABLE, -ENOMEM);
+	memcpy(c->parked, c->b->cur_pkt, c->b->cur_pkt_len);
+	c->parked_connect = c->parked_len = c->b->cur_pkt_len;
+	c->state = CONN_AUTH;
+	return 0;
+}
 
 /* Refuse a CONNECT: CONNACK with the reason (3.x: the matching return code), session present 0
  * (MQTT-3.2.2-4), then close (MQTT-3.2.2-5). */
@@ -1257,6 +1323,21 @@ on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
 	    (c->version == MQTT_V31 && cid.len > V31_MAX_CLIENT_ID)) {
 		/* MQTT-3.1.3-8: an empty id needs clean session; 3.1 allows 1..23 bytes */
 		return connack_refuse(c, MQTT_RC_CLIENT_IDENTIFIER_NOT_VALID, -EINVAL);
+	}
+	if (cp->will_flag && b->hooks.acl &&
+	    b->hooks.acl(b->hooks.ctx, c, 1, cp->will_topic.p, cp->will_topic.len))
+		return connack_refuse(c, MQTT_RC_NOT_AUTHORIZED, -EACCES);
+	if (b->hooks.connect && !c->auth_ok) {
+		int r = b->hooks.connect(
+		        b->hooks.ctx, c, cid.p, cid.len, cp->username_flag ? cp->username.p : NULL,
+		        cp->username.len, cp->password_flag ? cp->password.p : NULL,
+		        cp->password.len);
+		if (r == -EINPROGRESS)
+			return conn_park(c, cp);
+		if (r)
+			return connack_refuse(
+			        c, r > 0 && r < 0x100 ? (uint8_t)r : MQTT_RC_NOT_AUTHORIZED,
+			        -EACCES);
 	}
 	if (cid.len == 0) {
 		/* MQTT-3.1.3-6 / v5 3.2.2.3.7: a unique id assigned by the server */
@@ -1456,6 +1537,14 @@ on_publish(struct mqtt_conn *c, struct mqtt_publish *p, uint64_t now)
 			return send_ack(c, ack, p->packet_id, rc);
 		return conn_fail(c, rc, -EBADMSG);
 	}
+	if (b->hooks.acl && b->hooks.acl(b->hooks.ctx, c, 1, p->topic.p, p->topic.len)) {
+		/* MQTT-3.3.5-2: not authorised: acknowledged (v5 with 0x87) and dropped */
+		count_reason(b, MQTT_RC_NOT_AUTHORIZED);
+		if (!p->qos)
+			return 0;
+		return send_ack(c, ack, p->packet_id,
+		                c->version == MQTT_V5 ? MQTT_RC_NOT_AUTHORIZED : 0);
+	}
 	memset(&pc, 0, sizeof(pc));
 	pc.view.qos = p->qos;
 	pc.view.retain = p->retain;
@@ -1630,6 +1719,12 @@ on_subscribe(struct mqtt_conn *c, const struct mqtt_subscribe *sp, uint64_t now)
 				mqtt_free(rc);
 			return conn_fail(c, MQTT_RC_PROTOCOL_ERROR, -EBADMSG);
 		}
+		if (b->hooks.acl && b->hooks.acl(b->hooks.ctx, c, 0, e.filter.p, e.filter.len)) {
+			count_reason(b, MQTT_RC_NOT_AUTHORIZED);
+			rc[i++] = c->version == MQTT_V5 ? MQTT_RC_NOT_AUTHORIZED
+			                                : MQTT_SUBACK_FAILURE;
+			continue;
+		}
 		existed = true;
 		rc[i] = sub_add(b, c->s, &e, subid, &existed)
 		                ? e.qos
@@ -1711,6 +1806,8 @@ conn_packet(struct mqtt_conn *c, const uint8_t *buf, size_t len, uint64_t now)
 	struct mqtt_packet pk;
 	int r = mqtt_decode(buf, len, c->version, &pk);
 
+	c->b->cur_pkt = buf;
+	c->b->cur_pkt_len = (uint32_t)len;
 	if (r == -EPROTONOSUPPORT) {
 		/* MQTT-3.1.2-2: CONNACK 0x01 (v5: 0x84), then close */
 		uint8_t ack[8];
@@ -1761,6 +1858,23 @@ conn_packet(struct mqtt_conn *c, const uint8_t *buf, size_t len, uint64_t now)
 	}
 }
 
+/* Input behind a parked CONNECT waits for its verdict; bounded (64 KiB). */
+static int
+park_input(struct mqtt_conn *c, const uint8_t *p, size_t len)
+{
+	uint8_t *p2;
+
+	if ((uint64_t)c->parked_len + len > (uint64_t)c->parked_connect + 65536)
+		return conn_fail(c, MQTT_RC_QUOTA_EXCEEDED, -ENOBUFS);
+	p2 = mqtt_realloc(c->parked, c->parked_len + len);
+	if (!p2)
+		return conn_fail(c, MQTT_RC_UNSPECIFIED_ERROR, -ENOMEM);
+	memcpy(p2 + c->parked_len, p, len);
+	c->parked = p2;
+	c->parked_len += (uint32_t)len;
+	return 0;
+}
+
 /* Frame the stream: complete packets are decoded where they lie; a packet split across calls
  * is accumulated in one buffer of exactly its size (allocated once its fixed header is known,
  * freed once decoded). Cost: O(len) plus the packets' handling. */
@@ -1777,6 +1891,8 @@ mqtt_conn_input(struct mqtt_conn *c, const void *data, size_t len, uint64_t now_
 		return 0;
 	b->stats.bytes_in += len;
 	while (len && c->state != CONN_CLOSING) {
+		if (c->state == CONN_AUTH)
+			return park_input(c, p, len);
 		if (c->in_need) {
 			/* filling a packet body */
 			size_t n = c->in_need - c->in_len;

@@ -741,6 +741,73 @@ test_shared_policies(void)
 	}
 }
 
+static struct mqtt_conn *parked_conn;
+static int
+hook_connect(void *ctx, struct mqtt_conn *c, const uint8_t *cid, size_t cid_len,
+             const uint8_t *user, size_t ulen, const uint8_t *pass, size_t plen)
+{
+	if (!user)
+		return MQTT_RC_NOT_AUTHORIZED;
+	if (ulen == 4 && !memcmp(user, "slow", 4)) {
+		parked_conn = c;
+		return -EINPROGRESS;
+	}
+	return plen == 2 && !memcmp(pass, "ok", 2) ? 0 : MQTT_RC_BAD_USER_NAME_OR_PASSWORD;
+}
+
+static int
+hook_acl(void *ctx, struct mqtt_conn *c, int write, const uint8_t *t, size_t len)
+{
+	return len >= 6 && !memcmp(t, "secret", 6) ? -EACCES : 0;
+}
+
+/* Hooks: refused logins get the mapped CONNACK code; a parked login holds the input that
+ * follows its CONNECT until mqtt_conn_auth_done(); the ACL drops publishes (acknowledged) and
+ * refuses subscriptions. */
+static void
+test_hooks(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct mqtt_hooks h = {hook_connect, hook_acl, NULL};
+	struct fake f, s;
+
+	mqtt_broker_set_hooks(b, &h);
+	fake_open(b, &f); /* no user name: 3.1.1 return code 5 */
+	CHECK(feed_hex(&f, "10 0d 00 04 4d 51 54 54 04 02 00 00 00 01 61") < 0);
+	CHECK(expect_hex(&f, "20 02 00 05"));
+	fake_gone(&f);
+	fake_open(b, &f); /* user "u", password "no": return code 4 */
+	CHECK(feed_hex(&f, "10 14 00 04 4d 51 54 54 04 c2 00 00 00 01 61 00 01 75 00 02 6e 6f") <
+	      0);
+	CHECK(expect_hex(&f, "20 02 00 04"));
+	fake_gone(&f);
+	fake_open(b, &s); /* user "u" password "ok" */
+	CHECK_EQ(feed_hex(&s, "10 14 00 04 4d 51 54 54 04 c2 00 00 00 01 73 00 01 75 00 02 6f 6b"),
+	         0);
+	CHECK(expect_hex(&s, "20 02 00 00"));
+	CHECK_EQ(feed_hex(&s, "82 0b 00 01 00 06 73 65 63 72 65 74 00"), 0); /* "secret": denied */
+	CHECK(expect_hex(&s, "90 03 00 01 80"));
+	subscribe(&s, MQTT_V311, "#", 1);
+	/* user "slow": parked; a PUBLISH in the same segment waits with it */
+	fake_open(b, &f);
+	CHECK_EQ(feed_hex(&f, "10 17 00 04 4d 51 54 54 04 c2 00 00 00 01 70 00 04 73 6c 6f 77 00 "
+	                      "02 6f 6b 30 04 00 01 74 41"),
+	         0);
+	CHECK(expect_hex(&f, ""));
+	CHECK(expect_hex(&s, ""));
+	CHECK_EQ(feed_hex(&f, "30 04 00 01 74 42"), 0);
+	mqtt_conn_auth_done(parked_conn, 0, now_us);
+	CHECK(expect_hex(&f, "20 02 00 00"));
+	CHECK(expect_hex(&s, "30 04 00 01 74 41 30 04 00 01 74 42"));
+	/* a denied QoS 1 publish is acknowledged and dropped */
+	CHECK_EQ(feed_hex(&f, "32 0b 00 06 73 65 63 72 65 74 00 09 5a"), 0);
+	CHECK(expect_hex(&f, "40 02 00 09"));
+	CHECK(expect_hex(&s, ""));
+	fake_gone(&f);
+	fake_gone(&s);
+	mqtt_broker_destroy(b);
+}
+
 int
 main(void)
 {
@@ -766,5 +833,6 @@ main(void)
 	TEST(test_v5_expiry_and_will_delay);
 	TEST(test_reason_counters);
 	TEST(test_shared_policies);
+	TEST(test_hooks);
 	return tap_done();
 }
