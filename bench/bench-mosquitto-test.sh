@@ -13,6 +13,7 @@ result() { # ok|fail name
 }
 tmp=$(mktemp -d /tmp/tb-test.XXXXXX)
 mpid=
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
 	[ -n "$mpid" ] && kill "$mpid" 2>/dev/null && wait "$mpid" 2>/dev/null
 	rm -rf "$tmp"
@@ -36,7 +37,7 @@ CONF
 mosquitto -c "$tmp/m.conf" &
 mpid=$!
 for _ in $(seq 50); do
-	(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
+	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
 	sleep 0.1
 done
 

@@ -14,6 +14,7 @@ for args in "fanout --clients 50 --msgs 2000" "pairs --clients 20 --msgs 20000";
 	if grep -Eq '"instructions_per_message":[1-9]' <<<"$out"; then
 		echo "ok $n - callgrind ${args%% *}: $(grep -o '"instructions_per_message":[0-9.]*' <<<"$out")"
 	else
+		# shellcheck disable=SC2001 # prefix every line, not one
 		sed 's/^/# /' <<<"$out"
 		echo "not ok $n - callgrind ${args%% *}"
 		fail=1
