@@ -117,8 +117,7 @@ Tachyon is serving MQTT at $DP_IP:1883 (namespace $NS). In another shell:
   ip netns exec $NS mosquitto_sub -h $DP_IP -t 'demo/#' -v
   ip netns exec $NS mosquitto_pub -h $DP_IP -t demo/hello -m 'hello, tachyon'
 
-  $build/control/tachyonctl stats              # counters (tachyon-control, $conf)
-  curl -s http://127.0.0.1:9883/metrics          # Prometheus
+  $build/control/tachyonctl stats       # counters; Prometheus: http://127.0.0.1:9883/metrics
 
 Ctrl-C stops the broker and removes the namespace and the veth pair.
 
