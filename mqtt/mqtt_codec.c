@@ -788,7 +788,8 @@ static int
 decode_subscribe(struct rd *r, int version, struct mqtt_packet *out)
 {
 	int with_options = out->type == MQTT_SUBSCRIBE;
-	/* SUBSCRIBE and UNSUBSCRIBE share their layout up to the options byte. */
+	/* SUBSCRIBE and UNSUBSCRIBE differ only by the options byte after each filter: point at
+	 * the fields of the right struct and share the rest. */
 	struct mqtt_unsubscribe *s = &out->unsubscribe;
 	int rc;
 
