@@ -37,7 +37,7 @@ dp_usage(const char *prog)
 	struct ctl_config d;
 
 	ctl_config_defaults(&d);
-	fprintf(stderr,
+	fprintf(stdout, /* only for --help: errors print a hint instead */
 	        "usage: %s [EAL options] -- [options]\n"
 	        "       %s --check-config FILE\n"
 	        "  EAL options pick cores and the port, e.g.\n"
