@@ -70,7 +70,8 @@ struct tcp_stack_conf {
 	void *tx_ctx;
 	const struct tcp_app_ops *ops;
 	uint32_t max_conns; /* hard cap on TCBs (SYN_RCVD included) */
-	uint32_t rcvbuf;    /* receive window / bytes queued per connection before window closes */
+	uint32_t rcvbuf;    /* receive window / bytes queued per connection before window closes
+	                     * (up to 1 GiB with window scaling; 65535 if the peer has none) */
 	uint32_t sndbuf;    /* bytes tcp_send() queues per connection before -EAGAIN */
 	uint32_t arp_timeout_us; /* ARP cache entry lifetime */
 	unsigned int lcore;      /* owning lcore, for logging and per-lcore arrays */
@@ -138,12 +139,15 @@ ssize_t tcp_recv(struct tcp_conn *c, void *buf, size_t len);
 int tcp_recv_eof(const struct tcp_conn *c);
 
 /* Send path: copies up to len bytes into the send queue; returns bytes accepted, or -EAGAIN if
- * none fit (ops->writable follows), -ENOTCONN / -EPIPE after close. Data is segmented and
+ * none fit (ops->writable follows), -ENOTCONN / -EPIPE after close, -ENOBUFS if the mbuf pool
+ * is exhausted (no writable follows: retry later or close). Data is segmented and
  * transmitted at the next tcp_stack_flush(). */
 ssize_t tcp_send(struct tcp_conn *c, const void *buf, size_t len);
 size_t tcp_send_space(const struct tcp_conn *c);
 
-/* Graceful close: FIN after queued data. ops->closed follows when the connection is done. */
+/* Graceful close: FIN after queued data. ops->closed follows when the connection is done.
+ * Data received afterwards is acknowledged and discarded; data already queued stays valid (so
+ * iovecs from tcp_recv_peek survive a close from inside a handler) until consumed or closed. */
 int tcp_close(struct tcp_conn *c);
 /* Abortive close: RST now, queued data dropped; ops->closed(TCP_CLOSE_ABORT) follows. */
 int tcp_abort(struct tcp_conn *c);
