@@ -26,7 +26,7 @@ struct fake {
 
 static uint64_t now_us = 1000000;
 
-static ssize_t
+static inline ssize_t
 fake_send(void *io, const void *buf, size_t len)
 {
 	struct fake *f = io;
@@ -43,7 +43,7 @@ fake_send(void *io, const void *buf, size_t len)
 	return (ssize_t)n;
 }
 
-static void
+static inline void
 fake_close(void *io, int abortive)
 {
 	struct fake *f = io;
@@ -53,7 +53,7 @@ fake_close(void *io, int abortive)
 
 static const struct mqtt_transport_ops fake_ops = {fake_send, fake_close};
 
-static struct mqtt_broker *
+static inline struct mqtt_broker *
 broker_new(void (*tune)(struct mqtt_broker_conf *))
 {
 	struct mqtt_broker_conf conf;
@@ -63,7 +63,7 @@ broker_new(void (*tune)(struct mqtt_broker_conf *))
 	return mqtt_broker_create(&conf, &fake_ops);
 }
 
-static void
+static inline void
 fake_open(struct mqtt_broker *b, struct fake *f)
 {
 	memset(f, 0, sizeof(*f));
@@ -72,7 +72,7 @@ fake_open(struct mqtt_broker *b, struct fake *f)
 }
 
 /* The host's side of a close: the transport is gone. */
-static void
+static inline void
 fake_gone(struct fake *f)
 {
 	if (f->c)
@@ -83,7 +83,7 @@ fake_gone(struct fake *f)
 	f->len = f->cap = 0;
 }
 
-static size_t
+static inline size_t
 unhex(const char *h, uint8_t *out)
 {
 	size_t n = 0;
@@ -100,20 +100,20 @@ unhex(const char *h, uint8_t *out)
 	return n;
 }
 
-static int
+static inline int
 feed(struct fake *f, const void *p, size_t n)
 {
 	return mqtt_conn_input(f->c, p, n, now_us);
 }
 
-static int
+static inline int
 feed_hex(struct fake *f, const char *hex)
 {
 	uint8_t buf[1024];
 	return feed(f, buf, unhex(hex, buf));
 }
 
-static void
+static inline void
 print_hex(const char *what, const uint8_t *p, size_t n)
 {
 	printf("#   %s:", what);
@@ -123,7 +123,7 @@ print_hex(const char *what, const uint8_t *p, size_t n)
 }
 
 /* The transport received exactly these bytes since the last check. */
-static bool
+static inline bool
 expect_hex(struct fake *f, const char *hex)
 {
 	uint8_t want[1024];
@@ -139,7 +139,7 @@ expect_hex(struct fake *f, const char *hex)
 
 /* ---- client packet builders (through the codec's encoder) ---- */
 
-static size_t
+static inline size_t
 enc(const struct mqtt_packet *p, int v, uint8_t *buf, size_t cap)
 {
 	ssize_t n = mqtt_encode(p, v, buf, cap);
@@ -150,14 +150,14 @@ enc(const struct mqtt_packet *p, int v, uint8_t *buf, size_t cap)
 	return (size_t)n;
 }
 
-static struct mqtt_str
+static inline struct mqtt_str
 str(const char *s)
 {
 	struct mqtt_str r = {(const uint8_t *)s, (uint32_t)strlen(s)};
 	return r;
 }
 
-static size_t
+static inline size_t
 pkt_connect(uint8_t *buf, int v, const char *cid, int clean, uint16_t ka, const char *will_topic,
             const char *will_payload, uint8_t will_qos)
 {
@@ -177,7 +177,7 @@ pkt_connect(uint8_t *buf, int v, const char *cid, int clean, uint16_t ka, const 
 	return enc(&p, v, buf, 512);
 }
 
-static size_t
+static inline size_t
 pkt_publish(uint8_t *buf, size_t cap, int v, const char *topic, const void *payload, size_t plen,
             uint8_t qos, uint16_t pid, uint8_t retain)
 {
@@ -193,7 +193,7 @@ pkt_publish(uint8_t *buf, size_t cap, int v, const char *topic, const void *payl
 	return enc(&p, v, buf, cap);
 }
 
-static size_t
+static inline size_t
 pkt_subscribe(uint8_t *buf, int v, uint16_t pid, const char *filter, uint8_t qos)
 {
 	struct mqtt_packet p;
@@ -210,7 +210,7 @@ pkt_subscribe(uint8_t *buf, int v, uint16_t pid, const char *filter, uint8_t qos
 }
 
 /* Connect a client and consume the CONNACK (checked: accepted). */
-static void
+static inline void
 client(struct mqtt_broker *b, struct fake *f, int v, const char *cid, int clean)
 {
 	uint8_t buf[512];
@@ -221,7 +221,7 @@ client(struct mqtt_broker *b, struct fake *f, int v, const char *cid, int clean)
 	f->len = 0;
 }
 
-static void
+static inline void
 subscribe(struct fake *f, int v, const char *filter, uint8_t qos)
 {
 	uint8_t buf[512];
@@ -233,7 +233,7 @@ subscribe(struct fake *f, int v, const char *filter, uint8_t qos)
 /* Decode the next packet the broker sent to f, consuming it. Returns false when none. The
  * views point into f->out, valid until the next call. */
 static size_t fake_rd;
-static bool
+static inline bool
 next_packet(struct fake *f, int v, struct mqtt_packet *p)
 {
 	uint8_t type, flags;
