@@ -530,7 +530,8 @@ main(int argc, char **argv)
 	if (setup_s > 600)
 		setup_s = 600;
 	/* Whatever happens below, the whole run ends by this alarm. */
-	alarm((unsigned int)(2 * setup_s + c.warmup + c.duration + c.grace + 60));
+	alarm((unsigned int)(2 * setup_s + c.warmup + c.duration + c.grace + 60 +
+	                     (double)total / 20000));
 	spawn(&c, sh, wp);
 
 	uint64_t t0 = bench_now_ns();
@@ -563,7 +564,8 @@ main(int argc, char **argv)
 		sleep_until(go + (uint64_t)((c.warmup + c.duration) * 1e9));
 		note("# measure end\n");
 	}
-	uint64_t end = bench_now_ns() + (uint64_t)((c.grace + 15) * 1e9);
+	/* Results come before the workers close their sockets; still allow for a slow machine. */
+	uint64_t end = bench_now_ns() + (uint64_t)((c.grace + 15 + (double)total / 20000) * 1e9);
 	miss = wait_all(wp, c.procs, offsetof(struct wproc, done), end);
 	for (uint32_t i = 0; i < c.procs; i++) {
 		if (!wp[i].done)
