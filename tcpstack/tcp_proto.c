@@ -480,6 +480,7 @@ output(struct tcp_conn *c, int force)
 {
 	struct tcp_stack *st = c->st;
 	uint8_t fl = TH_ACK;
+	int idle;
 
 	switch (c->state) {
 	case TCPS_SYN_SENT:
@@ -508,6 +509,8 @@ output(struct tcp_conn *c, int force)
 	default:
 		break;
 	}
+	/* Nothing in flight: an armed deadline is a keepalive or persist one, not an RTO. */
+	idle = c->snd_una == c->snd_max;
 	for (;;) {
 		uint32_t off = c->snd_nxt - c->snd_una;
 		uint32_t unsent = off < c->snd_len ? c->snd_len - off : 0;
@@ -545,15 +548,18 @@ output(struct tcp_conn *c, int force)
 			c->flags |= TF_FIN_SENT;
 		if (SEQ_GT(c->snd_nxt, c->snd_max))
 			c->snd_max = c->snd_nxt;
-		if (!(c->flags & TF_RTO))
+		if (idle || !(c->flags & TF_RTO))
 			rto_arm(c, c->rto);
+		idle = 0;
 		force = 0;
 		if (fin)
 			break;
 	}
 	/* Zero window with data waiting and nothing in flight: the RTO timer acts as the persist
-	 * timer and its expiry sends a one-byte probe. */
-	if (c->snd_len && c->snd_una == c->snd_max && !(c->flags & TF_RTO))
+	 * timer and its expiry sends a one-byte probe. An earlier deadline (a persist already
+	 * running) is kept; a later one (the keepalive) is brought forward. */
+	if (c->snd_len && c->snd_una == c->snd_max &&
+	    (!(c->flags & TF_RTO) || (int32_t)(c->rto_at - (now32(st) + c->rto)) > 0))
 		rto_arm(c, c->rto);
 	if (c->flags & TF_ACKNOW)
 		seg_send(c, c->snd_nxt, TH_ACK, 0, 0);

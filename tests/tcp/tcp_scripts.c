@@ -1122,6 +1122,36 @@ keepalive(void)
 }
 
 static void
+keepalive_with_data(void)
+{
+	/* keepalive_us = 10 s: its deadline must not delay an RTO or a zero-window probe. */
+	struct app_conn *a = h_handshake(65535, 1460);
+
+	h_send(a, 100);
+	AT(0);
+	OUT(.seq = 1, .len = 100);
+	AT(199);
+	NONE();
+	AT(200);
+	OUT(.seq = 1, .len = 100);
+	IN(.ack = 101, .win = 0);
+	h_send(a, 10);
+	AT(300);
+	NONE();
+	AT(699); /* RTO backed off to 400 ms (Karn: no sample from the retransmission) */
+	NONE();
+	AT(700);
+	OUT(.seq = 101, .len = 1);
+	IN(.ack = 101, .win = 1000);
+	OUT(.flags = ACK | PSH, .seq = 101, .len = 10);
+	IN(.ack = 111);
+	CHECKH_EQ(ST->keepalive_probes, 0);
+	tcp_abort(a->c);
+	AT(701);
+	OUT(.flags = RST);
+}
+
+static void
 timer_wheel_long(void)
 {
 	/* A delay beyond level 0 and 1 of the wheel (keeps precision after cascades). */
@@ -1206,6 +1236,8 @@ main(int argc, char **argv)
 	SCRIPT(active_open, 0);
 	h_next_keepalive_us = 10000000;
 	SCRIPT(keepalive, 0);
+	h_next_keepalive_us = 10000000;
+	SCRIPT(keepalive_with_data, 0);
 	SCRIPT(timer_wheel_long, 0);
 	rte_mempool_free(test_pool);
 	rte_eal_cleanup();
