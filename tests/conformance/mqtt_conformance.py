@@ -601,7 +601,7 @@ def t_unsub_empty():
     expect(c.closed(), 'closed')
 
 
-@test('3.1.1 MQTT-3.10.4-1 UNSUBSCRIBE deletes the subscription (UNSUBACK)')
+@test('3.1.1 MQTT-3.10.4-2 after UNSUBSCRIBE no new messages are delivered')
 def t_unsub():
     s = conn('us')
     sub_ok(s, topic('us'))
@@ -612,7 +612,7 @@ def t_unsub():
     expect(s.silent(), 'no longer delivered')
 
 
-@test('3.1.1 MQTT-3.10.4-2 UNSUBACK even when nothing matched')
+@test('3.1.1 MQTT-3.10.4-5 UNSUBACK even when nothing matched')
 def t_unsub_nomatch():
     s = conn('un')
     s.send(unsubscribe(2, [topic('never')]))
@@ -620,7 +620,7 @@ def t_unsub_nomatch():
     expect(t == 11 and b == b'\x00\x02', 'UNSUBACK')
 
 
-@test('3.1.1 MQTT-3.10.4-4 filters compare character by character (no wildcard matching)')
+@test('3.1.1 MQTT-3.10.4-1 filters compare character by character (no wildcard matching)')
 def t_unsub_literal():
     s = conn('ul')
     sub_ok(s, topic('ul/x'))
@@ -629,6 +629,44 @@ def t_unsub_literal():
     p = conn('ulp')
     p.send(publish(topic('ul/x'), 'x'))
     expect(s.recv_publish().payload == b'x', 'still subscribed')
+
+
+@test('3.1.1 MQTT-3.10.4-4 UNSUBSCRIBE is answered with UNSUBACK')
+def t_unsuback():
+    s = conn('usa')
+    s.send(unsubscribe(0x0102, [topic('usa/a'), topic('usa/b')]))
+    t, f, b = s.recv()
+    expect(t == 11 and b == b'\x01\x02', 'UNSUBACK with the id')
+
+
+@test('3.1.1 MQTT-4.7.1-1 wildcards are not allowed in topic names ("#")')
+def t_pub_hash():
+    c = conn('ph')
+    c.send(publish('a/#', 'x'))
+    expect(c.closed(), 'closed')
+
+
+@test('3.1.1 MQTT-3.8.4-6 delivered QoS is the minimum of published and granted')
+def t_min_qos():
+    s = conn('mq')
+    sub_ok(s, topic('mq'), 1)
+    p = conn('mqp')
+    p.send(publish(topic('mq'), 'x', qos=2, pid=1))
+    p.recv()
+    p.send(ack(PUBREL, 1))
+    m = s.recv_publish()
+    expect(m.qos == 1, 'QoS 1')
+    s.send(ack(PUBACK, m.pid))
+    p.send(publish(topic('mq'), 'y', qos=0))
+    expect(s.recv_publish().qos == 0, 'QoS 0')
+
+
+@test('3.1.1 MQTT-3.9.3-1 SUBACK return codes in the order of the filters')
+def t_suback_order():
+    s = conn('so')
+    s.send(subscribe(4, [(topic('so/a'), 1), (topic('so/b'), 0), (topic('so/c'), 2)]))
+    t, f, b = s.recv()
+    expect(b == b'\x00\x04\x01\x00\x02', 'codes in order')
 
 
 @test('3.1.1 MQTT-3.12.4-1 PINGREQ is answered with PINGRESP')
@@ -706,7 +744,7 @@ def t_order():
     expect(got == list(range(50)), 'in order')
 
 
-@test('3.1.1 MQTT-4.7.1-1 "#" not last is an invalid filter')
+@test('3.1.1 MQTT-4.7.1-2 "#" not last is an invalid filter')
 def t_hash_last():
     s = conn('hl')
     s.send(subscribe(1, [('a/#/b', 0)]))
@@ -714,7 +752,7 @@ def t_hash_last():
     expect(b[2] == 0x80, 'refused')
 
 
-@test('3.1.1 MQTT-4.7.1-2 "+" must occupy a whole level')
+@test('3.1.1 MQTT-4.7.1-3 "+" must occupy a whole level')
 def t_plus_level():
     s = conn('pl')
     s.send(subscribe(1, [('a/b+', 0)]))
