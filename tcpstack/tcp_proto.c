@@ -1149,8 +1149,9 @@ conn_input(struct tcp_conn *c, struct seg *s, struct rte_mbuf *data)
 			return;
 		}
 	}
-	if (SEQ_GT(s->ack, c->snd_max)) {
-		/* ACKs something not yet sent. */
+	/* RFC 5961 5.2: an ACK for something not yet sent, or older than the largest window
+	 * the peer ever offered (a blind injection guess), is answered with an ACK and dropped. */
+	if (SEQ_GT(s->ack, c->snd_max) || SEQ_LT(s->ack, c->snd_una - RTE_MAX(c->max_wnd, 1u))) {
 		chain_free(data);
 		c->flags |= TF_ACKNOW;
 		tcp_out_post(c);

@@ -854,6 +854,10 @@ rst_handling(void)
 	OUT(.flags = ACK, .seq = 1, .ack = 1);
 	IN(.flags = ACK, .seq = 90000, .len = 10); /* unacceptable data: ACK */
 	OUT(.flags = ACK, .seq = 1, .ack = 1);
+	/* RFC 5961 5.2: data with an ACK far below SND.UNA (a blind guess): ACK, data dropped. */
+	IN(.flags = ACK | PSH, .seq = 1, .ack = (uint32_t)-200000, .len = 10);
+	OUT(.flags = ACK, .seq = 1, .ack = 1);
+	CHECKH_EQ(a->consumed, 0);
 	IN(.flags = RST, .seq = 1); /* exact: reset */
 	NONE();
 	CHECKH_EQ(a->closed, 1);
