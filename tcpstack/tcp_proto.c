@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * TCP: connection table, the RFC 9293 state machine ("SEGMENT ARRIVES", 3.10.7), output with
- * RFC 6298 retransmission, delayed ACK, receive-window flow control, and the application API.
+ * RFC 6298 retransmission and RFC 5681/6582 NewReno recovery, delayed ACK, receive-window flow
+ * control with RFC 7323 window scaling, keepalive, and the application API. docs/tcp.md lists
+ * what is implemented and what is left.
  *
  * Transmission copies: every segment is built as one single-segment mbuf (headers + a copy of
  * the payload from the send queue). DPDK 22.11's net_af_packet TX copies each mbuf into the
@@ -636,9 +638,7 @@ rto_expired(struct tcp_conn *c)
 		c->ssthresh = RTE_MAX(flight / 2, 2u * c->mss);
 	}
 	c->cwnd = c->mss;
-	c->snd_nxt = c->snd_una;
-	if (c->flags & TF_FIN_SENT && c->snd_len == 0 && c->snd_una == c->snd_max - 1)
-		c->snd_nxt = c->snd_una; /* FIN alone outstanding: resent by output() */
+	c->snd_nxt = c->snd_una; /* go back N; a FIN still unacknowledged is resent too */
 	rto_arm(c, c->rto);
 	output(c, 1);
 }
