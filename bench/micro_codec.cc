@@ -71,19 +71,35 @@ set_label(benchmark::State &state, int type, int version)
 	state.SetLabel(l + (version == MQTT_V5 ? " v5" : " v3.1.1"));
 }
 
+// One benchmark case from its arguments (packet type, version, payload bytes): the sample
+// packet for that version and a buffer large enough to encode it.
+struct codec_case {
+	int type, version;
+	mqtt_packet p;
+	std::vector<uint8_t> buf;
+};
+
+codec_case
+make_case(const benchmark::State &state)
+{
+	codec_case c;
+	c.type = static_cast<int>(state.range(0));
+	c.version = static_cast<int>(state.range(1));
+	const size_t plen = static_cast<size_t>(state.range(2));
+	c.p = sample(c.type, plen);
+	if (c.type == MQTT_CONNECT)
+		c.p.connect.protocol_level = static_cast<uint8_t>(c.version);
+	c.buf.resize(plen + 256);
+	return c;
+}
+
 void
 BM_encode(benchmark::State &state)
 {
-	const int type = static_cast<int>(state.range(0));
-	const int version = static_cast<int>(state.range(1));
-	const size_t plen = static_cast<size_t>(state.range(2));
-	mqtt_packet p = sample(type, plen);
-	if (type == MQTT_CONNECT)
-		p.connect.protocol_level = static_cast<uint8_t>(version);
-	std::vector<uint8_t> buf(plen + 256);
+	codec_case c = make_case(state);
 	ssize_t n = 0;
 	for (auto _ : state) {
-		n = mqtt_encode(&p, version, buf.data(), buf.size());
+		n = mqtt_encode(&c.p, c.version, c.buf.data(), c.buf.size());
 		benchmark::DoNotOptimize(n);
 		benchmark::ClobberMemory();
 	}
@@ -91,20 +107,14 @@ BM_encode(benchmark::State &state)
 		state.SkipWithError("encode failed");
 	state.SetItemsProcessed(state.iterations());
 	state.SetBytesProcessed(state.iterations() * (n > 0 ? n : 0));
-	set_label(state, type, version);
+	set_label(state, c.type, c.version);
 }
 
 void
 BM_decode(benchmark::State &state)
 {
-	const int type = static_cast<int>(state.range(0));
-	const int version = static_cast<int>(state.range(1));
-	const size_t plen = static_cast<size_t>(state.range(2));
-	mqtt_packet p = sample(type, plen);
-	if (type == MQTT_CONNECT)
-		p.connect.protocol_level = static_cast<uint8_t>(version);
-	std::vector<uint8_t> buf(plen + 256);
-	ssize_t n = mqtt_encode(&p, version, buf.data(), buf.size());
+	codec_case c = make_case(state);
+	ssize_t n = mqtt_encode(&c.p, c.version, c.buf.data(), c.buf.size());
 	if (n <= 0) {
 		state.SkipWithError("encode of the sample failed");
 		return;
@@ -112,7 +122,7 @@ BM_decode(benchmark::State &state)
 	mqtt_packet out;
 	int rc = 0;
 	for (auto _ : state) {
-		rc = mqtt_decode(buf.data(), static_cast<size_t>(n), version, &out);
+		rc = mqtt_decode(c.buf.data(), static_cast<size_t>(n), c.version, &out);
 		benchmark::DoNotOptimize(rc);
 		benchmark::DoNotOptimize(out);
 	}
@@ -120,7 +130,7 @@ BM_decode(benchmark::State &state)
 		state.SkipWithError("decode failed");
 	state.SetItemsProcessed(state.iterations());
 	state.SetBytesProcessed(state.iterations() * n);
-	set_label(state, type, version);
+	set_label(state, c.type, c.version);
 }
 
 // The per-subscriber cost on the fan-out path: only the header is written, the payload goes by
