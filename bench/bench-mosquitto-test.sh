@@ -82,6 +82,6 @@ run "latency at 2000/s: offered rate kept, percentiles ordered" \
 	-- latency --rate 2000 "${common[@]}"
 run "conns: 300 idle connections up, pinged and answered" \
 	'j["conns"]["established"] == 300 and j["conns"]["failed"] == 0 and j["conns"]["pongs"] >= 300 and j["conns"]["per_s"] > 0' \
-	-- conns --clients 300 --keepalive 2 --duration 2
+	-- conns --clients 300 --keepalive 2 --duration 3
 echo "1..$n"
 exit $fail
