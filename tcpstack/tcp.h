@@ -96,6 +96,7 @@ struct tcp_stats {
 	uint64_t drop_icmp;      /* ICMP that is not a valid echo request */
 	uint64_t tw_recycled;    /* TIME_WAIT TCBs reused for a new SYN at max_conns */
 	uint64_t keepalive_probes;
+	uint64_t challenge_acks, challenge_acks_limited; /* RFC 5961, and those rate-limited */
 };
 
 struct tcp_stack *tcp_stack_create(const struct tcp_stack_conf *conf);

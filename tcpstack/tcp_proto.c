@@ -990,6 +990,27 @@ established(struct tcp_conn *c)
 		c->st->stats.conns_accepted++;
 }
 
+/* RFC 5961 7: challenge ACKs are rate limited per stack (TCP_CHALLENGE_PER_S per second), so
+ * a flood of spoofed RSTs/SYNs cannot turn the stack into an ACK reflector. */
+static void
+challenge_ack(struct tcp_conn *c)
+{
+	struct tcp_stack *st = c->st;
+
+	if (st->now_us - st->chal_start_us >= 1000000) {
+		st->chal_start_us = st->now_us;
+		st->chal_count = 0;
+	}
+	if (st->chal_count >= TCP_CHALLENGE_PER_S) {
+		st->stats.challenge_acks_limited++;
+		return;
+	}
+	st->chal_count++;
+	st->stats.challenge_acks++;
+	c->flags |= TF_ACKNOW;
+	tcp_out_post(c);
+}
+
 /* ---------------------------------------------------------------- segment arrives */
 
 static void
@@ -1102,8 +1123,7 @@ conn_input(struct tcp_conn *c, struct seg *s, struct rte_mbuf *data)
 	if (s->flags & TH_RST) {
 		chain_free(data);
 		if (s->seq != c->rcv_nxt) {
-			c->flags |= TF_ACKNOW;
-			tcp_out_post(c);
+			challenge_ack(c);
 			return;
 		}
 		if (c->state == TCPS_SYN_RCVD && !(c->flags & TF_ACTIVE)) {
@@ -1122,8 +1142,7 @@ conn_input(struct tcp_conn *c, struct seg *s, struct rte_mbuf *data)
 	/* 4. SYN in a synchronized state: challenge ACK (RFC 5961 4.2, RFC 9293). */
 	if (s->flags & TH_SYN) {
 		chain_free(data);
-		c->flags |= TF_ACKNOW;
-		tcp_out_post(c);
+		challenge_ack(c);
 		return;
 	}
 	/* 5. ACK. */
@@ -1153,8 +1172,7 @@ conn_input(struct tcp_conn *c, struct seg *s, struct rte_mbuf *data)
 	 * the peer ever offered (a blind injection guess), is answered with an ACK and dropped. */
 	if (SEQ_GT(s->ack, c->snd_max) || SEQ_LT(s->ack, c->snd_una - RTE_MAX(c->max_wnd, 1u))) {
 		chain_free(data);
-		c->flags |= TF_ACKNOW;
-		tcp_out_post(c);
+		challenge_ack(c);
 		return;
 	}
 	fin = ack_process(c, s->ack, s->seq, s->wnd, s->len);

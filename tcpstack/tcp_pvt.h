@@ -29,20 +29,21 @@
 #define TCP_KA_PROBES      9           /* unanswered probes before TCP_CLOSE_TIMEOUT */
 #define TCP_KA_CHUNK_US    1800000000u /* longest single wait: deadlines are 32-bit µs */
 #define TCP_FIN_WAIT2_US                                                                           \
-	60000000u             /* FIN_WAIT_2 with no peer FIN: give up (Linux tcp_fin_timeout) */
-#define TCP_OOO_MAX        16 /* out-of-order segments kept per connection */
-#define TCP_WS_MAX         14 /* RFC 7323 2.3 */
-#define TCP_IW_SEGS        10 /* RFC 6928 initial window */
-#define TCP_MAX_LISTENERS  16
-#define TCP_TXQ_MAX        256
-#define TCP_ARP_SLOTS      256 /* power of two */
-#define TCP_ARP_PROBE      8   /* linear probe length */
-#define TCP_ARP_QLEN       4   /* frames held per unresolved next hop */
-#define TCP_ARP_RETRY_US   1000000u
-#define TCP_ARP_TRIES      3
-#define TCP_TIMER_BUDGET   4096 /* timer callbacks per tcp_stack_timers call */
-#define TCP_DEFAULT_ARP_US (300u * 1000000u)
-#define TCP_HDRS_LEN       (RTE_ETHER_HDR_LEN + 20 + 20)
+	60000000u                /* FIN_WAIT_2 with no peer FIN: give up (Linux tcp_fin_timeout) */
+#define TCP_OOO_MAX         16   /* out-of-order segments kept per connection */
+#define TCP_CHALLENGE_PER_S 1000 /* RFC 5961 7 (Linux tcp_challenge_ack_limit) */
+#define TCP_WS_MAX          14   /* RFC 7323 2.3 */
+#define TCP_IW_SEGS         10   /* RFC 6928 initial window */
+#define TCP_MAX_LISTENERS   16
+#define TCP_TXQ_MAX         256
+#define TCP_ARP_SLOTS       256 /* power of two */
+#define TCP_ARP_PROBE       8   /* linear probe length */
+#define TCP_ARP_QLEN        4   /* frames held per unresolved next hop */
+#define TCP_ARP_RETRY_US    1000000u
+#define TCP_ARP_TRIES       3
+#define TCP_TIMER_BUDGET    4096 /* timer callbacks per tcp_stack_timers call */
+#define TCP_DEFAULT_ARP_US  (300u * 1000000u)
+#define TCP_HDRS_LEN        (RTE_ETHER_HDR_LEN + 20 + 20)
 
 enum tcp_state {
 	TCPS_CLOSED = 0,
@@ -154,7 +155,9 @@ struct tcp_arp_entry {
 struct tcp_stack {
 	struct tcp_stack_conf conf;
 	struct tcp_stats stats;
-	uint64_t now_us; /* latest time seen by an entry point */
+	uint64_t now_us;        /* latest time seen by an entry point */
+	uint64_t chal_start_us; /* challenge-ACK rate window */
+	uint32_t chal_count;
 	uint32_t msl_us;
 	uint16_t mss_local; /* MSS we announce: mtu - 40 */
 	uint8_t ws_local;   /* our window shift: smallest with rcvbuf >> shift <= 65535 */

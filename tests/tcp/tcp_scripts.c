@@ -868,6 +868,30 @@ rst_handling(void)
 }
 
 static void
+challenge_ack_limit(void)
+{
+	struct app_conn *a = h_handshake(65535, 1460);
+
+	/* 1100 in-window RSTs in one second: 1000 challenge ACKs, the rest suppressed. */
+	for (int i = 0; i < 1100; i++) {
+		IN(.flags = RST, .seq = 100);
+		if (i < 1000)
+			OUT(.flags = ACK, .seq = 1, .ack = 1);
+		else
+			NONE();
+	}
+	CHECKH_EQ(ST->challenge_acks, 1000);
+	CHECKH_EQ(ST->challenge_acks_limited, 100);
+	AT(1000); /* a new second */
+	IN(.flags = SYN, .seq = 7);
+	OUT(.flags = ACK, .seq = 1, .ack = 1);
+	CHECKH_EQ(a->closed, 0);
+	tcp_abort(a->c);
+	AT(1001);
+	OUT(.flags = RST);
+}
+
+static void
 rst_in_syn_rcvd(void)
 {
 	h_peer_arp();
@@ -1228,6 +1252,7 @@ main(int argc, char **argv)
 	SCRIPT(fin_wait_2_timeout, 0);
 	SCRIPT(simultaneous_close, 0);
 	SCRIPT(rst_handling, 0);
+	SCRIPT(challenge_ack_limit, 0);
 	SCRIPT(rst_in_syn_rcvd, 0);
 	SCRIPT(syn_retransmitted, 0);
 	SCRIPT(time_wait_reused_by_syn, 0);
