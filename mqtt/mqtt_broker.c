@@ -85,6 +85,12 @@ struct held_ack {
 	uint16_t pid;
 };
 
+struct out_alias {
+	uint16_t alias;
+	uint16_t len;
+	uint8_t topic[];
+};
+
 struct topic_alias {
 	uint8_t *p;
 	uint16_t len;
@@ -119,6 +125,10 @@ struct mqtt_conn {
 	uint32_t will_delay_s;
 	/* v5 inbound topic aliases, allocated on first use */
 	struct topic_alias *aliases;
+	/* v5 outbound topic aliases: topic -> struct out_alias, up to out_alias_max, assigned
+	 * first come first served and never replaced (no eviction churn on the wire) */
+	struct mqtt_dict out_aliases;
+	uint16_t out_alias_max, out_alias_n;
 	/* CONN_AUTH: the CONNECT packet, then the input that followed it */
 	uint8_t *parked;
 	uint32_t parked_connect, parked_len;
@@ -306,6 +316,30 @@ send_disconnect(struct mqtt_conn *c, uint8_t reason)
 		                                       sizeof(buf)));
 }
 
+/* The client now knows this alias (the PUBLISH that set it is on its way). */
+static void
+out_alias_add(struct mqtt_conn *c, const struct mqtt_msg *m, uint16_t alias)
+{
+	struct out_alias *oa = mqtt_alloc(sizeof(*oa) + m->topic_len);
+
+	if (!oa)
+		return;
+	oa->alias = alias;
+	oa->len = m->topic_len;
+	memcpy(oa->topic, m->topic, m->topic_len);
+	if (mqtt_dict_put(&c->out_aliases, oa->topic, oa->len, oa)) {
+		mqtt_free(oa);
+		return;
+	}
+	c->out_alias_n++;
+}
+
+static void
+out_alias_free(void *v, void *arg)
+{
+	mqtt_free(v);
+}
+
 /* Encode and send one PUBLISH to c. Returns 0, -ENOBUFS (no room: nothing written),
  * -EMSGSIZE (over the peer's maximum packet size: dropped per spec) or another -errno. */
 static int
@@ -316,6 +350,7 @@ conn_send_publish(struct mqtt_conn *c, const struct mqtt_msg *m, uint8_t qos, ui
 	struct mqtt_publish pub;
 	uint8_t stack[PUB_HDR_STACK], *hb = stack;
 	size_t cap = sizeof(stack);
+	uint16_t new_alias = 0;
 	ssize_t hl;
 	int r;
 
@@ -330,6 +365,21 @@ conn_send_publish(struct mqtt_conn *c, const struct mqtt_msg *m, uint8_t qos, ui
 	if (c->version == MQTT_V5) {
 		if (m->props)
 			pub.props = *m->props;
+		if (c->out_alias_max) {
+			/* MQTT-3.1.2-26/27: only up to the client's topic alias maximum */
+			struct out_alias *oa =
+			        mqtt_dict_get(&c->out_aliases, m->topic, m->topic_len);
+			if (oa) {
+				pub.topic.len = 0;
+				new_alias = 0;
+			} else if (c->out_alias_n < c->out_alias_max) {
+				new_alias = (uint16_t)(c->out_alias_n + 1);
+			}
+			if (oa || new_alias) {
+				pub.props.present |= MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS);
+				pub.props.topic_alias = oa ? oa->alias : new_alias;
+			}
+		}
 		pub.props.sub_id_count = nsub;
 		pub.props.sub_id_array = nsub ? subids : NULL;
 		if (m->expire_us != UINT64_MAX) {
@@ -366,6 +416,8 @@ conn_send_publish(struct mqtt_conn *c, const struct mqtt_msg *m, uint8_t qos, ui
 		if (!r) {
 			b->stats.messages_out++;
 			b->stats.messages_out_qos[qos]++;
+			if (new_alias)
+				out_alias_add(c, m, new_alias);
 		}
 	}
 	if (hb != stack)
@@ -1067,6 +1119,7 @@ mqtt_conn_open(struct mqtt_broker *b, void *io, uint64_t now_us)
 	c->peer_max_packet = UINT32_MAX;
 	c->deadline = b->conf.connect_timeout_us ? now_us + b->conf.connect_timeout_us : UINT64_MAX;
 	mqtt_list_init(&c->held_link);
+	mqtt_dict_init(&c->out_aliases);
 	mqtt_list_add_tail(&b->conns, &c->link);
 	return c;
 }
@@ -1077,6 +1130,8 @@ conn_free(struct mqtt_conn *c)
 	mqtt_list_del(&c->link);
 	mqtt_list_del(&c->held_link);
 	mqtt_free(c->held);
+	mqtt_dict_each(&c->out_aliases, out_alias_free, NULL);
+	mqtt_dict_free(&c->out_aliases);
 	if (c->aliases) {
 		for (uint32_t i = 0; i < c->b->conf.topic_alias_max; i++)
 			mqtt_free(c->aliases[i].p);
@@ -1356,6 +1411,10 @@ on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
 			c->peer_recv_max = cp->props.receive_maximum;
 		if (MQTT_PROP_HAS(&cp->props, MQTT_PROP_MAXIMUM_PACKET_SIZE))
 			c->peer_max_packet = cp->props.maximum_packet_size;
+		/* our aliases towards the client: its maximum, capped by ours */
+		c->out_alias_max = cp->props.topic_alias_maximum < b->conf.topic_alias_max
+		                           ? cp->props.topic_alias_maximum
+		                           : b->conf.topic_alias_max;
 	} else {
 		expiry = cp->clean_start ? 0 : UINT32_MAX;
 	}

@@ -1040,6 +1040,34 @@ def t5_max_packet():
     expect(m.payload == b'small', 'large one skipped, small one delivered')
 
 
+@test('5.0 MQTT-3.1.2-26 topic aliases to the client stay within its topic alias maximum')
+def t5_out_alias():
+    s = conn5('oal', props_=[(0x22, 1)])
+    s.send(subscribe(1, [(topic('oal/+'), 0)], 5))
+    s.recv()
+    p = conn5('oalp')
+    for t in ('a', 'a', 'b', 'a', 'b'):
+        p.send(publish(topic('oal/' + t), t, version=5))
+    got = [s.recv_publish() for _ in range(5)]
+    expect(got[0].topic == topic('oal/a') and got[0].props.get(0x23) == 1, 'alias 1 set')
+    expect(got[1].topic == '' and got[1].props.get(0x23) == 1, 'alias 1 used')
+    expect(got[2].topic == topic('oal/b') and 0x23 not in got[2].props, 'no second alias')
+    expect(got[3].topic == '' and got[4].topic == topic('oal/b'), 'as before')
+    expect([m.payload for m in got] == [b'a', b'a', b'b', b'a', b'b'], 'payloads')
+
+
+@test('5.0 MQTT-3.1.2-27 no topic alias maximum: no topic aliases to the client')
+def t5_no_out_alias():
+    s = conn5('noal')
+    s.send(subscribe(1, [(topic('noal'), 0)], 5))
+    s.recv()
+    p = conn5('noalp')
+    p.send(publish(topic('noal'), 'x', version=5) + publish(topic('noal'), 'y', version=5))
+    for _ in range(2):
+        m = s.recv_publish()
+        expect(m.topic == topic('noal') and 0x23 not in m.props, 'full topic, no alias')
+
+
 def main():
     want = sys.argv[3:]
     n = failed = 0
