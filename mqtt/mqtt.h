@@ -111,6 +111,18 @@ struct mqtt_hooks {
 	 * dropped (MQTT-3.3.5-2; v5 reason 0x87), denied subscriptions get SUBACK 0x80/0x87. */
 	int (*acl)(void *ctx, struct mqtt_conn *c, int write, const uint8_t *topic, size_t len);
 	void *ctx;
+	/* v5 enhanced authentication (the AUTH exchange of spec 4.12), for SASL-style mechanisms.
+	 * Called for a CONNECT carrying an Authentication Method (step 0; hooks->connect is then
+	 * not called), for each AUTH 0x18 the client sends during it (step 1) and for a
+	 * re-authentication AUTH 0x19 after CONNACK (step 2). `data` is the client's
+	 * Authentication Data. Return 0 when authenticated, MQTT_RC_CONTINUE_AUTHENTICATION (0x18)
+	 * to send the client an AUTH challenge, or a reason code >= 0x80 to refuse (CONNACK, or
+	 * DISCONNECT after a failed re-authentication). Authentication Data for the answer (the
+	 * challenge, or the final data in CONNACK / AUTH 0x00) goes to out, at most *out_len
+	 * bytes; set *out_len to its length (0: none). Without this hook a CONNECT with an
+	 * Authentication Method gets CONNACK 0x8C (bad authentication method). */
+	int (*auth)(void *ctx, struct mqtt_conn *c, int step, const uint8_t *method, size_t mlen,
+		    const uint8_t *data, size_t dlen, uint8_t *out, size_t *out_len);
 };
 
 /* Install hooks (copied); NULL removes them. */

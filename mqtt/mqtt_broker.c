@@ -32,6 +32,7 @@
 enum conn_state {
 	CONN_NEW,       /* waiting for CONNECT */
 	CONN_AUTH,      /* CONNECT parked by hooks->connect; input held in `parked` */
+	CONN_AUTH_EXCH, /* v5 AUTH exchange in progress; the CONNECT kept in `parked` */
 	CONN_CONNECTED, /* CONNACK sent */
 	CONN_CLOSING,   /* ops->close called; waiting for mqtt_conn_closed() */
 };
@@ -106,7 +107,10 @@ struct mqtt_conn {
 	uint8_t will_due; /* the will is published when the connection ends */
 	uint8_t counted;  /* counted in connections_current */
 	uint8_t abortive; /* closed with RST: held output is discarded */
-	uint8_t auth_ok;  /* hooks->connect accepted a parked CONNECT */
+	uint8_t auth_ok;  /* hooks->connect or hooks->auth accepted the CONNECT */
+	/* v5 enhanced authentication: the method (for AUTH checks) and the data for CONNACK */
+	uint8_t *auth_method, *auth_data;
+	uint16_t auth_method_len, auth_data_len;
 	uint16_t keepalive;
 	uint16_t peer_recv_max;
 	uint32_t peer_max_packet;
@@ -170,6 +174,7 @@ struct mqtt_broker {
 	bool hit_congested;     /* the current publish was queued behind a congested session */
 	const uint8_t *cur_pkt; /* the packet being handled (for conn_park) */
 	uint32_t cur_pkt_len;
+	uint64_t now_hint; /* the time of the input being handled */
 	/* Publisher back-pressure: while any online session's queue is over its high watermark,
 	 * the acks of publishes that reached one are held, so the publishers' own inflight
 	 * windows stop them instead of the queue overflowing. */
@@ -1141,6 +1146,8 @@ conn_free(struct mqtt_conn *c)
 	mqtt_free(c->in);
 	mqtt_free(c->out);
 	mqtt_free(c->parked);
+	mqtt_free(c->auth_method);
+	mqtt_free(c->auth_data);
 	mqtt_free(c);
 }
 
@@ -1157,7 +1164,7 @@ conn_fail(struct mqtt_conn *c, uint8_t reason, int err)
 	count_reason(b, reason);
 	if (c->state == CONN_CONNECTED) {
 		send_disconnect(c, reason);
-	} else if (c->state == CONN_NEW && c->version == MQTT_V5) {
+	} else if ((c->state == CONN_NEW || c->state == CONN_AUTH_EXCH) && c->version == MQTT_V5) {
 		uint8_t buf[8];
 		conn_write_ctrl(c, buf,
 		                mqtt_encode_connack(0, reason, NULL, MQTT_V5, buf, sizeof(buf)));
@@ -1292,6 +1299,8 @@ mqtt_conn_io(const struct mqtt_conn *c)
 
 static int conn_packet(struct mqtt_conn *c, const uint8_t *buf, size_t len, uint64_t now);
 static int connack_refuse(struct mqtt_conn *c, uint8_t v5_reason, int err);
+static int conn_fail(struct mqtt_conn *c, uint8_t reason, int err);
+static int auth_step(struct mqtt_conn *c, int step, struct mqtt_str method, struct mqtt_str data);
 
 void
 mqtt_conn_auth_done(struct mqtt_conn *c, uint8_t reason, uint64_t now_us)
@@ -1341,6 +1350,95 @@ conn_park(struct mqtt_conn *c, const struct mqtt_connect *cp)
 	return 0;
 }
 
+static int
+send_auth(struct mqtt_conn *c, uint8_t reason, const uint8_t *data, size_t dlen)
+{
+	struct mqtt_props p;
+	uint8_t buf[512];
+
+	memset(&p, 0, sizeof(p));
+	p.present = MQTT_PROP_BIT(MQTT_PROP_AUTHENTICATION_METHOD);
+	p.authentication_method.p = c->auth_method;
+	p.authentication_method.len = c->auth_method_len;
+	if (dlen) {
+		p.present |= MQTT_PROP_BIT(MQTT_PROP_AUTHENTICATION_DATA);
+		p.authentication_data.p = data;
+		p.authentication_data.len = (uint32_t)dlen;
+	}
+	return conn_write_ctrl(
+	        c, buf, mqtt_encode_disconnect(MQTT_AUTH, reason, &p, MQTT_V5, buf, sizeof(buf)));
+}
+
+static uint8_t *
+dup_bytes(const uint8_t *p, size_t n)
+{
+	uint8_t *d = mqtt_alloc(n ? n : 1);
+	if (d && n)
+		memcpy(d, p, n);
+	return d;
+}
+
+/* One step of the v5 AUTH exchange (step 0 CONNECT, 1 AUTH 0x18, 2 AUTH 0x19). On success of
+ * step 0 returns 0 with c->auth_ok set (the CONNECT goes on); a challenge parks the CONNECT in
+ * CONN_AUTH_EXCH; step 1 success resumes the parked CONNECT. */
+static int
+auth_step(struct mqtt_conn *c, int step, struct mqtt_str method, struct mqtt_str data)
+{
+	struct mqtt_broker *b = c->b;
+	uint8_t out[256];
+	size_t olen = sizeof(out);
+	int r;
+
+	if (step == 0) {
+		mqtt_free(c->auth_method);
+		c->auth_method = dup_bytes(method.p, method.len);
+		c->auth_method_len = (uint16_t)method.len;
+		if (!c->auth_method)
+			return connack_refuse(c, MQTT_RC_SERVER_UNAVAILABLE, -ENOMEM);
+	} else if (method.len != c->auth_method_len ||
+	           memcmp(method.p, c->auth_method, method.len)) {
+		return conn_fail(c, MQTT_RC_PROTOCOL_ERROR, -EBADMSG); /* MQTT-4.12.0-5 */
+	}
+	r = b->hooks.auth(b->hooks.ctx, c, step, method.p, method.len, data.p, data.len, out,
+	                  &olen);
+	if (olen > sizeof(out))
+		olen = 0;
+	if (r == MQTT_RC_CONTINUE_AUTHENTICATION) {
+		if (step == 0) {
+			int pr = conn_park(c, NULL);
+			if (pr)
+				return pr;
+			c->state = CONN_AUTH_EXCH;
+		}
+		return send_auth(c, MQTT_RC_CONTINUE_AUTHENTICATION, out, olen);
+	}
+	if (r) {
+		uint8_t reason = r >= 0x80 && r < 0x100 ? (uint8_t)r : MQTT_RC_NOT_AUTHORIZED;
+		if (step == 2)
+			return conn_fail(c, reason, -EACCES);
+		c->state = CONN_NEW; /* CONNACK, not DISCONNECT */
+		return connack_refuse(c, reason, -EACCES);
+	}
+	if (step == 2)
+		return send_auth(c, MQTT_RC_SUCCESS, out, olen);
+	mqtt_free(c->auth_data);
+	c->auth_data = olen ? dup_bytes(out, olen) : NULL;
+	c->auth_data_len = c->auth_data ? (uint16_t)olen : 0;
+	c->auth_ok = 1;
+	if (step == 1) {
+		/* resume the CONNECT kept at step 0 */
+		uint8_t *parked = c->parked;
+		uint32_t n = c->parked_connect;
+		c->parked = NULL;
+		c->parked_connect = c->parked_len = 0;
+		c->state = CONN_NEW;
+		r = conn_packet(c, parked, n, b->now_hint);
+		mqtt_free(parked);
+		return r;
+	}
+	return 0;
+}
+
 /* Refuse a CONNECT: CONNACK with the reason (3.x: the matching return code), session present 0
  * (MQTT-3.2.2-4), then close (MQTT-3.2.2-5). */
 static int
@@ -1364,15 +1462,21 @@ on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
 	struct mqtt_session *s;
 	struct mqtt_props ack;
 	char assigned[48];
-	uint8_t buf[128];
+	uint8_t buf[512];
 	bool present = false;
 	uint32_t expiry;
 
 	c->version = cp->protocol_level;
 	memset(&ack, 0, sizeof(ack));
-	if (c->version == MQTT_V5 && MQTT_PROP_HAS(&cp->props, MQTT_PROP_AUTHENTICATION_METHOD))
-		/* no enhanced authentication mechanism is registered yet */
-		return connack_refuse(c, MQTT_RC_BAD_AUTHENTICATION_METHOD, -EACCES);
+	if (c->version == MQTT_V5 && MQTT_PROP_HAS(&cp->props, MQTT_PROP_AUTHENTICATION_METHOD) &&
+	    !c->auth_ok) {
+		int r;
+		if (!b->hooks.auth) /* MQTT-4.12.0-1 */
+			return connack_refuse(c, MQTT_RC_BAD_AUTHENTICATION_METHOD, -EACCES);
+		r = auth_step(c, 0, cp->props.authentication_method, cp->props.authentication_data);
+		if (r || !c->auth_ok)
+			return r; /* refused, or an AUTH challenge is on its way */
+	}
 	if ((cid.len == 0 &&
 	     (c->version == MQTT_V31 || (c->version == MQTT_V311 && !cp->clean_start))) ||
 	    (c->version == MQTT_V31 && cid.len > V31_MAX_CLIENT_ID)) {
@@ -1488,6 +1592,16 @@ on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
 		               MQTT_PROP_BIT(MQTT_PROP_RECEIVE_MAXIMUM) |
 		               MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS_MAXIMUM);
 		ack.maximum_packet_size = b->conf.max_packet_size;
+		if (c->auth_method) { /* MQTT-4.12.0-5 */
+			ack.present |= MQTT_PROP_BIT(MQTT_PROP_AUTHENTICATION_METHOD);
+			ack.authentication_method.p = c->auth_method;
+			ack.authentication_method.len = c->auth_method_len;
+			if (c->auth_data_len) {
+				ack.present |= MQTT_PROP_BIT(MQTT_PROP_AUTHENTICATION_DATA);
+				ack.authentication_data.p = c->auth_data;
+				ack.authentication_data.len = c->auth_data_len;
+			}
+		}
 		/* the same window as ours towards the client; it is what makes held acks
 		 * throttle a v5 publisher */
 		ack.receive_maximum = (uint16_t)session_window_in(b);
@@ -1867,6 +1981,7 @@ conn_packet(struct mqtt_conn *c, const uint8_t *buf, size_t len, uint64_t now)
 
 	c->b->cur_pkt = buf;
 	c->b->cur_pkt_len = (uint32_t)len;
+	c->b->now_hint = now;
 	if (r == -EPROTONOSUPPORT) {
 		/* MQTT-3.1.2-2: CONNACK 0x01 (v5: 0x84), then close */
 		uint8_t ack[8];
@@ -1887,6 +2002,16 @@ conn_packet(struct mqtt_conn *c, const uint8_t *buf, size_t len, uint64_t now)
 		return conn_fail(c, pk.err_reason ? pk.err_reason : MQTT_RC_MALFORMED_PACKET, r);
 	if (c->state == CONN_NEW && pk.type != MQTT_CONNECT) /* MQTT-3.1.0-1 */
 		return conn_fail(c, MQTT_RC_PROTOCOL_ERROR, -EBADMSG);
+	if (c->state == CONN_AUTH_EXCH) {
+		/* MQTT-3.1.2-30: only AUTH or DISCONNECT until CONNACK */
+		if (pk.type == MQTT_AUTH && pk.auth.reason == MQTT_RC_CONTINUE_AUTHENTICATION)
+			return auth_step(c, 1, pk.auth.props.authentication_method,
+			                 pk.auth.props.authentication_data);
+		if (pk.type != MQTT_DISCONNECT)
+			return conn_fail(c, MQTT_RC_PROTOCOL_ERROR, -EBADMSG);
+		conn_close(c, 0);
+		return 0;
+	}
 	conn_touch(c, now);
 	switch (pk.type) {
 	case MQTT_CONNECT:
@@ -1910,6 +2035,12 @@ conn_packet(struct mqtt_conn *c, const uint8_t *buf, size_t len, uint64_t now)
 	}
 	case MQTT_DISCONNECT:
 		return on_disconnect(c, &pk.disconnect);
+	case MQTT_AUTH:
+		/* re-authentication (4.12.1): only after an enhanced-authentication CONNECT */
+		if (c->auth_method && c->b->hooks.auth && pk.auth.reason == MQTT_RC_REAUTHENTICATE)
+			return auth_step(c, 2, pk.auth.props.authentication_method,
+			                 pk.auth.props.authentication_data);
+		return conn_fail(c, MQTT_RC_PROTOCOL_ERROR, -EBADMSG);
 	default:
 		/* CONNACK, SUBACK, UNSUBACK, PINGRESP, AUTH are not for a server (AUTH: no
 		 * enhanced authentication without a method) */

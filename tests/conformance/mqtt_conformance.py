@@ -1068,6 +1068,15 @@ def t5_no_out_alias():
         expect(m.topic == topic('noal') and 0x23 not in m.props, 'full topic, no alias')
 
 
+@test('5.0 MQTT-4.12.0-1 unsupported authentication method: CONNACK 0x8C, close')
+def t5_auth_method():
+    c = Client(HOST, PORT, 5)
+    c.send(connect(cid('am'), 5, props_=[(0x15, 'NO-SUCH-MECH')]))
+    sp, rc, p = c.connack()
+    expect(rc in (0x8C, 0x87) and sp == 0, 'CONNACK 0x%02x' % rc)
+    expect(c.closed(), 'closed')
+
+
 def main():
     want = sys.argv[3:]
     n = failed = 0

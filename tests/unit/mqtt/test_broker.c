@@ -808,6 +808,111 @@ test_hooks(void)
 	mqtt_broker_destroy(b);
 }
 
+/* A toy SASL-like mechanism "TOY": "hello" -> challenge "nonce"; "nonce-ok" -> success with
+ * "welcome"; re-authentication with "again" succeeds; anything else is refused with 0x87. */
+static int auth_steps[3];
+static int
+hook_auth(void *ctx, struct mqtt_conn *c, int step, const uint8_t *m, size_t ml, const uint8_t *d,
+          size_t dl, uint8_t *out, size_t *ol)
+{
+	auth_steps[step]++;
+	if (step == 0 && dl == 5 && !memcmp(d, "hello", 5)) {
+		memcpy(out, "nonce", 5);
+		*ol = 5;
+		return MQTT_RC_CONTINUE_AUTHENTICATION;
+	}
+	if ((step == 1 && dl == 8 && !memcmp(d, "nonce-ok", 8)) ||
+	    (step == 2 && dl == 5 && !memcmp(d, "again", 5))) {
+		memcpy(out, "welcome", 7);
+		*ol = 7;
+		return 0;
+	}
+	*ol = 0;
+	return MQTT_RC_NOT_AUTHORIZED;
+}
+
+static size_t
+pkt_auth_connect(uint8_t *buf, const char *data)
+{
+	struct mqtt_packet p;
+	memset(&p, 0, sizeof(p));
+	p.type = MQTT_CONNECT;
+	p.connect.protocol_level = MQTT_V5;
+	p.connect.clean_start = 1;
+	p.connect.client_id = str("sasl");
+	p.connect.props.present = MQTT_PROP_BIT(MQTT_PROP_AUTHENTICATION_METHOD) |
+	                          MQTT_PROP_BIT(MQTT_PROP_AUTHENTICATION_DATA);
+	p.connect.props.authentication_method = str("TOY");
+	p.connect.props.authentication_data = str(data);
+	return enc(&p, MQTT_V5, buf, 512);
+}
+
+static size_t
+pkt_auth(uint8_t *buf, uint8_t reason, const char *method, const char *data)
+{
+	struct mqtt_props pr;
+	memset(&pr, 0, sizeof(pr));
+	pr.present = MQTT_PROP_BIT(MQTT_PROP_AUTHENTICATION_METHOD) |
+	             MQTT_PROP_BIT(MQTT_PROP_AUTHENTICATION_DATA);
+	pr.authentication_method = str(method);
+	pr.authentication_data = str(data);
+	return (size_t)mqtt_encode_disconnect(MQTT_AUTH, reason, &pr, MQTT_V5, buf, 512);
+}
+
+/* v5 enhanced authentication through hooks->auth: challenge/response before CONNACK (which
+ * carries the method and the final data), re-authentication after it, and refusals. */
+static void
+test_enhanced_auth(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct mqtt_hooks h = {NULL, NULL, NULL, hook_auth};
+	struct mqtt_packet p;
+	struct fake f;
+	uint8_t buf[512];
+
+	fake_open(b, &f); /* no auth hook: 0x8C */
+	CHECK(feed(&f, buf, pkt_auth_connect(buf, "hello")) < 0);
+	fake_rd = 0;
+	CHECK(next_packet(&f, MQTT_V5, &p) && p.type == MQTT_CONNACK && p.connack.reason == 0x8C);
+	fake_gone(&f);
+
+	mqtt_broker_set_hooks(b, &h);
+	fake_open(b, &f);
+	CHECK_EQ(feed(&f, buf, pkt_auth_connect(buf, "hello")), 0);
+	fake_rd = 0;
+	CHECK(next_packet(&f, MQTT_V5, &p) && p.type == MQTT_AUTH && p.auth.reason == 0x18);
+	CHECK(p.auth.props.authentication_data.len == 5 &&
+	      !memcmp(p.auth.props.authentication_data.p, "nonce", 5));
+	f.len = 0;
+	CHECK_EQ(feed_hex(&f, "c0 00") < 0, 1); /* MQTT-3.1.2-30: only AUTH before CONNACK */
+	fake_rd = 0;
+	CHECK(next_packet(&f, MQTT_V5, &p) && p.type == MQTT_CONNACK && p.connack.reason == 0x82);
+	fake_gone(&f);
+
+	fake_open(b, &f);
+	CHECK_EQ(feed(&f, buf, pkt_auth_connect(buf, "hello")), 0);
+	f.len = 0;
+	CHECK_EQ(feed(&f, buf, pkt_auth(buf, 0x18, "TOY", "nonce-ok")), 0);
+	fake_rd = 0;
+	CHECK(next_packet(&f, MQTT_V5, &p) && p.type == MQTT_CONNACK && p.connack.reason == 0);
+	CHECK(p.connack.props.authentication_method.len == 3 &&
+	      p.connack.props.authentication_data.len == 7);
+	f.len = 0;
+	CHECK_EQ(feed(&f, buf, pkt_auth(buf, 0x19, "TOY", "again")), 0); /* re-authentication */
+	fake_rd = 0;
+	CHECK(next_packet(&f, MQTT_V5, &p) && p.type == MQTT_AUTH && p.auth.reason == 0);
+	f.len = 0;
+	CHECK(feed(&f, buf, pkt_auth(buf, 0x19, "TOY", "wrong")) < 0);
+	fake_rd = 0;
+	CHECK(next_packet(&f, MQTT_V5, &p) && p.type == MQTT_DISCONNECT &&
+	      p.disconnect.reason == 0x87);
+	fake_gone(&f);
+	CHECK_EQ(auth_steps[0], 2);
+	CHECK_EQ(auth_steps[1], 1);
+	CHECK_EQ(auth_steps[2], 2);
+	mqtt_broker_destroy(b);
+}
+
 int
 main(void)
 {
@@ -834,5 +939,6 @@ main(void)
 	TEST(test_reason_counters);
 	TEST(test_shared_policies);
 	TEST(test_hooks);
+	TEST(test_enhanced_auth);
 	return tap_done();
 }
