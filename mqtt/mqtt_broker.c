@@ -1818,6 +1818,22 @@ retained_cb(struct mqtt_msg *m, void *arg)
 	mt->retained = mqtt_msg_get(m); /* delivered after the walk */
 }
 
+/* An expired retained message found by a lookup leaves the store (v5 3.3.2-5). */
+static void
+retained_expire(struct mqtt_broker *b, struct mqtt_msg *m)
+{
+	struct mqtt_tnode *n = mqtt_trie_node(&b->retained, m->topic, m->topic_len);
+
+	if (n && n->retained == m) {
+		n->retained = NULL;
+		mqtt_msg_put(m);
+		b->retained.count--;
+		b->stats.retained = b->retained.count;
+		b->stats.dropped_expired++;
+		mqtt_trie_prune(&b->retained, n);
+	}
+}
+
 static void
 send_retained(struct mqtt_conn *c, const struct mqtt_sub *sub, uint64_t now)
 {
@@ -1833,7 +1849,9 @@ send_retained(struct mqtt_conn *c, const struct mqtt_sub *sub, uint64_t now)
 		memset(&pc, 0, sizeof(pc));
 		pc.view = *m;
 		pc.heap = m;
-		if (m->expire_us > now && c->s)
+		if (m->expire_us <= now)
+			retained_expire(b, m);
+		else if (c->s)
 			deliver(b, c->s, &pc, sub->qos < m->qos ? sub->qos : m->qos, 1, &subid,
 			        nsub, now);
 		mqtt_msg_put(m);

@@ -602,6 +602,32 @@ test_v5_basics(void)
 	mqtt_broker_destroy(b);
 }
 
+/* v5 message expiry on a retained message: delivered with the remaining interval while it
+ * lives, then removed from the store by the first lookup after it expired. */
+static void
+test_v5_retained_expiry(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct fake pub, sub;
+	uint64_t t0 = now_us;
+
+	client(b, &pub, MQTT_V5, "p", 1);
+	CHECK_EQ(feed_hex(&pub, "31 0a 00 01 72 05 02 00 00 00 02 41"), 0); /* expiry 2 s */
+	CHECK_EQ(mqtt_broker_stats(b)->retained, 1);
+	client(b, &sub, MQTT_V5, "s", 1);
+	now_us = t0 + 1500000;
+	CHECK_EQ(feed_hex(&sub, "82 07 00 01 00 00 01 72 00"), 0);
+	/* SUBACK, then the retained message with 1 s left (rounded up) */
+	CHECK(expect_hex(&sub, "90 04 00 01 00 00 31 0a 00 01 72 05 02 00 00 00 01 41"));
+	now_us = t0 + 2000001;
+	CHECK_EQ(feed_hex(&sub, "82 07 00 02 00 00 01 72 00"), 0);
+	CHECK(expect_hex(&sub, "90 04 00 02 00 00"));
+	CHECK_EQ(mqtt_broker_stats(b)->retained, 0);
+	fake_gone(&pub);
+	fake_gone(&sub);
+	mqtt_broker_destroy(b);
+}
+
 /* v5 topic alias: set with a topic, then used with an empty topic. */
 static void
 test_v5_topic_alias(void)
@@ -998,6 +1024,7 @@ main(void)
 	TEST(test_takeover);
 	TEST(test_v5_basics);
 	TEST(test_v5_topic_alias);
+	TEST(test_v5_retained_expiry);
 	TEST(test_v5_expiry_and_will_delay);
 	TEST(test_reason_counters);
 	TEST(test_shared_policies);
