@@ -172,6 +172,7 @@ struct mqtt_broker {
 	uint32_t n_match, cap_match;
 	struct pubctx *cur;
 	bool hit_congested;     /* the current publish was queued behind a congested session */
+	uint32_t last_matched;  /* sessions the last publish reached */
 	const uint8_t *cur_pkt; /* the packet being handled (for conn_park) */
 	uint32_t cur_pkt_len;
 	uint64_t now_hint; /* the time of the input being handled */
@@ -732,7 +733,10 @@ pub_ack(struct mqtt_conn *c, enum mqtt_type type, uint16_t pid)
 	struct mqtt_broker *b = c->b;
 
 	if ((!b->hit_congested && !c->n_held) || c->n_held >= HELD_ACKS_MAX)
-		return send_ack(c, type, pid, 0);
+		return send_ack(c, type, pid,
+		                c->version == MQTT_V5 && !b->last_matched
+		                        ? MQTT_RC_NO_MATCHING_SUBSCRIBERS
+		                        : MQTT_RC_SUCCESS);
 	if (c->n_held == c->cap_held) {
 		uint32_t cap = c->cap_held ? c->cap_held * 2 : 16;
 		struct held_ack *h = mqtt_realloc(c->held, cap * sizeof(*h));
@@ -978,6 +982,7 @@ publish_msg(struct mqtt_broker *b, struct pubctx *pc, uint64_t now)
 		struct match *mt = &b->matches[i];
 		deliver(b, mt->s, pc, mt->qos, mt->retain, mt->subids, mt->nsub, now);
 	}
+	b->last_matched = n;
 	b->n_match = 0;
 }
 

@@ -1077,6 +1077,19 @@ def t5_auth_method():
     expect(c.closed(), 'closed')
 
 
+@test('5.0 MQTT-3.4.2-1 PUBACK reason codes: 0x10 without subscribers, 0x00 with one')
+def t5_puback_reason():
+    p = conn5('prc')
+    p.send(publish(topic('prc'), 'x', qos=1, pid=1, version=5))
+    t, f, b = p.recv()
+    expect(t == 4 and b[:2] == b'\x00\x01' and b[2:3] == b'\x10', 'PUBACK 0x10: %r' % b)
+    s = conn5('prcs')
+    sub_ok(s, topic('prc'), version=5)
+    p.send(publish(topic('prc'), 'y', qos=1, pid=2, version=5))
+    t, f, b = p.recv()
+    expect(t == 4 and b[:2] == b'\x00\x02' and b[2:3] in (b'', b'\x00'), 'PUBACK 0x00: %r' % b)
+
+
 def main():
     want = sys.argv[3:]
     n = failed = 0
