@@ -77,6 +77,8 @@ tl_cleanup() {
 		kill -KILL "$TL_DP_PID" 2>/dev/null
 	fi
 	wait 2>/dev/null
+	# A tachyond that crashed leaves its EAL runtime directory; the prefix is this run's alone.
+	rm -rf "/var/run/dpdk/$TL_PREFIX" "/var/run/dpdk/${TL_PREFIX}x"
 	ip netns del "$TL_NS" 2>/dev/null
 	ip link del "$TL_IF_DP" 2>/dev/null
 	if [ "$rc" -ne 0 ] && [ -f "$TL_DIR/tachyond.log" ]; then
