@@ -52,6 +52,7 @@ dp_usage(const char *prog)
 	        "    --ip ADDR             our IPv4 address (default %u.%u.%u.%u)\n"
 	        "    --netmask MASK        default 255.255.255.0\n"
 	        "    --gateway ADDR        next hop for off-link peers (default: none)\n"
+	        "    --mac XX:XX:XX:XX:XX:XX  the port's MAC address (default: the port's own)\n"
 	        "    --port N              MQTT listener port, repeatable (default 1883)\n"
 	        "    --idle busy|adaptive  busy: spin (a dedicated core); adaptive (default): "
 	        "sleep\n"
@@ -120,6 +121,7 @@ enum {
 	OPT_CONFIG,
 	OPT_CHECK_CONFIG,
 	OPT_CTL_SOCKET,
+	OPT_MAC,
 	OPT_HELP,
 };
 
@@ -140,6 +142,7 @@ static const struct option dp_long_opts[] = {
         {"config", required_argument, NULL, OPT_CONFIG},
         {"check-config", required_argument, NULL, OPT_CHECK_CONFIG},
         {"ctl-socket", required_argument, NULL, OPT_CTL_SOCKET},
+        {"mac", required_argument, NULL, OPT_MAC},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
 };
@@ -228,6 +231,15 @@ dp_conf_opt(struct dp_conf *conf, int opt, const char *arg)
 			return -EINVAL;
 		}
 		conf->ctl_socket = arg;
+		return 0;
+	case OPT_MAC:
+		if (rte_ether_unformat_addr(arg, &conf->mac) < 0 ||
+		    !rte_is_valid_assigned_ether_addr(&conf->mac)) {
+			fprintf(stderr, "tachyond: --mac: '%s' is not a unicast MAC address\n",
+			        arg);
+			return -EINVAL;
+		}
+		conf->mac_given = 1;
 		return 0;
 	case OPT_CONFIG:
 	case OPT_CHECK_CONFIG:

@@ -53,6 +53,8 @@ dp_port_init(const struct dp_conf *conf, uint16_t *port_id, struct rte_mempool *
 	ret = rte_eth_dev_configure(pid, 1, 1, &pc);
 	if (ret == 0 && conf->mtu != 0)
 		ret = rte_eth_dev_set_mtu(pid, conf->mtu);
+	if (ret == 0 && conf->mac_given)
+		ret = rte_eth_dev_default_mac_addr_set(pid, (struct rte_ether_addr *)&conf->mac);
 	if (ret == 0)
 		ret = rte_eth_dev_adjust_nb_rx_tx_desc(pid, &rxd, &txd);
 	if (ret == 0)

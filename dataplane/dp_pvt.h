@@ -10,6 +10,7 @@
 #include <sys/queue.h>
 
 #include <rte_common.h>
+#include <rte_ether.h>
 #include <rte_mempool.h>
 
 #include "control/ctl_config.h"
@@ -44,6 +45,8 @@ struct dp_conf {
 	uint32_t max_conns; /* per lcore */
 	uint32_t rcvbuf, sndbuf;
 	uint16_t mtu; /* 0: the port's */
+	int mac_given;
+	struct rte_ether_addr mac; /* --mac: set on the port; else the port's own */
 	uint16_t rxd, txd;
 	uint32_t arp_timeout_us;
 };

@@ -59,8 +59,9 @@ rc=$?
 
 tl_check "namespace and veth pair up" tl_net_up
 # The file's listener (1884) and the command line's address on top of it.
+mac=02:54:41:43:48:01
 tl_check "tachyond starts on af_packet with --config and reports ready" \
-	tl_dp_start --config "$TL_DIR/good.conf"
+	tl_dp_start --config "$TL_DIR/good.conf" --mac "$mac"
 grep -q "$TL_DP_IP port 0 .* MQTT on 1884," "$TL_DIR/tachyond.log" &&
 	tl_ok "config file's listener and command line's address in effect" ||
 	tl_fail "config file's listener and command line's address in effect" \
@@ -68,6 +69,11 @@ grep -q "$TL_DP_IP port 0 .* MQTT on 1884," "$TL_DIR/tachyond.log" &&
 
 # ARP resolution and ICMP echo through our stack.
 tl_check "ping $TL_DP_IP answers" tl_ns ping -c 3 -i 0.2 -W 2 "$TL_DP_IP"
+
+# --mac: our ARP replies carry it.
+tl_ns ip neigh show "$TL_DP_IP" | grep -qi "lladdr $mac" &&
+	tl_ok "ARP resolves $TL_DP_IP to the --mac address" ||
+	tl_fail "ARP resolves $TL_DP_IP to the --mac address" "$(tl_ns ip neigh show "$TL_DP_IP")"
 
 # Adaptive idle: with no traffic the broker must sleep. CPU time over 2 s of wall time, from
 # /proc (utime + stime, in clock ticks); a spinning loop would use ~100%.
