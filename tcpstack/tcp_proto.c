@@ -259,6 +259,8 @@ conn_close(struct tcp_conn *c, enum tcp_close_reason why)
 		st->stats.conns_reset++;
 	else if (why == TCP_CLOSE_TIMEOUT)
 		st->stats.conns_timeout++;
+	if (c->state == TCPS_SYN_RCVD && !(c->flags & TF_ACTIVE))
+		st->n_synrcvd--;
 	c->state = TCPS_CLOSED;
 	tcp_timer_cancel(&st->wheel, &c->timer);
 	c->flags &= ~(TF_RTO | TF_DELACK | TF_ACKNOW);
@@ -982,6 +984,8 @@ ack_schedule(struct tcp_conn *c)
 static void
 established(struct tcp_conn *c)
 {
+	if (c->state == TCPS_SYN_RCVD && !(c->flags & TF_ACTIVE))
+		c->st->n_synrcvd--;
 	c->state = TCPS_ESTABLISHED;
 	tcp_ev_post(c, TEV_OPEN);
 	if (c->flags & TF_ACTIVE)
@@ -1291,6 +1295,84 @@ find_listener(struct tcp_stack *st, uint16_t port)
 	return -1;
 }
 
+/* SYN cookies (RFC 4987 3.6): when half-open TCBs reach syn_backlog, or none is free, the
+ * SYN-ACK's ISN carries the state instead of a TCB:
+ *   bits 31-27  t mod 32, t = clock / 2^26 us (a 67 s period; the current and previous period
+ *               are accepted)
+ *   bits 26-24  index of the peer's MSS in cookie_mss (rounded down)
+ *   bits 23-0   SipHash(secret; 4-tuple, the peer's ISN, t, MSS index)
+ * Window scaling is not encoded (no timestamps to carry it): a cookie connection runs
+ * unscaled, as Linux does without timestamps. Guessing a valid cookie blind takes 2^24 tries. */
+static const uint16_t cookie_mss[8] = {536, 1200, 1300, 1360, 1400, 1440, 1452, 1460};
+#define COOKIE_T(now_us) ((uint32_t)((now_us) >> 26))
+
+static int
+tcb_available(const struct tcp_stack *st)
+{
+	return st->free_head != TCP_NIL ||
+	       (st->tw_head != TCP_NIL && !(st->conns[st->tw_head].flags & TF_ON_EVQ));
+}
+
+static void
+cookie_synack(struct tcp_stack *st, const struct tcp_key *k, const struct seg *s)
+{
+	struct tcp_conn tmp;
+	uint32_t t = COOKIE_T(st->now_us), idx = 7;
+
+	while (idx && cookie_mss[idx] > (s->mss ? s->mss : 536))
+		idx--;
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.st = st;
+	tmp.key = *k;
+	tmp.rcv_nxt = s->seq + 1;
+	tmp.mss = 536;
+	st->stats.syn_cookies_sent++;
+	seg_send(&tmp,
+	         (t & 0x1f) << 27 | idx << 24 | (tcp_cookie_mac(st, k, s->seq, t, idx) & 0xffffff),
+	         TH_SYN | TH_ACK, 0, 0);
+}
+
+/* An ACK to a listener: if it returns a valid cookie, make the TCB the SYN would have made,
+ * in SYN-RCVD, and let conn_input complete the handshake with this very segment. */
+static struct tcp_conn *
+cookie_accept(struct tcp_stack *st, const struct tcp_key *k, const struct seg *s, int li)
+{
+	uint32_t cookie = s->ack - 1, irs = s->seq - 1, now_t = COOKIE_T(st->now_us);
+	uint32_t idx = (cookie >> 24) & 7;
+	struct tcp_conn *c;
+	int ok = 0;
+
+	for (uint32_t d = 0; d < 2 && !ok; d++) {
+		uint32_t t = now_t - d;
+
+		ok = (t & 0x1f) == cookie >> 27 &&
+		     (tcp_cookie_mac(st, k, irs, t, idx) & 0xffffff) == (cookie & 0xffffff);
+	}
+	if (!ok) {
+		st->stats.syn_cookies_bad++;
+		return NULL;
+	}
+	c = conn_alloc(st, k);
+	if (c == NULL) {
+		st->stats.drop_conn_full++;
+		return NULL;
+	}
+	st->stats.syn_cookies_ok++;
+	st->n_synrcvd++;
+	c->state = TCPS_SYN_RCVD;
+	c->listener = (uint8_t)li;
+	c->irs = irs;
+	c->rcv_nxt = s->seq;
+	c->rcv_acked = c->rcv_nxt;
+	c->rcv_adv = c->rcv_nxt + RTE_MIN(st->conf.rcvbuf, 65535u); /* the cookie SYN-ACK's */
+	c->iss = cookie;
+	c->snd_una = c->recover = cookie;
+	c->snd_nxt = c->snd_max = cookie + 1;
+	set_mss(c, cookie_mss[idx]);
+	c->retries = 1; /* no RTT sample: we do not know when the SYN-ACK left */
+	return c;
+}
+
 void
 tcp_input(struct tcp_stack *st, struct rte_mbuf *m, struct rte_ipv4_hdr *ip, uint16_t off)
 {
@@ -1334,6 +1416,14 @@ tcp_input(struct tcp_stack *st, struct rte_mbuf *m, struct rte_ipv4_hdr *ip, uin
 		tcp_conn_free(c);
 		c = NULL;
 	}
+	li = -1;
+	if (c == NULL) {
+		li = find_listener(st, k.lport);
+		/* Cookie check only once cookies have been sent: stray ACKs stay cheap. */
+		if (li >= 0 && st->stats.syn_cookies_sent &&
+		    (s.flags & (TH_SYN | TH_ACK | TH_RST)) == TH_ACK)
+			c = cookie_accept(st, &k, &s, li);
+	}
 	if (c) {
 		/* Keep only the payload: strip the headers (contiguous in the first segment). */
 		struct rte_mbuf *data = NULL;
@@ -1347,7 +1437,6 @@ tcp_input(struct tcp_stack *st, struct rte_mbuf *m, struct rte_ipv4_hdr *ip, uin
 		conn_input(c, &s, data);
 		return;
 	}
-	li = find_listener(st, k.lport);
 	if (li >= 0 && (s.flags & (TH_SYN | TH_FIN)) == (TH_SYN | TH_FIN)) {
 		st->stats.drop_tcp_hdr++; /* SYN+FIN: a scan, never a real open */
 		goto drop;
@@ -1358,12 +1447,17 @@ tcp_input(struct tcp_stack *st, struct rte_mbuf *m, struct rte_ipv4_hdr *ip, uin
 		st->stats.drop_no_conn++;
 		goto drop;
 	}
-	/* Passive open: LISTEN + SYN -> SYN-RCVD (RFC 9293 3.10.7.2). */
+	/* Passive open: LISTEN + SYN -> SYN-RCVD (RFC 9293 3.10.7.2), or a cookie under load. */
+	if (st->n_synrcvd >= st->syn_backlog || !tcb_available(st)) {
+		cookie_synack(st, &k, &s);
+		goto drop;
+	}
 	c = conn_alloc(st, &k);
 	if (c == NULL) {
 		st->stats.drop_conn_full++;
 		goto drop;
 	}
+	st->n_synrcvd++;
 	c->state = TCPS_SYN_RCVD;
 	c->listener = (uint8_t)li;
 	c->irs = s.seq;

@@ -170,6 +170,8 @@ struct tcp_stack {
 	struct tcp_conn *conns;
 	uint32_t free_head; /* free TCBs linked through ev_next */
 	uint32_t n_used;
+	uint32_t n_synrcvd;            /* passive opens in SYN_RCVD */
+	uint32_t syn_backlog;          /* n_synrcvd limit; beyond it SYNs get cookies */
 	uint32_t evq_head, evq_tail;   /* conns with pending events */
 	uint32_t outq_head, outq_tail; /* conns with output to do */
 	uint32_t tw_head, tw_tail;     /* TIME_WAIT list, by entry time */
@@ -206,6 +208,8 @@ void tcp_ev_post(struct tcp_conn *c, uint8_t ev);
 void tcp_out_post(struct tcp_conn *c);
 void tcp_dispatch(struct tcp_stack *st);
 uint32_t tcp_siphash_isn(const struct tcp_stack *st, const struct tcp_key *k);
+uint32_t tcp_cookie_mac(const struct tcp_stack *st, const struct tcp_key *k, uint32_t irs,
+                        uint32_t t, uint32_t mss_idx);
 
 /* tcp_proto.c */
 void tcp_input(struct tcp_stack *st, struct rte_mbuf *m, struct rte_ipv4_hdr *ip, uint16_t off);

@@ -588,19 +588,21 @@ tcp_listen(struct tcp_stack *st, uint16_t port, void *ctx)
 		v2 = ROTL(v2, 32);                                                                 \
 	} while (0)
 
-/* SipHash-2-4 of the 12-byte 4-tuple, hand-rolled because neither DPDK nor ipsec-mb has a
- * keyed PRF this small; rte_jhash is not one (its output is predictable without the seed). */
+/* SipHash-2-4 of n 64-bit words, hand-rolled because neither DPDK nor ipsec-mb has a keyed
+ * PRF this small; rte_jhash is not one (its output is predictable without the seed). */
 static uint64_t
-siphash_tuple(const uint64_t key[2], uint64_t a, uint32_t b)
+siphash_words(const uint64_t key[2], const uint64_t *w, unsigned int n)
 {
 	uint64_t v0 = 0x736f6d6570736575ULL ^ key[0], v1 = 0x646f72616e646f6dULL ^ key[1];
 	uint64_t v2 = 0x6c7967656e657261ULL ^ key[0], v3 = 0x7465646279746573ULL ^ key[1];
-	uint64_t last = ((uint64_t)12 << 56) | b;
+	uint64_t last = (uint64_t)(n * 8) << 56;
 
-	v3 ^= a;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= a;
+	for (unsigned int i = 0; i < n; i++) {
+		v3 ^= w[i];
+		SIPROUND;
+		SIPROUND;
+		v0 ^= w[i];
+	}
 	v3 ^= last;
 	SIPROUND;
 	SIPROUND;
@@ -616,11 +618,23 @@ siphash_tuple(const uint64_t key[2], uint64_t a, uint32_t b)
 uint32_t
 tcp_siphash_isn(const struct tcp_stack *st, const struct tcp_key *k)
 {
-	uint64_t a = ((uint64_t)k->faddr << 32) | st->conf.ip;
-	uint32_t b = ((uint32_t)k->fport << 16) | k->lport;
+	uint64_t w[2] = {((uint64_t)k->faddr << 32) | st->conf.ip,
+	                 ((uint64_t)k->fport << 16) | k->lport};
 
 	/* RFC 6528: ISN = M + F(4-tuple, secret), M a 4 us clock. */
-	return (uint32_t)siphash_tuple(st->isn_key, a, b) + (uint32_t)(st->now_us >> 2);
+	return (uint32_t)siphash_words(st->isn_key, w, 2) + (uint32_t)(st->now_us >> 2);
+}
+
+uint32_t
+tcp_cookie_mac(const struct tcp_stack *st, const struct tcp_key *k, uint32_t irs, uint32_t t,
+               uint32_t mss_idx)
+{
+	/* The third word keeps cookies and ISNs apart (domain separation). */
+	uint64_t w[3] = {((uint64_t)k->faddr << 32) | st->conf.ip,
+	                 ((uint64_t)k->fport << 48) | ((uint64_t)k->lport << 32) | irs,
+	                 ((uint64_t)t << 8) | mss_idx | (0xc00c1eULL << 40)};
+
+	return (uint32_t)siphash_words(st->isn_key, w, 3);
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -659,6 +673,8 @@ tcp_stack_create(const struct tcp_stack_conf *conf)
 	if (st->msl_us > 600000000u) /* deadlines are 32-bit µs offsets (35 min each way) */
 		st->msl_us = 600000000u;
 	st->mss_local = (uint16_t)(conf->mtu - 40);
+	/* Half-open connections beyond this are answered with SYN cookies, not TCBs. */
+	st->syn_backlog = conf->max_conns / 2 ? conf->max_conns / 2 : 1;
 	/* A transmitted segment is copied into one mbuf with its headers (see tcp_proto.c). */
 	{
 		uint16_t room = rte_pktmbuf_data_room_size(conf->pool) - RTE_PKTMBUF_HEADROOM;

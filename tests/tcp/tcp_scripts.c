@@ -989,27 +989,65 @@ refused_accept(void)
 }
 
 static void
-syn_table_full(void)
+syn_flood_cookies(void)
 {
+	/* max_conns 4: two half-open TCBs (syn_backlog = max_conns / 2), then SYN cookies. */
 	h_peer_arp();
-	for (int i = 0; i < 4; i++) {
-		IN(.flags = SYN, .seq = 0, .sport = 50000 + i);
-		OUT(.flags = SYN | ACK, .ack = 1, .dport = 50000 + i);
+	for (int i = 0; i < 2; i++) {
+		IN(.flags = SYN, .seq = 0, .mss = 1460, .sport = 50000 + i);
+		OUT(.flags = SYN | ACK, .ack = 1, .dport = 50000 + i, .mss = 1460, .wscale = -1);
 	}
-	IN(.flags = SYN, .seq = 0, .sport = 50009);
-	NONE();
-	CHECKH_EQ(ST->drop_conn_full, 1);
-	/* Unanswered SYN-ACKs: 5 retransmissions (1, 2, 4, 8, 16 s), then the TCBs go. */
-	for (uint64_t t = 1000, i = 0; i < 5; i++, t = t * 2 + 1000) {
+	for (int i = 2; i < 5; i++) {
+		IN(.flags = SYN, .seq = 0, .mss = 1400, .wscale = 7, .sport = 50000 + i);
+		/* A cookie SYN-ACK: MSS, but no window scale (nowhere to keep it). */
+		OUT(.flags = SYN | ACK, .ack = 1, .dport = 50000 + i, .mss = 1460, .wscale = -1);
+	}
+	CHECKH_EQ(ST->syn_cookies_sent, 3);
+	CHECKH_EQ(ST->drop_conn_full, 0);
+	/* The handshake completes from the cookie alone, data on the ACK included. */
+	IN(.flags = ACK | PSH, .seq = 1, .ack = 1, .len = 10, .sport = 50002);
+	CHECKH_EQ(ST->syn_cookies_ok, 1);
+	CHECKH_EQ(H.n_conns, 1);
+	CHECKH_EQ(H.conns[0].consumed, 10);
+	/* The MSS came back from the cookie (1400, rounded down in the table). */
+	h_send(&H.conns[0], 3000);
+	AT(0);
+	OUT(.seq = 1, .len = 1400, .dport = 50002);
+	OUT(.seq = 1401, .len = 1400, .dport = 50002);
+	OUT(.flags = ACK | PSH, .seq = 2801, .len = 200, .dport = 50002);
+	IN(.ack = 3001, .seq = 11, .sport = 50002);
+	/* A forged cookie is refused with a RST. */
+	IN(.flags = ACK, .seq = 1, .ack = 77, .sport = 50003);
+	OUT(.flags = RST, .seq = 77, .dport = 50003);
+	CHECKH_EQ(ST->syn_cookies_bad, 1);
+	/* Only the two real half-open TCBs retransmit (then give up); cookies cost nothing. */
+	for (uint64_t t = 1000; t <= 31000; t = t * 2 + 1000) {
 		AT(t);
-		for (int k = 0; k < 4; k++)
-			OUT(.flags = SYN | ACK, .seq = 0, .ack = 1);
+		OUT(.flags = SYN | ACK, .seq = 0, .ack = 1);
+		OUT(.flags = SYN | ACK, .seq = 0, .ack = 1);
+		NONE();
 	}
 	AT(63000);
 	NONE();
-	IN(.flags = SYN, .seq = 0, .sport = 50009);
-	OUT(.flags = SYN | ACK, .ack = 1, .dport = 50009);
-	CHECKH_EQ(H.n_conns, 0);
+	/* Their slots are free again: the next SYN gets a real TCB (window scale and all). */
+	IN(.flags = SYN, .seq = 0, .mss = 1460, .wscale = 7, .sport = 50010);
+	OUT(.flags = SYN | ACK, .ack = 1, .dport = 50010, .wscale = 0);
+	CHECKH_EQ(ST->syn_cookies_sent, 3);
+	IN(.flags = RST, .seq = 1, .sport = 50010);
+	/* A cookie from the previous 67 s period is still good; two periods later it is not. */
+	AT(70000);
+	IN(.flags = ACK, .seq = 1, .ack = 1, .sport = 50004);
+	CHECKH_EQ(ST->syn_cookies_ok, 2);
+	CHECKH_EQ(H.n_conns, 2);
+	AT(200000);
+	IN(.flags = ACK, .seq = 1, .ack = 1, .sport = 50003);
+	OUT(.flags = RST, .dport = 50003);
+	CHECKH_EQ(ST->syn_cookies_bad, 2);
+	for (int i = 0; i < 2; i++)
+		tcp_abort(H.conns[i].c);
+	AT(200001);
+	OUT(.flags = RST);
+	OUT(.flags = RST);
 }
 
 static void
@@ -1259,7 +1297,7 @@ main(int argc, char **argv)
 	SCRIPT(syn_to_closed_port, 0);
 	SCRIPT(segment_to_no_conn, 0);
 	SCRIPT(refused_accept, 0);
-	SCRIPT(syn_table_full, 0);
+	SCRIPT(syn_flood_cookies, 0);
 	SCRIPT(time_wait_recycled, 0);
 	SCRIPT(rst_before_accept_dispatch, 0);
 	SCRIPT(active_open, 0);
