@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0
  * One polling lcore: its tcpstack instance, its MQTT shard, and the run-to-completion loop
  *
- *   rx burst -> tcp_stack_input (-> dp_conn handlers -> mqtt) -> tcp_stack_timers
- *   -> keep-alive wheel -> mqtt_broker_tick -> tcp_stack_flush (-> dp_lcore_tx -> tx burst)
+ *   dp_ctl poll (RCU quiescent state, config) -> rx burst -> tcp_stack_input (-> dp_conn
+ *   handlers -> mqtt) -> tcp_stack_timers -> keep-alive wheel -> mqtt_broker_tick
+ *   -> tcp_stack_flush (-> dp_lcore_tx -> tx burst)
  *
  * No lock, no allocation and no syscall on this path; the adaptive idle policy sleeps only
  * after the loop has found nothing to do for a while.
@@ -32,8 +33,8 @@ volatile sig_atomic_t dp_quit;
  * burning its core almost at once, long enough that the gaps inside a burst of traffic (a few
  * microseconds between a client's segments, or between our ACK and its next send) never reach
  * a sleep. The sleep then doubles from 16 us to 1 ms: 1 ms caps the latency the first packet
- * after a quiet spell can see, and costs about a thousand wakeups per second (<1% of a core).
- * Any work resets to pure polling. */
+ * after a quiet spell can see, and costs about a thousand wakeups per second (the whole idle
+ * process measured 1.4% of a core on the test VM). Any work resets to pure polling. */
 #define DP_IDLE_SPIN_POLLS   512
 #define DP_IDLE_SLEEP_MIN_US 16
 #define DP_IDLE_SLEEP_MAX_US 1000
