@@ -156,6 +156,11 @@ struct pubctx {
 	struct mqtt_msg view;
 	struct mqtt_props props; /* view.props points here when present */
 	struct mqtt_msg *heap;
+	/* QoS 0 headers are the same for every subscriber of a version that gets no
+	 * per-delivery property (subscription id, alias, expiry): encoded once per (version
+	 * 3.x/5, RETAIN) (hdr_len 0: not yet; -1: does not fit, encode per delivery) */
+	int16_t hdr_len[4];
+	uint8_t hdr[4][PUB_HDR_STACK];
 };
 
 struct mqtt_broker {
@@ -830,6 +835,42 @@ out:
 		session_congestion(s, now);
 }
 
+/* QoS 0 with the header shared by all subscribers of slot k (see struct pubctx), then the
+ * payload: the per-delivery cost is two writes. */
+static int
+send_qos0_shared(struct mqtt_conn *c, struct pubctx *pc, const struct mqtt_msg *m, int k)
+{
+	int16_t *hl = &pc->hdr_len[k];
+	uint8_t retain = k & 1;
+	int r;
+
+	if (*hl == 0) {
+		struct mqtt_publish pub;
+		memset(&pub, 0, sizeof(pub));
+		pub.retain = retain;
+		pub.topic.p = m->topic;
+		pub.topic.len = m->topic_len;
+		pub.payload.len = m->payload_len;
+		if (k >= 2 && m->props)
+			pub.props = *m->props;
+		ssize_t n = mqtt_encode_publish_header(&pub, k >= 2 ? MQTT_V5 : MQTT_V311,
+		                                       pc->hdr[k], sizeof(pc->hdr[k]));
+		*hl = n > 0 ? (int16_t)n : -1;
+		if (n <= 0)
+			return conn_send_publish(c, m, 0, retain, 0, 0, NULL, 0, 0);
+	}
+	if (!conn_room(c, (size_t)*hl + m->payload_len))
+		return -ENOBUFS;
+	r = conn_write(c, pc->hdr[k], (size_t)*hl);
+	if (!r && m->payload_len)
+		r = conn_write(c, m->payload, m->payload_len);
+	if (!r) {
+		c->b->stats.messages_out++;
+		c->b->stats.messages_out_qos[0]++;
+	}
+	return r;
+}
+
 /* Deliver a message to one session at the given QoS. */
 static void
 deliver(struct mqtt_broker *b, struct mqtt_session *s, struct pubctx *pc, uint8_t qos,
@@ -843,7 +884,14 @@ deliver(struct mqtt_broker *b, struct mqtt_session *s, struct pubctx *pc, uint8_
 		if (!online)
 			return; /* QoS 0 is not queued for offline sessions (as Mosquitto) */
 		const struct mqtt_msg *m = pub_msg(pc);
-		int r = conn_send_publish(c, m, 0, retain, 0, 0, subids, nsub, now);
+		int r;
+		int k = retain + (c->version == MQTT_V5 ? 2 : 0);
+		if (pc->hdr_len[k] >= 0 &&
+		    (k < 2 || (!nsub && !c->out_alias_max && m->expire_us == UINT64_MAX &&
+		               c->peer_max_packet == UINT32_MAX)))
+			r = send_qos0_shared(c, pc, m, k);
+		else
+			r = conn_send_publish(c, m, 0, retain, 0, 0, subids, nsub, now);
 		if (r == -ENOBUFS || r == -EMSGSIZE)
 			b->stats.dropped_outbuf_full++;
 		return;
