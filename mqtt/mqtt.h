@@ -129,7 +129,9 @@ struct mqtt_hooks {
 void mqtt_broker_set_hooks(struct mqtt_broker *b, const struct mqtt_hooks *hooks);
 
 /* The answer for a CONNECT parked by hooks->connect: reason 0 accepts, otherwise the v5 reason
- * code to refuse with. Ignored when the connection is no longer waiting (closed meanwhile). */
+ * code to refuse with. Ignored when the connection is no longer waiting (the broker closed it
+ * meanwhile). Never call it after mqtt_conn_closed(c), which frees c: a host that parks logins
+ * (by cookie) forgets the cookie when the transport goes. */
 void mqtt_conn_auth_done(struct mqtt_conn *c, uint8_t reason, uint64_t now_us);
 
 /* The io pointer given to mqtt_conn_open(). */
