@@ -30,18 +30,28 @@ else
 	sed 's/^/# /' <<<"$out"
 	result fail "table row with delivered rate, loss and ordered percentiles"
 fi
-left=$(ip netns list | grep -cE '^tb[sc][0-9]+' || true)
-if [ "$left" -eq 0 ]; then result ok "no namespaces left"; else result fail "no namespaces left ($left)"; fi
-# The broker's command line names its configuration in compare's temporary directory.
-if pgrep -f 'tb-compare\.' >/dev/null; then
-	result fail "no broker left running"
+# compare names what it creates: check exactly those, not another run's.
+read -r ns1 ns2 dir < <(sed -n 's/^compare: namespaces \([^ ]*\) \([^,]*\), work directory \(.*\)$/\1 \2 \3/p' <<<"$out")
+if [ -z "${dir:-}" ]; then
+	result fail "compare names its namespaces and work directory"
 else
-	result ok "no broker left running"
-fi
-if ls -d /tmp/tb-compare.* >/dev/null 2>&1; then
-	result fail "no temporary directory left"
-else
-	result ok "no temporary directory left"
+	result ok "compare names its namespaces and work directory"
+	if ip netns list | grep -qE "^($ns1|$ns2)( |$)"; then
+		result fail "no namespaces left ($ns1 $ns2)"
+	else
+		result ok "no namespaces left"
+	fi
+	# The broker's command line names its configuration in compare's work directory.
+	if pgrep -f "$dir/" >/dev/null; then
+		result fail "no process left running from $dir"
+	else
+		result ok "no process left running"
+	fi
+	if [ -e "$dir" ]; then
+		result fail "work directory $dir removed"
+	else
+		result ok "work directory removed"
+	fi
 fi
 echo "1..$n"
 exit $fail
