@@ -1379,6 +1379,51 @@ mqtt_conn_auth_done(struct mqtt_conn *c, uint8_t reason, uint64_t now_us)
 	mqtt_free(parked);
 }
 
+/* Test support: recount every session's lists and the trie against the counters kept on the
+ * fast path. O(everything); never called by a host. */
+int
+mqtt_broker_verify(struct mqtt_broker *b)
+{
+	struct mqtt_list *pos, *tmp, *p2, *t2;
+	uint64_t subs = 0, persistent = 0;
+	uint32_t congested = 0;
+
+	mqtt_list_for_each_safe(pos, tmp, &b->sessions_all)
+	{
+		struct mqtt_session *s = mqtt_container_of(pos, struct mqtt_session, all_link);
+		uint32_t inflight = 0, queued = 0, pending = 0;
+		mqtt_list_for_each_safe(p2, t2, &s->inflight)
+		{
+			struct mqtt_delivery *d = mqtt_container_of(p2, struct mqtt_delivery, link);
+			inflight++;
+			pending += d->state == DLV_SEND || d->state == DLV_REL;
+			if (d->state == DLV_QUEUED || (!d->msg && d->state <= DLV_WAIT_ACK))
+				return -EFAULT;
+		}
+		mqtt_list_for_each_safe(p2, t2, &s->queue)
+		{
+			queued++;
+		}
+		mqtt_list_for_each_safe(p2, t2, &s->subs)
+		{
+			subs++;
+		}
+		if (inflight != s->n_inflight || queued != s->n_queued || pending != s->n_pending)
+			return -EFAULT;
+		if (s->conn && s->conn->s != s)
+			return -EFAULT;
+		if (mqtt_dict_get(&b->sessions, s->cid, s->cid_len) != s)
+			return -EFAULT;
+		persistent += s->expiry_s != 0;
+		congested += s->congested;
+	}
+	if (subs != b->stats.subscriptions || subs != b->subs.count ||
+	    persistent != b->stats.sessions_persistent || congested != b->congested ||
+	    b->retained.count != b->stats.retained)
+		return -EFAULT;
+	return 0;
+}
+
 size_t
 mqtt_conn_pending(const struct mqtt_conn *c)
 {
@@ -1844,12 +1889,17 @@ on_ack(struct mqtt_conn *c, uint8_t type, const struct mqtt_ack *a, uint64_t now
 			inflight_done(s, d, now); /* v5: the receiver refused it; done */
 			return 0;
 		}
-		if (d->state == DLV_SEND)
-			s->n_pending--;
-		mqtt_msg_put(d->msg);
-		d->msg = NULL;
-		d->state = DLV_REL;
-		s->n_pending++;
+		if (d->state == DLV_SEND || d->state == DLV_WAIT_ACK) {
+			if (d->state == DLV_SEND)
+				s->n_pending--;
+			mqtt_msg_put(d->msg); /* MQTT-4.3.3-6: never resent from here on */
+			d->msg = NULL;
+			d->state = DLV_REL;
+			s->n_pending++;
+		} else if (d->state == DLV_WAIT_COMP) {
+			d->state = DLV_REL; /* a repeated PUBREC: PUBREL again */
+			s->n_pending++;
+		}
 		dlv_send(s, d, now); /* else resent by session_pump() when writable */
 		return 0;
 	}

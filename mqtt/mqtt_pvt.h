@@ -190,6 +190,9 @@ typedef void (*mqtt_retained_fn)(struct mqtt_msg *m, void *arg);
 void mqtt_trie_retained(struct mqtt_trie *t, const uint8_t *filter, size_t len, mqtt_retained_fn fn,
                         void *arg);
 
+/* Test support (mqtt_broker.c): recount lists and counters; 0 or -EFAULT. */
+int mqtt_broker_verify(struct mqtt_broker *b);
+
 /* Pure helpers for topic names and filters, used by the trie and its tests. */
 bool mqtt_topic_match(const uint8_t *filter, size_t flen, const uint8_t *topic, size_t tlen);
 

@@ -14,6 +14,7 @@
 
 #include "mqtt/mqtt.h"
 #include "mqtt/mqtt_codec.h"
+#include "mqtt/mqtt_pvt.h"
 #include "tap.h"
 
 struct fake {

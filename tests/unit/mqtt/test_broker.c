@@ -31,6 +31,7 @@ test_connect_connack_bytes(void)
 	CHECK(expect_hex(&f, ""));
 	fake_gone(&f);
 	CHECK_EQ(mqtt_broker_stats(b)->connections_current, 0);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -53,6 +54,7 @@ test_subscribe_suback_bytes(void)
 	CHECK(expect_hex(&f, "90 04 00 03 80 02"));
 	fake_gone(&f);
 	CHECK_EQ(mqtt_broker_stats(b)->subscriptions, 0);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -85,6 +87,7 @@ test_publish_routing(void)
 	fake_gone(&s1);
 	fake_gone(&s2);
 	fake_gone(&s3);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -113,6 +116,7 @@ test_qos1_flow(void)
 	CHECK(expect_hex(&sub, "30 04 00 01 74 44"));
 	fake_gone(&pub);
 	fake_gone(&sub);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -140,6 +144,7 @@ test_keepalive_1_5x(void)
 	CHECK_EQ(f.closed, 1);
 	CHECK_EQ(mqtt_broker_stats(b)->keepalive_timeouts, 1);
 	fake_gone(&f);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -155,6 +160,7 @@ test_connect_timeout(void)
 	mqtt_conn_timeout(f.c, now_us + 10000000);
 	CHECK_EQ(f.closed, 1);
 	fake_gone(&f);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -183,6 +189,7 @@ test_will(void)
 	}
 	CHECK_EQ(mqtt_broker_stats(b)->wills_published, 1);
 	fake_gone(&s);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -216,6 +223,7 @@ test_malformed_isolated(void)
 	}
 	CHECK(mqtt_broker_stats(b)->malformed_packets + mqtt_broker_stats(b)->protocol_errors >= 5);
 	fake_gone(&ok);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -239,6 +247,7 @@ test_max_packet_size(void)
 	CHECK_EQ(f.closed, 1);
 	(void)n;
 	fake_gone(&f);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -314,6 +323,7 @@ test_backpressure(void)
 	CHECK_EQ(sub.len, 0);
 	fake_gone(&pub);
 	fake_gone(&sub);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -350,6 +360,7 @@ test_publisher_backpressure(void)
 	CHECK_EQ(mqtt_broker_stats(b)->dropped_queue_full, 0);
 	fake_gone(&pub);
 	fake_gone(&sub);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -387,6 +398,7 @@ test_every_split_point(void)
 		CHECK(f.len == reflen && !memcmp(f.out, ref, reflen));
 		CHECK_EQ(f.closed, 0);
 		fake_gone(&f);
+		CHECK_EQ(mqtt_broker_verify(b), 0);
 		mqtt_broker_destroy(b);
 	}
 }
@@ -458,6 +470,7 @@ test_ten_thousand(void)
 	free(stream);
 	fake_gone(&pub);
 	fake_gone(&sub);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -481,6 +494,8 @@ test_qos2_flow(void)
 	CHECK(expect_hex(&pub, "70 02 00 05"));
 	CHECK_EQ(feed_hex(&sub, "50 02 00 01"), 0);
 	CHECK(expect_hex(&sub, "62 02 00 01"));
+	CHECK_EQ(feed_hex(&sub, "50 02 00 01"), 0); /* a repeated PUBREC gets PUBREL again */
+	CHECK(expect_hex(&sub, "62 02 00 01"));
 	CHECK_EQ(feed_hex(&sub, "70 02 00 01"), 0);
 	CHECK(expect_hex(&sub, ""));
 	/* the id is free again: the next message reuses the sequence */
@@ -488,6 +503,7 @@ test_qos2_flow(void)
 	CHECK(expect_hex(&sub, "34 06 00 01 74 00 02 42"));
 	fake_gone(&pub);
 	fake_gone(&sub);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -522,6 +538,7 @@ test_persistent_session(void)
 	fake_gone(&sub);
 	CHECK_EQ(mqtt_broker_stats(b)->sessions_persistent, 0);
 	fake_gone(&pub);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -549,6 +566,7 @@ test_retained(void)
 	CHECK_EQ(mqtt_broker_stats(b)->retained, 1);
 	fake_gone(&pub);
 	fake_gone(&sub);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -572,6 +590,7 @@ test_takeover(void)
 	CHECK(expect_hex(&a2, "32 06 00 01 74 00 01 41"));
 	fake_gone(&a2);
 	fake_gone(&pub);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -599,6 +618,7 @@ test_v5_basics(void)
 	CHECK(f.len >= 3 && f.out[0] == 0xe0 && f.out[2] >= 0x80);
 	CHECK_EQ(f.closed, 1);
 	fake_gone(&f);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -625,6 +645,7 @@ test_v5_retained_expiry(void)
 	CHECK_EQ(mqtt_broker_stats(b)->retained, 0);
 	fake_gone(&pub);
 	fake_gone(&sub);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -645,6 +666,7 @@ test_v5_topic_alias(void)
 	CHECK_EQ(pub.closed, 0);
 	fake_gone(&pub);
 	fake_gone(&sub);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -681,6 +703,7 @@ test_v5_expiry_and_will_delay(void)
 	CHECK_EQ(mqtt_broker_stats(b)->sessions_persistent, 0);
 	CHECK_EQ(mqtt_broker_stats(b)->wills_published, 1);
 	fake_gone(&s);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -704,6 +727,7 @@ test_reason_counters(void)
 	                 st->errors_by_reason[MQTT_RC_PROTOCOL_ERROR - 0x80] +
 	                 st->errors_by_reason[MQTT_RC_MALFORMED_PACKET - 0x80],
 	         1);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -763,6 +787,7 @@ test_shared_policies(void)
 			fake_gone(&m[i]);
 		fake_gone(&p[0]);
 		fake_gone(&p[1]);
+		CHECK_EQ(mqtt_broker_verify(b), 0);
 		mqtt_broker_destroy(b);
 	}
 }
@@ -831,6 +856,7 @@ test_hooks(void)
 	CHECK(expect_hex(&s, ""));
 	fake_gone(&f);
 	fake_gone(&s);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -936,6 +962,7 @@ test_enhanced_auth(void)
 	CHECK_EQ(auth_steps[0], 2);
 	CHECK_EQ(auth_steps[1], 1);
 	CHECK_EQ(auth_steps[2], 2);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
@@ -981,8 +1008,16 @@ test_mutated_streams(void)
 		}
 		now_us += 1000;
 		mqtt_broker_tick(b, now_us);
+		if (mqtt_broker_verify(b)) {
+			CHECK(!"counters agree with the lists");
+			break;
+		}
 		for (int k = 0; k < 3; k++)
 			fake_gone(&f[k]);
+		if (mqtt_broker_verify(b)) {
+			CHECK(!"counters agree after the closes");
+			break;
+		}
 	}
 	struct fake ok;
 	client(b, &ok, MQTT_V311, "after", 1);
@@ -999,6 +1034,7 @@ test_mutated_streams(void)
 	       (unsigned long long)st->messages_in, (unsigned long long)st->messages_out);
 	CHECK(st->malformed_packets + st->protocol_errors > 1000);
 	CHECK(st->takeovers > 1000 && st->messages_out > 1000);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
 	mqtt_broker_destroy(b);
 }
 
