@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0
  * One polling lcore: its tcpstack instance, its MQTT shard, and the run-to-completion loop
  *
- *   dp_ctl poll (RCU quiescent state, config) -> rx burst -> tcp_stack_input (-> dp_conn
- *   handlers -> mqtt) -> tcp_stack_timers -> keep-alive wheel -> mqtt_broker_tick
+ *   dp_ctl poll (RCU quiescent state, config) -> rx burst -> steer other shards' frames to
+ *   their rings (dp_shard.c) -> tcp_stack_input (-> dp_conn handlers -> mqtt) -> inbound rings
+ *   -> tcp_stack_timers -> keep-alive wheel -> mqtt_broker_tick
  *   -> tcp_stack_flush (-> dp_lcore_tx -> tx burst)
  *
  * No lock, no allocation and no syscall on this path; the adaptive idle policy sleeps only
@@ -81,6 +82,7 @@ dp_lcore_init(struct dp_lcore *ls, const struct dp_conf *conf, unsigned int lcor
 
 	memset(ls, 0, sizeof(*ls));
 	ls->lcore_id = lcore_id;
+	ls->shard = queue_id;
 	ls->port_id = port_id;
 	ls->queue_id = queue_id;
 	ls->idle = conf->idle;
@@ -148,6 +150,9 @@ dp_lcore_publish_stats(struct dp_lcore *ls)
 	s->rx_pkts = ls->rx_pkts;
 	s->tx_pkts = ls->tx_pkts;
 	s->tx_dropped = ls->tx_dropped;
+	s->steered = ls->steered;
+	s->rx_steered = ls->rx_steered;
+	s->steer_dropped = ls->steer_dropped;
 	s->mempool_in_use = rte_mempool_in_use_count(ls->pool);
 	s->tcp = *tcp_stack_stats(ls->stack);
 	s->mqtt = *mqtt_broker_stats(ls->broker);
@@ -189,11 +194,14 @@ dp_lcore_poll(struct dp_lcore *ls)
 
 	ls->now_us = dp_clock_us();
 	n = rte_eth_rx_burst(ls->port_id, ls->queue_id, pkts, DP_RX_BURST);
+	work = n;
 	if (n > 0) {
 		ls->rx_pkts += n;
-		tcp_stack_input(ls->stack, pkts, n, ls->now_us);
+		n = dp_shard_steer(ls, pkts, n);
+		if (n > 0)
+			tcp_stack_input(ls->stack, pkts, n, ls->now_us);
 	}
-	work = n;
+	work += dp_shard_poll(ls);
 	work += tcp_stack_timers(ls->stack, ls->now_us);
 	work += dp_conn_timers_run(ls);
 	mqtt_broker_tick(ls->broker, ls->now_us);
@@ -247,29 +255,59 @@ dp_lcore_main(void *arg)
 			dp_lcore_publish_stats(ls);
 	}
 	dp_ctl_lcore_exit(ls->lcore_id);
+	dp_lcore_drain(ls);
 	ls->running = 0;
 	return 0;
 }
 
 /* Close every connection and give the peers a bounded time to finish the exchange: graceful
  * first (FIN after queued data), then abortive for what is left, so exit never hangs on a peer
- * that stopped answering. */
+ * that stopped answering. Every lcore drains at once and keeps polling until all are done (or
+ * the time is up): a peer's FIN or ACK for one shard may arrive on another's queue. The shared
+ * counter is touched once per lcore per phase, at exit only. */
+static unsigned int dp_drain_busy[2];
+
 static void
-dp_lcore_drain(struct dp_lcore *ls)
+dp_lcore_drain_phase(struct dp_lcore *ls, unsigned int phase, uint64_t budget_us)
 {
 	uint64_t start = dp_clock_us();
 	struct timespec nap = {0, 100000};
+	int counted = 1;
 
-	dp_conn_close_all(ls, 0);
-	while (!TAILQ_EMPTY(&ls->conns) && dp_clock_us() - start < 300000) {
+	while (dp_clock_us() - start < budget_us) {
+		if (counted && TAILQ_EMPTY(&ls->conns)) {
+			__atomic_fetch_sub(&dp_drain_busy[phase], 1, __ATOMIC_RELEASE);
+			counted = 0;
+		}
+		if (__atomic_load_n(&dp_drain_busy[phase], __ATOMIC_ACQUIRE) == 0)
+			break;
 		if (!dp_lcore_poll(ls))
 			nanosleep(&nap, NULL);
 	}
-	if (!TAILQ_EMPTY(&ls->conns)) {
+	if (counted)
+		__atomic_fetch_sub(&dp_drain_busy[phase], 1, __ATOMIC_RELEASE);
+}
+
+void
+dp_lcore_drain_prepare(void)
+{
+	dp_drain_busy[0] = dp_drain_busy[1] = dp_n_shards;
+}
+
+void
+dp_lcore_drain(struct dp_lcore *ls)
+{
+	dp_conn_close_all(ls, 0);
+	dp_lcore_drain_phase(ls, 0, 300000);
+	if (!TAILQ_EMPTY(&ls->conns))
 		dp_conn_close_all(ls, 1);
-		for (int i = 0; i < 4; i++)
-			dp_lcore_poll(ls);
-	}
+	dp_lcore_drain_phase(ls, 1, 20000);
+}
+
+/* Forget what never reported closed; after every lcore has stopped. */
+static void
+dp_lcore_forget(struct dp_lcore *ls)
+{
 	unsigned int n = dp_conn_forget_all(ls);
 	if (n > 0)
 		fprintf(stderr, "tachyond: lcore %u: %u connection(s) never reported closed\n",
@@ -282,18 +320,20 @@ dp_lcore_fini(struct dp_lcore *ls)
 	if (ls->stack != NULL) {
 		const struct dp_lcore_stats *s = &dp_stats[ls->lcore_id];
 
-		dp_lcore_drain(ls);
+		dp_lcore_forget(ls);
 		dp_lcore_publish_stats(ls);
 		/* One summary per lcore at exit: what a test or an operator checks first. */
 		printf("tachyond: lcore %u: rx %" PRIu64 " tx %" PRIu64 " tx_dropped %" PRIu64
 		       " busy %.1f%% | tcp accepted %" PRIu64 " retransmits %" PRIu64
 		       " drop_nomem %" PRIu64 " | mqtt in %" PRIu64 " out %" PRIu64
-		       " dropped queue/outbuf %" PRIu64 "/%" PRIu64 " malformed %" PRIu64 "\n",
+		       " dropped queue/outbuf %" PRIu64 "/%" PRIu64 " malformed %" PRIu64
+		       " | shard %u steered out/in/dropped %" PRIu64 "/%" PRIu64 "/%" PRIu64 "\n",
 		       ls->lcore_id, s->rx_pkts, s->tx_pkts, s->tx_dropped,
 		       s->total_tsc ? 100.0 * (double)s->busy_tsc / (double)s->total_tsc : 0.0,
 		       s->tcp.conns_accepted, s->tcp.retransmits, s->tcp.drop_nomem,
 		       s->mqtt.messages_in, s->mqtt.messages_out, s->mqtt.dropped_queue_full,
-		       s->mqtt.dropped_outbuf_full, s->mqtt.malformed_packets);
+		       s->mqtt.dropped_outbuf_full, s->mqtt.malformed_packets, ls->shard,
+		       s->steered, s->rx_steered, s->steer_dropped);
 		tcp_stack_destroy(ls->stack);
 		ls->stack = NULL;
 	}

@@ -4,8 +4,10 @@
  *   tachyond -l 0 --in-memory --vdev=net_af_packet0,iface=veth0 -- --ip 198.18.0.1 --idle adaptive
  *
  * Start-up order: our options (so a typo fails before the EAL reserves memory), the EAL, the
- * port, the lcore's stack and broker; then the poll loop runs on the main lcore until SIGINT or
- * SIGTERM. Shutdown undoes it all in reverse and checks that every mbuf came back.
+ * port (one queue pair per EAL lcore: -l 0-1 and qpairs=2 give two shards), each lcore's stack
+ * and broker, the rings between them; then the poll loops run on every lcore, the main one
+ * included, until SIGINT or SIGTERM. Shutdown undoes it all in reverse and checks that every
+ * mbuf came back.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -105,8 +107,9 @@ main(int argc, char **argv)
 {
 	char **ours = calloc((size_t)argc + 1, sizeof(*ours));
 	struct sigaction sa = {.sa_handler = dp_on_signal};
-	struct dp_lcore *ls;
+	struct dp_lcore *ls = NULL;
 	struct dp_conf conf;
+	unsigned int lc, n_init = 0;
 	struct rte_mempool *pool = NULL;
 	uint16_t port_id = 0;
 	unsigned int leaked;
@@ -146,9 +149,9 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	if (rte_lcore_count() != 1) {
-		fprintf(stderr, "tachyond: one polling lcore for now: give the EAL a single core "
-		                "(-l N)\n");
+	dp_n_shards = rte_lcore_count();
+	if (dp_n_shards > DP_MAX_SHARDS) {
+		fprintf(stderr, "tachyond: at most %u polling lcores (-l)\n", DP_MAX_SHARDS);
 		status = 2;
 		goto eal_done;
 	}
@@ -162,17 +165,30 @@ main(int argc, char **argv)
 		status = EXIT_FAILURE;
 		goto eal_done;
 	}
-	ret = dp_port_init(&conf, &port_id, &pool);
+	ret = dp_port_init(&conf, (uint16_t)dp_n_shards, &port_id, &pool);
 	if (ret < 0) {
 		status = EXIT_FAILURE;
 		goto ctl_done;
 	}
 
-	ls = &dp_lcores[rte_lcore_id()];
-	ret = dp_lcore_init(ls, &conf, rte_lcore_id(), port_id, 0, pool);
+	/* Shard i is the i-th EAL lcore (the main one first) and serves queue pair i. */
+	RTE_LCORE_FOREACH(lc)
+	{
+		ls = &dp_lcores[lc];
+		dp_shards[n_init] = ls;
+		ret = dp_lcore_init(ls, &conf, lc, port_id, (uint16_t)n_init, pool);
+		n_init++;
+		if (ret < 0) {
+			fprintf(stderr, "tachyond: lcore %u setup failed: %s\n", lc,
+			        rte_strerror(-ret));
+			break;
+		}
+	}
+	if (ret == 0)
+		ret = dp_shard_rings_create();
 	if (ret < 0) {
-		fprintf(stderr, "tachyond: lcore %u setup failed: %s\n", rte_lcore_id(),
-		        rte_strerror(-ret));
+		if (n_init == dp_n_shards)
+			fprintf(stderr, "tachyond: rings between shards: %s\n", rte_strerror(-ret));
 		status = EXIT_FAILURE;
 	} else {
 		struct rte_ether_addr mac;
@@ -184,14 +200,22 @@ main(int argc, char **argv)
 		printf("tachyond: ready: %s port %u mac %s, MQTT on", ip, port_id, macs);
 		for (unsigned int i = 0; i < conf.n_listen; i++)
 			printf(" %u", conf.listen_port[i]);
-		printf(", lcore %u, idle %s\n", rte_lcore_id(),
-		       conf.idle == DP_IDLE_BUSY ? "busy" : "adaptive");
+		printf(", lcores");
+		RTE_LCORE_FOREACH(lc)
+		printf(" %u", lc);
+		printf(", idle %s\n", conf.idle == DP_IDLE_BUSY ? "busy" : "adaptive");
 		fflush(stdout);
-		dp_lcore_main(ls);
+		dp_lcore_drain_prepare();
+		RTE_LCORE_FOREACH_WORKER(lc)
+		rte_eal_remote_launch(dp_lcore_main, &dp_lcores[lc], lc);
+		dp_lcore_main(&dp_lcores[rte_lcore_id()]);
+		rte_eal_mp_wait_lcore();
 		printf("tachyond: stopping\n");
 	}
 
-	dp_lcore_fini(ls);
+	for (unsigned int i = 0; i < n_init; i++)
+		dp_lcore_fini(dp_shards[i]);
+	dp_shard_rings_free();
 	leaked = dp_port_close(port_id, pool);
 	if (leaked != 0) {
 		fprintf(stderr, "tachyond: %u mbufs still in use at exit (leak)\n", leaked);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0
  * The port tachyond serves: whatever single ethdev the EAL arguments produced (an af_packet vdev
- * on a veth for the demo and the tests, a vfio-pci NIC on a server), one RX and one TX queue,
- * and the mbuf pool its RX queue fills.
+ * on a veth for the demo and the tests, a vfio-pci NIC on a server), one RX/TX queue pair per
+ * polling lcore, and the mbuf pool the RX queues fill. One pool for all queues: each lcore gets
+ * and puts through its own mempool cache (no shared cache line on the fast path), and a frame
+ * steered to another shard (dp_shard.c) is freed there into the same pool.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,8 +16,10 @@
 #include "dp_pvt.h"
 
 int
-dp_port_init(const struct dp_conf *conf, uint16_t *port_id, struct rte_mempool **pool)
+dp_port_init(const struct dp_conf *conf, uint16_t n_queues, uint16_t *port_id,
+             struct rte_mempool **pool)
 {
+	struct rte_eth_dev_info info;
 	struct rte_eth_conf pc = {0};
 	uint16_t pid = RTE_MAX_ETHPORTS, p;
 	uint16_t rxd = conf->rxd, txd = conf->txd;
@@ -36,31 +40,49 @@ dp_port_init(const struct dp_conf *conf, uint16_t *port_id, struct rte_mempool *
 		fprintf(stderr, "tachyond: %u ports, serving only the first (port %u)\n",
 		        rte_eth_dev_count_avail(), pid);
 
+	ret = rte_eth_dev_info_get(pid, &info);
+	if (ret < 0)
+		return ret;
+	if (info.max_rx_queues < n_queues || info.max_tx_queues < n_queues) {
+		fprintf(stderr,
+		        "tachyond: port %u has %u RX / %u TX queues for %u lcores (af_packet: add "
+		        "qpairs=%u to the --vdev)\n",
+		        pid, info.max_rx_queues, info.max_tx_queues, n_queues, n_queues);
+		return -EINVAL;
+	}
+	/* A NIC spreads flows by RSS; tachyond re-steers by its flow hash anyway (dp_shard.c). */
+	if (n_queues > 1 && info.flow_type_rss_offloads != 0) {
+		pc.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		pc.rx_adv_conf.rss_conf.rss_hf =
+		        (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP) & info.flow_type_rss_offloads;
+	}
+
 	socket = rte_eth_dev_socket_id(pid);
 	if (socket < 0)
 		socket = (int)rte_socket_id();
 	/* The per-lcore cache makes get/put a local array operation; the mempool library wants it
 	 * no larger than n / 1.5. */
 	cache = RTE_MIN(256u, conf->mbufs * 2 / 3);
-	*pool = rte_pktmbuf_pool_create("dp_mbufs_0", conf->mbufs, cache, 0,
+	*pool = rte_pktmbuf_pool_create("dp_mbufs_0", conf->mbufs * n_queues, cache, 0,
 	                                RTE_MBUF_DEFAULT_BUF_SIZE, socket);
 	if (*pool == NULL) {
-		fprintf(stderr, "tachyond: cannot create a pool of %u mbufs: %s\n", conf->mbufs,
-		        rte_strerror(rte_errno));
+		fprintf(stderr, "tachyond: cannot create a pool of %u mbufs: %s\n",
+		        conf->mbufs * n_queues, rte_strerror(rte_errno));
 		return -rte_errno;
 	}
 
-	ret = rte_eth_dev_configure(pid, 1, 1, &pc);
+	ret = rte_eth_dev_configure(pid, n_queues, n_queues, &pc);
 	if (ret == 0 && conf->mtu != 0)
 		ret = rte_eth_dev_set_mtu(pid, conf->mtu);
 	if (ret == 0 && conf->mac_given)
 		ret = rte_eth_dev_default_mac_addr_set(pid, (struct rte_ether_addr *)&conf->mac);
 	if (ret == 0)
 		ret = rte_eth_dev_adjust_nb_rx_tx_desc(pid, &rxd, &txd);
-	if (ret == 0)
-		ret = rte_eth_rx_queue_setup(pid, 0, rxd, socket, NULL, *pool);
-	if (ret == 0)
-		ret = rte_eth_tx_queue_setup(pid, 0, txd, socket, NULL);
+	for (uint16_t q = 0; q < n_queues && ret == 0; q++) {
+		ret = rte_eth_rx_queue_setup(pid, q, rxd, socket, NULL, *pool);
+		if (ret == 0)
+			ret = rte_eth_tx_queue_setup(pid, q, txd, socket, NULL);
+	}
 	if (ret == 0)
 		ret = rte_eth_dev_start(pid);
 	if (ret < 0) {

@@ -12,6 +12,7 @@
 #include <rte_common.h>
 #include <rte_ether.h>
 #include <rte_mempool.h>
+#include <rte_ring.h>
 
 #include "control/ctl_config.h"
 #include "mqtt/mqtt.h"
@@ -19,8 +20,18 @@
 
 #include "tcpstack/tcp_timer.h"
 
-#define DP_MAX_LISTENERS CTL_MAX_LISTENERS
-#define DP_RX_BURST      32
+#define DP_MAX_LISTENERS   CTL_MAX_LISTENERS
+#define DP_RX_BURST        32
+#define DP_MAX_SHARDS      16   /* polling lcores (queue pairs, tcpstacks, broker shards) */
+#define DP_SHARD_RING_SIZE 1024 /* entries per ring between two shards (dp_shard.c) */
+#define DP_SHARD_ALL       UINT32_MAX
+
+/* What a ring entry between shards is: the tag sits in the low bits of the pointer (mbufs and
+ * descriptors are at least 8-byte aligned). */
+enum dp_ring_tag {
+	DP_RING_MBUF = 0, /* a frame for the owner of its flow, or a copy of an ARP frame */
+};
+#define DP_RING_TAG(e) ((unsigned int)((uintptr_t)(e)&7u))
 
 enum dp_idle {
 	DP_IDLE_BUSY,     /* spin: a dedicated, isolated core */
@@ -57,6 +68,7 @@ TAILQ_HEAD(dp_conn_list, dp_conn);
 /* One polling lcore's world. Only its lcore touches it, except dp_stats[] which it publishes. */
 struct dp_lcore {
 	unsigned int lcore_id;
+	unsigned int shard; /* 0..dp_n_shards-1: its queue pair and its broker shard */
 	uint16_t port_id, queue_id;
 	int running;
 	enum dp_idle idle;
@@ -73,10 +85,15 @@ struct dp_lcore {
 	uint64_t rx_pkts, tx_pkts, tx_dropped;
 	uint64_t loops, busy_loops, busy_tsc, total_tsc;
 	uint64_t cfg_generation; /* last dp_ctl config applied */
+	/* rings to and from the other shards (dp_shard.c); NULL for itself */
+	struct rte_ring *to[DP_MAX_SHARDS], *from[DP_MAX_SHARDS];
+	uint64_t steered, rx_steered, steer_dropped; /* frames sent to / received from owners */
 } __rte_cache_aligned;
 
 extern struct dp_lcore dp_lcores[RTE_MAX_LCORE];
 extern volatile sig_atomic_t dp_quit;
+extern unsigned int dp_n_shards;                  /* polling lcores */
+extern struct dp_lcore *dp_shards[DP_MAX_SHARDS]; /* by shard index */
 
 /* dp_conf.c: defaults, the config file and the command line (our part, after the EAL's "--"). */
 void dp_conf_defaults(struct dp_conf *conf);
@@ -85,8 +102,9 @@ void dp_conf_defaults(struct dp_conf *conf);
 int dp_conf_parse_args(struct dp_conf *conf, int argc, char **argv, int *status);
 void dp_usage(const char *prog);
 
-/* dp_port.c: the one port and its mbuf pool. */
-int dp_port_init(const struct dp_conf *conf, uint16_t *port_id, struct rte_mempool **pool);
+/* dp_port.c: the one port, its n_queues queue pairs and the mbuf pool they share. */
+int dp_port_init(const struct dp_conf *conf, uint16_t n_queues, uint16_t *port_id,
+                 struct rte_mempool **pool);
 /* Stops and closes the port, frees the pool; returns the mbufs still in use (leaks). */
 unsigned int dp_port_close(uint16_t port_id, struct rte_mempool *pool);
 
@@ -94,8 +112,22 @@ unsigned int dp_port_close(uint16_t port_id, struct rte_mempool *pool);
 uint64_t dp_clock_us(void);
 int dp_lcore_init(struct dp_lcore *ls, const struct dp_conf *conf, unsigned int lcore_id,
                   uint16_t port_id, uint16_t queue_id, struct rte_mempool *pool);
+/* The poll loop until dp_quit, then the drain of its connections (in step with the other
+ * lcores, whose queues may carry its flows' frames). */
 int dp_lcore_main(void *arg);
+void dp_lcore_drain_prepare(void); /* before the lcores are launched */
+void dp_lcore_drain(struct dp_lcore *ls);
 void dp_lcore_fini(struct dp_lcore *ls);
+
+/* dp_shard.c: rings between shards and the steering of frames to their owner. */
+int dp_shard_rings_create(void);
+void dp_shard_rings_free(void);
+/* Pass the frames of flows other shards own to them (and ARP copies to all); returns how many
+ * of pkts[] (compacted) this shard processes itself. */
+uint16_t dp_shard_steer(struct dp_lcore *ls, struct rte_mbuf **pkts, uint16_t n);
+/* Drain the inbound rings (bounded); returns the entries handled. */
+int dp_shard_poll(struct dp_lcore *ls);
+void dp_shard_entry_discard(struct dp_lcore *ls, void *e);
 
 /* dp_conn.c: the TCP <-> MQTT glue and per-connection keep-alive timers. */
 extern const struct tcp_app_ops dp_tcp_ops;

@@ -27,7 +27,10 @@ struct dp_lcore_stats {
 	uint64_t busy_loops;		/* iterations that did work (rx, tx or timers) */
 	uint64_t busy_tsc, total_tsc;	/* busy share = busy_tsc / total_tsc */
 	uint64_t rx_pkts, tx_pkts, tx_dropped;
-	uint64_t mempool_in_use;	/* mbufs of this lcore's pool in use */
+	uint64_t mempool_in_use;	/* mbufs of the pool in use (one pool shared by the lcores) */
+	/* frames handed to the shard owning their flow / received from other shards / dropped
+	 * on a full ring (dp_shard.c) */
+	uint64_t steered, rx_steered, steer_dropped;
 	struct tcp_stats tcp;
 	struct mqtt_stats mqtt;
 } __rte_cache_aligned;
