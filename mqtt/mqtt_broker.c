@@ -188,6 +188,8 @@ struct mqtt_broker {
 	uint64_t congested_since;
 	struct mqtt_list held_conns;
 	struct mqtt_hooks hooks;
+	struct mqtt_shard_ops shard; /* shard hooks (issue 5): cross-shard routes and publishes */
+	bool injecting;              /* delivering another shard's message: never forward it */
 };
 
 static void session_pump(struct mqtt_session *s, uint64_t now);
@@ -365,17 +367,21 @@ conn_send_publish(struct mqtt_conn *c, const struct mqtt_msg *m, uint8_t qos, ui
 	ssize_t hl;
 	int r;
 
-	memset(&pub, 0, sizeof(pub));
+	/* the properties (most of the struct) are read by the encoder for v5 only */
+	memset(&pub, 0, offsetof(struct mqtt_publish, props));
 	pub.qos = qos;
 	pub.retain = retain;
 	pub.dup = dup;
 	pub.packet_id = pid;
 	pub.topic.p = m->topic;
 	pub.topic.len = m->topic_len;
+	pub.payload.p = NULL;
 	pub.payload.len = m->payload_len;
 	if (c->version == MQTT_V5) {
 		if (m->props)
 			pub.props = *m->props;
+		else
+			memset(&pub.props, 0, sizeof(pub.props));
 		if (c->out_alias_max) {
 			/* MQTT-3.1.2-26/27: only up to the client's topic alias maximum */
 			struct out_alias *oa =
@@ -437,6 +443,90 @@ conn_send_publish(struct mqtt_conn *c, const struct mqtt_msg *m, uint8_t qos, ui
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Shard hooks (issue 5, the dataplane's; see mqtt.h). Cost when no hooks are installed: a
+ * NULL test per publish and per subscription change. */
+
+static bool
+shard_node_used(const struct mqtt_tnode *n)
+{
+	return !mqtt_list_empty(&n->subs) || !mqtt_list_empty(&n->shares);
+}
+
+/* This shard's first subscription to a node appeared (add) or its last one went. */
+static void
+shard_route(struct mqtt_broker *b, const uint8_t *filter, size_t len, int add)
+{
+	struct mqtt_str name, f = {.p = filter, .len = len};
+
+	if (!b->shard.route_update)
+		return;
+	if (!mqtt_filter_shared(f, &name, &f))
+		f = (struct mqtt_str){.p = filter, .len = len};
+	b->shard.route_update(b->shard.ctx, f.p, f.len, add);
+}
+
+/* After local delivery: one reference per other shard that needs the message. */
+static void
+shard_forward(struct mqtt_broker *b, struct pubctx *pc)
+{
+	const struct mqtt_msg *m = pub_msg(pc);
+	struct mqtt_msg *h;
+	uint64_t shards;
+
+	if (!b->shard.forward || b->injecting)
+		return;
+	shards = b->shard.route_match(b->shard.ctx, m->topic, m->topic_len, m->retain);
+	if (!shards)
+		return;
+	h = pub_hold(pc);
+	if (!h)
+		return;
+	for (int i = __builtin_popcountll(shards); i > 1; i--)
+		mqtt_msg_get(h);
+	b->shard.forward(b->shard.ctx, shards, h, h->qos);
+}
+
+void
+mqtt_broker_set_shard_ops(struct mqtt_broker *b, const struct mqtt_shard_ops *ops)
+{
+	if (ops)
+		b->shard = *ops;
+	else
+		memset(&b->shard, 0, sizeof(b->shard));
+}
+
+void
+mqtt_broker_inject(struct mqtt_broker *b, const struct mqtt_msg *m, uint64_t now_us)
+{
+	struct pubctx pc;
+
+	memset(&pc, 0, sizeof(pc));
+	pc.view = *m;       /* a view of the owner's bytes: copied here only if kept */
+	pc.view.refcnt = 0; /* never put: pc.heap stays NULL until a delivery clones it */
+	/* publisher ids are per shard: 0 is no session here, so no-local never misfires */
+	pc.view.publisher_id = 0;
+	b->injecting = true;
+	b->hit_congested = false;
+	publish_msg(b, &pc, now_us);
+	b->injecting = false;
+	mqtt_msg_put(pc.heap);
+}
+
+void
+mqtt_msg_release(struct mqtt_msg *m)
+{
+	mqtt_msg_put(m);
+}
+
+int
+mqtt_filter_match(const uint8_t *filter, size_t flen, const uint8_t *topic, size_t tlen)
+{
+	return mqtt_topic_match(filter, flen, topic, tlen);
+}
+
+/* ---- end of shard hooks ---- */
+
+/* ------------------------------------------------------------------------------------------ */
 /* Sessions */
 
 static void
@@ -462,6 +552,8 @@ sub_remove(struct mqtt_broker *b, struct mqtt_sub *sub)
 		mqtt_list_del(&g->link);
 		mqtt_free(g);
 	}
+	if (!shard_node_used(n))
+		shard_route(b, sub->filter, sub->filter_len, 0); /* shard hook */
 	mqtt_trie_prune(&b->subs, n);
 	mqtt_free(sub);
 	b->subs.count--;
@@ -516,6 +608,7 @@ sub_add(struct mqtt_broker *b, struct mqtt_session *s, const struct mqtt_sub_ent
 	struct mqtt_sub *sub = sub_find(s, e->filter.p, e->filter.len);
 	bool shared = mqtt_filter_shared(e->filter, &share_name, &f);
 	struct mqtt_tnode *n;
+	bool first;
 
 	if (!shared)
 		f = e->filter;
@@ -525,6 +618,7 @@ sub_add(struct mqtt_broker *b, struct mqtt_session *s, const struct mqtt_sub_ent
 		n = mqtt_trie_node(&b->subs, f.p, f.len);
 		if (!n)
 			return NULL;
+		first = !shard_node_used(n); /* shard hook */
 		sub = mqtt_alloc(sizeof(*sub) + e->filter.len);
 		if (!sub) {
 			mqtt_trie_prune(&b->subs, n);
@@ -550,6 +644,8 @@ sub_add(struct mqtt_broker *b, struct mqtt_session *s, const struct mqtt_sub_ent
 		mqtt_list_add_tail(&s->subs, &sub->session_link);
 		b->subs.count++;
 		b->stats.subscriptions++;
+		if (first)
+			shard_route(b, e->filter.p, e->filter.len, 1); /* shard hook */
 	}
 	sub->qos = e->qos;
 	sub->no_local = e->no_local;
@@ -1032,6 +1128,7 @@ publish_msg(struct mqtt_broker *b, struct pubctx *pc, uint64_t now)
 	}
 	b->last_matched = n;
 	b->n_match = 0;
+	shard_forward(b, pc); /* shard hook */
 }
 
 /* ------------------------------------------------------------------------------------------ */
