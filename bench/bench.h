@@ -33,9 +33,10 @@ struct bench_conf {
 	double duration, warmup, grace;
 	int qos, mqtt;
 	uint16_t keepalive;
-	uint32_t window;   /* messages a publisher may have undelivered (per subscriber) */
-	uint32_t inflight; /* QoS>0 publishes awaiting PUBACK/PUBCOMP per publisher */
-	uint32_t pending;  /* connection handshakes in progress per worker */
+	uint32_t window;       /* messages a publisher may have undelivered (per subscriber) */
+	uint32_t window_total; /* cap on window x subscribers over all publishers */
+	uint32_t inflight;     /* QoS>0 publishes awaiting PUBACK/PUBCOMP per publisher */
+	uint32_t pending;      /* connection handshakes in progress per worker */
 	uint32_t procs;
 	uint32_t run_id;
 	int json_only;

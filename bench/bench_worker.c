@@ -27,10 +27,13 @@ enum { ST_WAIT, ST_TCP, ST_CONNACK, ST_SUBACK, ST_READY, ST_DONE };
 #define RX_CHUNK             (64u * 1024)
 #define TX_MAX               (8u * 1024 * 1024) /* per-client unsent bytes before we call it stuck */
 #define HANDSHAKE_TIMEOUT_NS 10000000000ull
-#define STALL_NS             200000000ull /* delivery window write-off for lost QoS 0 messages */
-#define SWEEP_NS             100000000ull /* timeouts and keep-alive sweep period */
-#define PUB_BURST            32u          /* publishes per publisher per loop turn */
-#define BLOCKED_NS           200000ull    /* recheck period of a publisher with a full window */
+/* A publisher whose deliveries have not moved for this long writes its window off as lost (the
+ * broker may drop QoS 0): well above the queueing delay of a saturated broker, so slow is not
+ * mistaken for lost. */
+#define STALL_NS   1000000000ull
+#define SWEEP_NS   100000000ull /* timeouts and keep-alive sweep period */
+#define PUB_BURST  32u          /* publishes per publisher per loop turn */
+#define BLOCKED_NS 200000ull    /* recheck period of a publisher with a full window */
 
 struct client {
 	int fd;

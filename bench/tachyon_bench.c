@@ -66,6 +66,8 @@ usage(FILE *f)
 	        "  --grace S          seconds to wait for late deliveries after the window (2)\n"
 	        "  --keepalive S      MQTT keep-alive (60)\n"
 	        "  --window N         undelivered messages per publisher and subscriber (64)\n"
+	        "  --window-total N   undelivered deliveries in the whole run, at most (16384):\n"
+	        "                     lowers --window when publishers x subscribers need it\n"
 	        "  --inflight N       unacknowledged QoS>0 publishes per publisher (16)\n"
 	        "  --pending N        concurrent connection handshakes per process (256)\n"
 	        "  --procs N          worker processes (enough for %u connections each)\n"
@@ -132,6 +134,7 @@ static const struct num_opt num_opts[] = {
         NUM("grace", NUM_DBL, grace, 0, 60),
         NUM("keepalive", NUM_U16, keepalive, 1, 65535),
         NUM("window", NUM_U32, window, 1, 1000000),
+        NUM("window-total", NUM_U32, window_total, 1, 100000000),
         NUM("inflight", NUM_U32, inflight, 1, 65535),
         NUM("pending", NUM_U32, pending, 1, 100000),
         NUM("procs", NUM_U32, procs, 1, BENCH_MAX_PROCS),
@@ -199,6 +202,7 @@ parse(int argc, char **argv, struct bench_conf *c)
 	                         .mqtt = 4,
 	                         .keepalive = 60,
 	                         .window = 64,
+	                         .window_total = 16384,
 	                         .inflight = 16,
 	                         .pending = 256};
 	int port = 1883, opt;
@@ -251,6 +255,16 @@ parse(int argc, char **argv, struct bench_conf *c)
 	case BENCH_CONNS:
 		c->nidle = c->clients;
 		break;
+	}
+	/* Deliveries owed at once are window x (subscribers of every publisher): with 1,000
+	 * subscribers a per-subscriber window alone would queue 64,000 messages and measure
+	 * queueing, not the broker. Cap the whole run at --window-total. */
+	uint64_t owed = (uint64_t)c->window * (c->wl == BENCH_FANOUT ? c->clients : c->npubs);
+	if (c->npubs && owed > c->window_total) {
+		uint64_t fan_sum = c->wl == BENCH_FANOUT ? c->clients : c->npubs;
+		c->window = (uint32_t)(c->window_total / fan_sum);
+		if (c->window == 0)
+			c->window = 1;
 	}
 	uint64_t total = (uint64_t)c->npubs + c->nsubs + c->nidle;
 	uint32_t need = (uint32_t)((total + BENCH_MAX_PER_PROC - 1) / BENCH_MAX_PER_PROC);
@@ -419,7 +433,8 @@ print_report(const struct bench_conf *c, const struct bench_result *r, uint32_t 
 	const struct bench_hist *h = &r->lat;
 	printf("{\"tool\":\"tachyon-bench\",\"workload\":\"%s\",\"broker\":\"%s:%u\",\"mqtt\":%d,"
 	       "\"qos\":%d,\"clients\":%u,\"publishers\":%u,\"subscribers\":%u,\"topics\":%u,"
-	       "\"payload\":%u,\"rate\":%.0f,\"duration_s\":%.3f,\"warmup_s\":%.3f,\"procs\":%u,"
+	       "\"payload\":%u,\"window\":%u,\"rate\":%.0f,\"duration_s\":%.3f,\"warmup_s\":%.3f,"
+	       "\"procs\":%u,"
 	       "\"sent\":%llu,\"sent_window\":%llu,\"expected_window\":%llu,"
 	       "\"delivered\":%llu,\"delivered_window\":%llu,"
 	       "\"msgs_per_s_sent\":%.1f,\"msgs_per_s_delivered\":%.1f,\"loss\":%.6f,"
@@ -431,8 +446,8 @@ print_report(const struct bench_conf *c, const struct bench_result *r, uint32_t 
 	       "\"protocol_errors\":%llu,\"lost_workers\":%u,\"bytes_out\":%llu,\"bytes_in\":%llu}"
 	       "\n",
 	       wl_names[c->wl], ip, ntohs(c->dst.sin_port), c->mqtt, c->qos, c->clients, c->npubs,
-	       c->nsubs, c->wl == BENCH_FANOUT ? c->topics : c->npubs, c->payload, c->rate,
-	       c->duration, c->warmup, c->procs, (unsigned long long)r->sent,
+	       c->nsubs, c->wl == BENCH_FANOUT ? c->topics : c->npubs, c->payload, c->window,
+	       c->rate, c->duration, c->warmup, c->procs, (unsigned long long)r->sent,
 	       (unsigned long long)r->sent_win, (unsigned long long)r->expected_win,
 	       (unsigned long long)r->delivered, (unsigned long long)r->delivered_win,
 	       (double)r->sent_win / win, (double)r->delivered_win / win,
