@@ -142,4 +142,32 @@ void *mqtt_conn_io(const struct mqtt_conn *c);
 uint64_t mqtt_conn_deadline(const struct mqtt_conn *c);
 void mqtt_conn_timeout(struct mqtt_conn *c, uint64_t now_us);
 
+/* ---- Shards (issue 5; the dataplane's hooks, one broker per polling lcore) ----------------
+ * A message published on one shard reaches the subscribers of the others through the host: the
+ * broker asks route_match() which other shards need it, hands the host one reference per such
+ * shard (forward()), and the host runs mqtt_broker_inject() on each of them. The references stay
+ * the publishing shard's: the refcount is not atomic, so the host returns each one to the
+ * publishing shard, which releases it with mqtt_msg_release(). The message's bytes are immutable
+ * while referenced; a destination shard copies them only for a delivery that must outlive the
+ * inject call (a queued QoS 1/2 message, an output buffer, the retained store). route_update()
+ * reports this shard's first subscription to a filter (add 1) and its last one gone (add 0),
+ * the filter without any $share/group/ prefix. All callbacks run on the shard's thread. */
+struct mqtt_msg;
+struct mqtt_shard_ops {
+	/* Bit i set: shard i needs a message on `topic` (retain: a retained publish). */
+	uint64_t (*route_match)(void *ctx, const uint8_t *topic, size_t len, int retain);
+	void (*forward)(void *ctx, uint64_t shards, struct mqtt_msg *m, uint8_t qos);
+	void (*route_update)(void *ctx, const uint8_t *filter, size_t len, int add);
+	void *ctx;
+};
+
+/* Install (copied) or remove (NULL) the shard hooks. */
+void mqtt_broker_set_shard_ops(struct mqtt_broker *b, const struct mqtt_shard_ops *ops);
+/* Deliver a message another shard forwarded to this shard's subscribers (and its retained store
+ * when it is a retained publish); never forwarded again. `m` stays the caller's. */
+void mqtt_broker_inject(struct mqtt_broker *b, const struct mqtt_msg *m, uint64_t now_us);
+/* Release a reference forward() gave; only on the shard that forwarded it. */
+void mqtt_msg_release(struct mqtt_msg *m);
+/* ---- end of shard hooks ---- */
+
 #endif /* MQTT_H */

@@ -518,12 +518,6 @@ mqtt_msg_release(struct mqtt_msg *m)
 	mqtt_msg_put(m);
 }
 
-int
-mqtt_filter_match(const uint8_t *filter, size_t flen, const uint8_t *topic, size_t tlen)
-{
-	return mqtt_topic_match(filter, flen, topic, tlen);
-}
-
 /* ---- end of shard hooks ---- */
 
 /* ------------------------------------------------------------------------------------------ */

@@ -194,6 +194,6 @@ void mqtt_trie_retained(struct mqtt_trie *t, const uint8_t *filter, size_t len, 
 int mqtt_broker_verify(struct mqtt_broker *b);
 
 /* Pure helpers for topic names and filters, used by the trie and its tests. */
-bool mqtt_topic_match(const uint8_t *filter, size_t flen, const uint8_t *topic, size_t tlen);
+bool mqtt_topic_match_ref(const uint8_t *filter, size_t flen, const uint8_t *topic, size_t tlen);
 
 #endif /* MQTT_PVT_H */

@@ -321,7 +321,7 @@ mqtt_trie_retained(struct mqtt_trie *t, const uint8_t *filter, size_t len, mqtt_
 
 /* Reference matcher (no trie), used by tests to cross-check the trie. O(len). */
 bool
-mqtt_topic_match(const uint8_t *f, size_t flen, const uint8_t *t, size_t tlen)
+mqtt_topic_match_ref(const uint8_t *f, size_t flen, const uint8_t *t, size_t tlen)
 {
 	size_t i = 0, j = 0;
 
