@@ -153,7 +153,6 @@ struct match {
 
 /* A message being published: a view until someone keeps it. */
 struct pubctx {
-	struct mqtt_msg view;
 	struct mqtt_props props; /* view.props points here when present */
 	struct mqtt_msg *heap;
 	/* QoS 0 headers are the same for every subscriber of a version that gets no
@@ -161,6 +160,8 @@ struct pubctx {
 	 * 3.x/5, RETAIN) (hdr_len 0: not yet; -1: does not fit, encode per delivery) */
 	int16_t hdr_len[4];
 	uint8_t hdr[4][PUB_HDR_STACK];
+	/* Last: struct mqtt_msg ends in a flexible array, which ISO C allows only at the end. */
+	struct mqtt_msg view;
 };
 
 struct mqtt_broker {
