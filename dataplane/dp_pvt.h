@@ -29,7 +29,10 @@
 /* What a ring entry between shards is: the tag sits in the low bits of the pointer (mbufs and
  * descriptors are at least 8-byte aligned). */
 enum dp_ring_tag {
-	DP_RING_MBUF = 0, /* a frame for the owner of its flow, or a copy of an ARP frame */
+	DP_RING_MBUF = 0,  /* a frame for the owner of its flow, or a copy of an ARP frame */
+	DP_RING_PUB = 1,   /* a reference to a published struct mqtt_msg, to inject (dp_route.c) */
+	DP_RING_RET = 2,   /* that reference coming back to the shard that owns the message */
+	DP_RING_ROUTE = 3, /* struct dp_route_msg: a shard's first/last subscription to a filter */
 };
 #define DP_RING_TAG(e) ((unsigned int)((uintptr_t)(e)&7u))
 
@@ -128,6 +131,16 @@ uint16_t dp_shard_steer(struct dp_lcore *ls, struct rte_mbuf **pkts, uint16_t n)
 /* Drain the inbound rings (bounded); returns the entries handled. */
 int dp_shard_poll(struct dp_lcore *ls);
 void dp_shard_entry_discard(struct dp_lcore *ls, void *e);
+
+/* dp_route.c: cross-shard publishes and the replicated route table. */
+int dp_route_init(struct dp_lcore *ls); /* after the rings; installs the broker's shard hooks */
+void dp_route_fini(struct dp_lcore *ls); /* after every lcore stopped: staged entries, replica */
+/* One entry from ring `from` (a PUB, RET or ROUTE). */
+void dp_route_input(struct dp_lcore *ls, unsigned int from, void *e);
+/* Push staged entries to the rings; what does not fit stays staged for the next iteration. */
+int dp_route_flush(struct dp_lcore *ls);
+void dp_route_discard(void *e); /* an entry left on a ring at exit */
+void dp_route_summary(const struct dp_lcore *ls);
 
 /* dp_conn.c: the TCP <-> MQTT glue and per-connection keep-alive timers. */
 extern const struct tcp_app_ops dp_tcp_ops;

@@ -63,6 +63,12 @@ dp_shard_rings_create(void)
 			dp_shards[b]->from[a] = r;
 		}
 	}
+	for (unsigned int a = 0; a < dp_n_shards; a++) {
+		int ret = dp_route_init(dp_shards[a]);
+
+		if (ret < 0)
+			return ret;
+	}
 	return 0;
 }
 
@@ -76,6 +82,9 @@ dp_shard_rings_free(void)
 
 		if (ls == NULL)
 			continue;
+		if (dp_n_shards > 1)
+			dp_route_summary(ls);
+		dp_route_fini(ls);
 		for (unsigned int a = 0; a < dp_n_shards; a++) {
 			void *e;
 
@@ -182,6 +191,7 @@ dp_shard_entry_discard(struct dp_lcore *ls, void *e)
 		rte_pktmbuf_free(e);
 		break;
 	default:
+		dp_route_discard(e);
 		break;
 	}
 }
@@ -206,7 +216,7 @@ dp_shard_poll(struct dp_lcore *ls)
 			if (DP_RING_TAG(e[i]) == DP_RING_MBUF)
 				pkts[np++] = e[i];
 			else
-				dp_shard_entry_discard(ls, e[i]);
+				dp_route_input(ls, a, e[i]);
 		}
 		if (np > 0) {
 			ls->rx_steered += np;
@@ -214,5 +224,8 @@ dp_shard_poll(struct dp_lcore *ls)
 		}
 		work += (int)n;
 	}
+	/* What this iteration's input and the entries above produced for other shards. */
+	if (dp_n_shards > 1)
+		work += dp_route_flush(ls);
 	return work;
 }

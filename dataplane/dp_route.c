@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Cross-shard publishes and the replicated route table (issue 5, first version).
+ *
+ * Routes. Each shard keeps a replica of "topic filter -> other shards with a subscriber". The
+ * broker reports its shard's first subscription to a filter and its last one gone
+ * (mqtt_shard_ops.route_update); the shard sends a DP_RING_ROUTE message to every other shard,
+ * which updates its replica. Own subscriptions are not in the replica: the broker's trie serves
+ * them. A subscription made on shard B is seen by a publisher on shard A one ring hop after its
+ * SUBACK (microseconds; up to the idle back-off of 1 ms when A naps).
+ *
+ * Publishes. After local delivery the broker asks route_match() for the shards that need a
+ * message (every other shard for a retained publish, so that each shard's retained store stays
+ * a full replica and wildcard subscribes find retained messages locally) and hands one reference
+ * per shard to forward(). Each becomes a DP_RING_PUB entry; the destination injects the message
+ * into its broker (mqtt_broker_inject) and sends the reference back as DP_RING_RET; the owner
+ * releases it. Why return it instead of an atomic refcount or an mbuf: mqtt_msg's refcount is a
+ * plain integer touched only by its owner, so no atomic read-modify-write is needed anywhere on
+ * the message path, and the payload is never copied to cross: the destination reads the owner's
+ * bytes in place. It copies them once (per shard, not per subscriber) only for deliveries that
+ * outlive the inject call (queued QoS 1/2, output buffers, retained store); zero copies there is
+ * a next step (a per-shard proxy message that returns the reference when its last delivery ends).
+ *
+ * Back-pressure. Entries for another shard are staged per destination and pushed with one burst
+ * enqueue per destination per loop iteration; what the ring does not take stays staged, in
+ * order, for the next iteration: nothing blocks, and QoS 1/2 publishes, returned references and
+ * route updates are never dropped (the stage grows). QoS 0 publishes are dropped, and counted,
+ * once a destination's stage holds DP_ROUTE_STAGE_QOS0_MAX entries.
+ *
+ * Cost: route_match() is O(filters other shards subscribe to) per publish: a linear replica is
+ * the simplest correct first version; a trie of shard masks is the next step for large filter
+ * sets.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_ring.h>
+
+#include "dp_pvt.h"
+
+#define DP_ROUTE_STAGE_QOS0_MAX 4096
+
+struct dp_route {
+	uint64_t shards; /* bit i: shard i has a subscriber */
+	uint16_t len;
+	uint8_t filter[];
+};
+
+struct dp_route_msg {
+	uint32_t shard;
+	uint8_t add;
+	uint16_t len;
+	uint8_t filter[];
+} __rte_aligned(8);
+
+struct dp_stage {
+	void **e;
+	uint32_t n, cap;
+};
+
+/* One per shard, touched only by its lcore (until exit). */
+struct dp_route_shard {
+	struct dp_route **routes;
+	uint32_t n_routes, cap_routes;
+	struct dp_stage out[DP_MAX_SHARDS];
+	uint64_t pub_out, pub_in, pub_dropped_qos0, pub_dropped_nomem, route_msgs;
+} __rte_cache_aligned;
+
+static struct dp_route_shard dp_rs[DP_MAX_SHARDS];
+
+static inline void *
+dp_tag(const void *p, enum dp_ring_tag t)
+{
+	return (void *)((uintptr_t)p | t);
+}
+
+static inline void *
+dp_untag(void *e)
+{
+	return (void *)((uintptr_t)e & ~(uintptr_t)7);
+}
+
+/* Stage an entry for shard `to`; returns 0, or -ENOBUFS when it was not staged. */
+static int
+dp_stage_push(struct dp_route_shard *rs, unsigned int to, void *e)
+{
+	struct dp_stage *st = &rs->out[to];
+
+	if (st->n == st->cap) {
+		uint32_t cap = st->cap ? st->cap * 2 : 256;
+		void **ne = realloc(st->e, cap * sizeof(*ne));
+
+		if (ne == NULL)
+			return -ENOBUFS;
+		st->e = ne;
+		st->cap = cap;
+	}
+	st->e[st->n++] = e;
+	return 0;
+}
+
+/* ---- the broker's shard hooks ---- */
+
+/* Cheap '/'-level filter match for the replica (wildcards; '$' topics skip leading ones).
+ * O(topic length). */
+static int
+dp_route_filter_match(const uint8_t *f, size_t fl, const uint8_t *t, size_t tl)
+{
+	size_t i = 0, j = 0;
+
+	if (tl > 0 && t[0] == '$' && fl > 0 && (f[0] == '+' || f[0] == '#'))
+		return 0;
+	for (;;) {
+		/* f[i..] and t[j..] each start a level */
+		if (i < fl && f[i] == '#')
+			return 1;
+		if (i < fl && f[i] == '+') {
+			i++;
+			while (j < tl && t[j] != '/')
+				j++;
+		} else {
+			while (i < fl && f[i] != '/' && j < tl && t[j] != '/' && f[i] == t[j])
+				i++, j++;
+			if ((i < fl && f[i] != '/') || (j < tl && t[j] != '/'))
+				return 0;
+		}
+		if (i == fl || j == tl)
+			break;
+		i++, j++; /* both at '/' */
+	}
+	if (i == fl && j == tl)
+		return 1;
+	/* "a/#" also matches "a" */
+	return j == tl && i + 2 == fl && f[i] == '/' && f[i + 1] == '#';
+}
+
+static uint64_t
+dp_route_match(void *ctx, const uint8_t *topic, size_t len, int retain)
+{
+	struct dp_lcore *ls = ctx;
+	struct dp_route_shard *rs = &dp_rs[ls->shard];
+	uint64_t shards = 0;
+
+	if (retain)
+		return (((uint64_t)1 << dp_n_shards) - 1) & ~((uint64_t)1 << ls->shard);
+	for (uint32_t i = 0; i < rs->n_routes; i++) {
+		const struct dp_route *r = rs->routes[i];
+
+		if ((shards | r->shards) != shards &&
+		    dp_route_filter_match(r->filter, r->len, topic, len))
+			shards |= r->shards;
+	}
+	return shards;
+}
+
+static void
+dp_route_forward(void *ctx, uint64_t shards, struct mqtt_msg *m, uint8_t qos)
+{
+	struct dp_lcore *ls = ctx;
+	struct dp_route_shard *rs = &dp_rs[ls->shard];
+
+	for (unsigned int s = 0; s < dp_n_shards; s++) {
+		if (!(shards & ((uint64_t)1 << s)))
+			continue;
+		if (qos == 0 && rs->out[s].n >= DP_ROUTE_STAGE_QOS0_MAX) {
+			rs->pub_dropped_qos0++;
+			mqtt_msg_release(m);
+			continue;
+		}
+		if (dp_stage_push(rs, s, dp_tag(m, DP_RING_PUB)) < 0) {
+			rs->pub_dropped_nomem++;
+			mqtt_msg_release(m);
+			continue;
+		}
+		rs->pub_out++;
+	}
+}
+
+static void
+dp_route_update(void *ctx, const uint8_t *filter, size_t len, int add)
+{
+	struct dp_lcore *ls = ctx;
+	struct dp_route_shard *rs = &dp_rs[ls->shard];
+
+	for (unsigned int s = 0; s < dp_n_shards; s++) {
+		struct dp_route_msg *rm;
+
+		if (s == ls->shard)
+			continue;
+		rm = malloc(sizeof(*rm) + len);
+		if (rm == NULL || dp_stage_push(rs, s, dp_tag(rm, DP_RING_ROUTE)) < 0) {
+			/* the replica on s misses this filter: publishes here may not reach it */
+			fprintf(stderr,
+			        "tachyond: shard %u: route update to shard %u lost (ENOMEM)\n",
+			        ls->shard, s);
+			free(rm);
+			continue;
+		}
+		rm->shard = ls->shard;
+		rm->add = (uint8_t)add;
+		rm->len = (uint16_t)len;
+		memcpy(rm->filter, filter, len);
+	}
+}
+
+static const struct mqtt_shard_ops dp_route_ops_tmpl = {
+        .route_match = dp_route_match,
+        .forward = dp_route_forward,
+        .route_update = dp_route_update,
+};
+
+int
+dp_route_init(struct dp_lcore *ls)
+{
+	struct mqtt_shard_ops ops = dp_route_ops_tmpl;
+
+	memset(&dp_rs[ls->shard], 0, sizeof(dp_rs[ls->shard]));
+	if (dp_n_shards < 2)
+		return 0;
+	ops.ctx = ls;
+	mqtt_broker_set_shard_ops(ls->broker, &ops);
+	return 0;
+}
+
+/* ---- the replica ---- */
+
+static void
+dp_route_apply(struct dp_route_shard *rs, const struct dp_route_msg *rm)
+{
+	uint64_t bit = (uint64_t)1 << rm->shard;
+	struct dp_route *r;
+	uint32_t i;
+
+	/* O(routes): route changes are rare next to publishes */
+	for (i = 0; i < rs->n_routes; i++) {
+		r = rs->routes[i];
+		if (r->len == rm->len && memcmp(r->filter, rm->filter, rm->len) == 0)
+			break;
+	}
+	if (!rm->add) {
+		if (i == rs->n_routes)
+			return;
+		r = rs->routes[i];
+		r->shards &= ~bit;
+		if (r->shards == 0) {
+			free(r);
+			rs->routes[i] = rs->routes[--rs->n_routes];
+		}
+		return;
+	}
+	if (i < rs->n_routes) {
+		rs->routes[i]->shards |= bit;
+		return;
+	}
+	if (rs->n_routes == rs->cap_routes) {
+		uint32_t cap = rs->cap_routes ? rs->cap_routes * 2 : 64;
+		struct dp_route **nr = realloc(rs->routes, cap * sizeof(*nr));
+
+		if (nr == NULL)
+			goto nomem;
+		rs->routes = nr;
+		rs->cap_routes = cap;
+	}
+	r = malloc(sizeof(*r) + rm->len);
+	if (r == NULL)
+		goto nomem;
+	r->shards = bit;
+	r->len = rm->len;
+	memcpy(r->filter, rm->filter, rm->len);
+	rs->routes[rs->n_routes++] = r;
+	return;
+nomem:
+	fprintf(stderr, "tachyond: route to shard %u lost (ENOMEM)\n", rm->shard);
+}
+
+void
+dp_route_input(struct dp_lcore *ls, unsigned int from, void *e)
+{
+	struct dp_route_shard *rs = &dp_rs[ls->shard];
+	void *p = dp_untag(e);
+
+	switch (DP_RING_TAG(e)) {
+	case DP_RING_PUB:
+		rs->pub_in++;
+		mqtt_broker_inject(ls->broker, p, ls->now_us);
+		if (dp_stage_push(rs, from, dp_tag(p, DP_RING_RET)) < 0)
+			/* cannot happen short of ENOMEM: the message then leaks rather than being
+			 * freed by the wrong thread */
+			rs->pub_dropped_nomem++;
+		break;
+	case DP_RING_RET:
+		mqtt_msg_release(p);
+		break;
+	case DP_RING_ROUTE:
+		rs->route_msgs++;
+		dp_route_apply(rs, p);
+		free(p); /* allocated by the sender: a control-path cross-thread free */
+		break;
+	default:
+		break;
+	}
+}
+
+int
+dp_route_flush(struct dp_lcore *ls)
+{
+	struct dp_route_shard *rs = &dp_rs[ls->shard];
+	int work = 0;
+
+	for (unsigned int s = 0; s < dp_n_shards; s++) {
+		struct dp_stage *st = &rs->out[s];
+		unsigned int k;
+
+		if (st->n == 0)
+			continue;
+		k = rte_ring_sp_enqueue_burst(ls->to[s], st->e, st->n, NULL);
+		if (k < st->n)
+			memmove(st->e, st->e + k, (st->n - k) * sizeof(*st->e));
+		st->n -= k;
+		work += (int)k;
+	}
+	return work;
+}
+
+/* At exit only (every lcore stopped): what a ring or a stage still holds. References go back
+ * to their owner's count directly: no other thread runs any more. */
+void
+dp_route_discard(void *e)
+{
+	switch (DP_RING_TAG(e)) {
+	case DP_RING_PUB:
+	case DP_RING_RET:
+		mqtt_msg_release(dp_untag(e));
+		break;
+	case DP_RING_ROUTE:
+		free(dp_untag(e));
+		break;
+	default:
+		break;
+	}
+}
+
+void
+dp_route_fini(struct dp_lcore *ls)
+{
+	struct dp_route_shard *rs = &dp_rs[ls->shard];
+
+	for (unsigned int s = 0; s < DP_MAX_SHARDS; s++) {
+		struct dp_stage *st = &rs->out[s];
+
+		for (uint32_t i = 0; i < st->n; i++)
+			dp_route_discard(st->e[i]);
+		free(st->e);
+		*st = (struct dp_stage){0};
+	}
+	for (uint32_t i = 0; i < rs->n_routes; i++)
+		free(rs->routes[i]);
+	free(rs->routes);
+	rs->routes = NULL;
+	rs->n_routes = rs->cap_routes = 0;
+}
+
+void
+dp_route_summary(const struct dp_lcore *ls)
+{
+	const struct dp_route_shard *rs = &dp_rs[ls->shard];
+
+	printf("tachyond: shard %u: frames steered out/in/dropped %" PRIu64 "/%" PRIu64 "/%" PRIu64
+	       " | cross-shard publishes out %" PRIu64 " in %" PRIu64 " dropped qos0/nomem %" PRIu64
+	       "/%" PRIu64 " | routes %u, route messages %" PRIu64 "\n",
+	       ls->shard, ls->steered, ls->rx_steered, ls->steer_dropped, rs->pub_out, rs->pub_in,
+	       rs->pub_dropped_qos0, rs->pub_dropped_nomem, rs->n_routes, rs->route_msgs);
+}
