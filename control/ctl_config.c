@@ -34,6 +34,7 @@ struct opt {
 };
 
 static const char *const proto_names[] = {"mqtt", "tls", "websockets", NULL};
+static const char *const tls_version_names[] = {"tlsv1.2", "tlsv1.3", NULL};
 static const char *const idle_names[] = {"adaptive", "busy", NULL};
 static const char *const level_names[] = {"emerg",  "alert", "crit",  "err", "warning",
                                           "notice", "info",  "debug", NULL};
@@ -96,7 +97,12 @@ static const struct opt opts[] = {
         {"password_file", T_STR, S_GLOBAL, CTL_RELOAD_LIVE, G(password_file), 0, 0, "", NULL,
          "Password file (`tachyonctl passwd`); empty = none."},
         {"acl_file", T_STR, S_GLOBAL, CTL_RELOAD_LIVE, G(acl_file), 0, 0, "", NULL,
-         "ACL file; empty = none."},
+         "ACL file (docs/security.md); empty = none (everything allowed). Once set, deny by "
+         "default."},
+        {"password_iterations", T_U32, S_GLOBAL, CTL_RELOAD_LIVE, G(password_iterations), 1000,
+         100000000, "210000", NULL,
+         "PBKDF2-HMAC-SHA512 iterations of hashes `tachyonctl passwd add` writes (existing "
+         "entries keep theirs)."},
         /* listener blocks */
         {"protocol", T_ENUM, S_LISTENER, CTL_RELOAD_RESTART, L(proto), 0, 0, "mqtt", proto_names,
          "What the listener speaks."},
@@ -108,6 +114,23 @@ static const struct opt opts[] = {
          "PEM private key; required for `tls`."},
         {"cafile", T_STR, S_LISTENER, CTL_RELOAD_RESTART, L(cafile), 0, 0, "", NULL,
          "PEM CA bundle to verify client certificates; empty = none asked."},
+        {"allow_anonymous", T_BOOL, S_LISTENER, CTL_RELOAD_RESTART, L(allow_anonymous), 0, 0,
+         "false", NULL,
+         "Accept clients without a user name. With neither `password_file` nor `acl_file` "
+         "set, every listener accepts them (no users exist)."},
+        {"require_certificate", T_BOOL, S_LISTENER, CTL_RELOAD_RESTART, L(require_certificate),
+         0, 0, "false", NULL,
+         "`tls`: refuse clients without a certificate signed by `cafile` (with `false` and a "
+         "`cafile`, one is asked for but optional)."},
+        {"use_identity_as_username", T_BOOL, S_LISTENER, CTL_RELOAD_RESTART,
+         L(use_identity_as_username), 0, 0, "false", NULL,
+         "`tls`: the client certificate's subject CN is the user name (the CONNECT's is "
+         "ignored; no password check); needs `require_certificate true`."},
+        {"tls_version", T_ENUM, S_LISTENER, CTL_RELOAD_RESTART, L(tls_version), 0, 0, "tlsv1.2",
+         tls_version_names, "`tls`: lowest TLS version accepted (`tlsv1.2` or `tlsv1.3`)."},
+        {"ciphersuites", T_STR, S_LISTENER, CTL_RELOAD_RESTART, L(ciphersuites), 0, 0, "", NULL,
+         "`tls`: TLS 1.3 cipher suites, OpenSSL syntax; empty = AES-128-GCM, AES-256-GCM, "
+         "ChaCha20-Poly1305."},
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -476,6 +499,11 @@ check_whole(struct pctx *p, struct ctl_config *cfg, const unsigned int *gline)
 		if (l->proto != CTL_PROTO_TLS && (l->certfile[0] || l->keyfile[0] || l->cafile[0]))
 			return perr(p, "listener %u: certfile/keyfile/cafile need protocol tls",
 			            l->port);
+		if (l->require_certificate && !l->cafile[0])
+			return perr(p, "listener %u: require_certificate needs cafile", l->port);
+		if (l->use_identity_as_username && !l->require_certificate)
+			return perr(p, "listener %u: use_identity_as_username needs "
+			            "require_certificate true", l->port);
 	}
 	return 0;
 }

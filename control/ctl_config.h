@@ -24,6 +24,7 @@
 #define CTL_ERR_MAX       512
 
 enum ctl_proto { CTL_PROTO_MQTT, CTL_PROTO_TLS, CTL_PROTO_WS };
+enum ctl_tls_version { CTL_TLS_12, CTL_TLS_13 };
 enum ctl_idle { CTL_IDLE_ADAPTIVE, CTL_IDLE_BUSY };
 /* Values are syslog's (and rte_log's minus one: RTE_LOG_EMERG is 1). */
 enum ctl_log_level {
@@ -54,6 +55,13 @@ struct ctl_listener {
 	char certfile[CTL_PATH_MAX];
 	char keyfile[CTL_PATH_MAX];
 	char cafile[CTL_PATH_MAX];
+	/* security (issue 8) */
+	uint32_t allow_anonymous;          /* bool */
+	uint32_t require_certificate;      /* bool: tls, needs cafile */
+	uint32_t use_identity_as_username; /* bool: tls, client certificate CN as user name */
+	uint8_t tls_version;               /* enum ctl_tls_version: the lowest accepted */
+	uint8_t pad1[3];
+	char ciphersuites[CTL_PATH_MAX]; /* TLS 1.3 suites, OpenSSL syntax; "" = default */
 };
 
 struct ctl_config {
@@ -83,6 +91,7 @@ struct ctl_config {
 	/* security (issue 8) */
 	char password_file[CTL_PATH_MAX];
 	char acl_file[CTL_PATH_MAX];
+	uint32_t password_iterations; /* PBKDF2 iterations of new hashes (tachyonctl passwd) */
 	/* listeners */
 	uint32_t n_listeners;
 	struct ctl_listener listeners[CTL_MAX_LISTENERS];

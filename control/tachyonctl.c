@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <termios.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "control/ctl_exit.h"
 #include "control/ctl_stats.h"
 #include "control/ctl_wire.h"
+#include "mqtt/mqtt_auth.h"
 
 #define DEFAULT_CONTROL_SOCKET   "/run/tachyon/control.sock"
 #define DEFAULT_DATAPLANE_SOCKET "/run/tachyon/tachyond.sock"
@@ -363,6 +365,94 @@ config_check_local(const char *path)
 	return CTL_EXIT_OK;
 }
 
+/* ---- tachyonctl passwd: the password file, locally (no broker involved; tachyond re-reads the
+ * file within a second of its change). ---- */
+
+static uint32_t passwd_iter; /* password_iterations of the -c config; 0: the default */
+
+/* One password line from stdin; on a terminal prompted twice without echo. */
+static int
+passwd_read(char *buf, size_t len)
+{
+	int tty = isatty(STDIN_FILENO);
+	struct termios old, quiet;
+	char again[1024];
+	int rc = 0;
+
+	if (tty) {
+		tcgetattr(STDIN_FILENO, &old);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+		fputs("Password: ", stderr);
+	}
+	if (!fgets(buf, (int)len, stdin))
+		rc = -EIO;
+	if (rc == 0 && tty) {
+		fputs("\nPassword again: ", stderr);
+		if (!fgets(again, sizeof(again), stdin) || strcmp(again, buf) != 0)
+			rc = -EINVAL;
+	}
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return rc;
+}
+
+static int
+cmd_passwd(int argc, char **argv)
+{
+	const char *op = argc > 1 ? argv[1] : "", *file = argc > 2 ? argv[2] : NULL;
+	const char *user = argc > 3 ? argv[3] : NULL;
+	struct mqtt_passwd *pw;
+	char err[512], pass[1024];
+	int rc = CTL_EXIT_OK;
+
+	if (!file || (strcmp(op, "list") && !user) ||
+	    (strcmp(op, "add") && strcmp(op, "delete") && strcmp(op, "list"))) {
+		fprintf(stderr, "usage: tachyonctl [-c CONFIG] passwd add|delete FILE USER\n"
+		                "       tachyonctl passwd list FILE\n"
+		                "add reads the password from stdin (prompted twice on a terminal); "
+		                "-c: password_iterations from CONFIG\n");
+		return CTL_EXIT_USAGE;
+	}
+	pw = mqtt_passwd_load(file, err, sizeof(err));
+	if (pw == NULL && errno == ENOENT && !strcmp(op, "add"))
+		pw = mqtt_passwd_new();
+	if (pw == NULL) {
+		fprintf(stderr, "tachyonctl: %s\n", err);
+		return CTL_EXIT_CONFIG;
+	}
+	if (!strcmp(op, "list")) {
+		for (size_t i = 0; i < mqtt_passwd_count(pw); i++) {
+			uint32_t iter;
+			const char *name = mqtt_passwd_user(pw, i, &iter);
+
+			printf("%s %u\n", name, iter);
+		}
+	} else if (!strcmp(op, "delete")) {
+		if (mqtt_passwd_delete(pw, user) < 0) {
+			fprintf(stderr, "tachyonctl: %s: no user '%s'\n", file, user);
+			rc = CTL_EXIT_NOT_FOUND;
+		}
+	} else if (passwd_read(pass, sizeof(pass)) < 0) {
+		fprintf(stderr, "tachyonctl: no password read (or the two differ)\n");
+		rc = CTL_EXIT_USAGE;
+	} else if (mqtt_passwd_set(pw, user, pass, strlen(pass), passwd_iter) < 0) {
+		fprintf(stderr, "tachyonctl: '%s' is not a valid user name\n", user);
+		rc = CTL_EXIT_USAGE;
+	}
+	memset(pass, 0, sizeof(pass));
+	if (rc == CTL_EXIT_OK && strcmp(op, "list") && mqtt_passwd_save(pw, file) < 0) {
+		fprintf(stderr, "tachyonctl: cannot write %s: %s\n", file, strerror(errno));
+		rc = CTL_EXIT_FAILED;
+	}
+	mqtt_passwd_free(pw);
+	return rc;
+}
+
 static int
 sockets_from_config(const char *path)
 {
@@ -377,6 +467,7 @@ sockets_from_config(const char *path)
 	}
 	snprintf(o.ctl_sock, sizeof(o.ctl_sock), "%s", c->control_socket);
 	snprintf(o.dp_sock, sizeof(o.dp_sock), "%s", c->dataplane_socket);
+	passwd_iter = c->password_iterations;
 	free(c);
 	return 0;
 }
@@ -612,6 +703,8 @@ main(int argc, char **argv)
 		usage(help || argc ? stdout : stderr);
 		return help || argc ? CTL_EXIT_OK : CTL_EXIT_USAGE;
 	}
+	if (!strcmp(argv[0], "passwd"))
+		return cmd_passwd(argc, argv);
 	/* longest match of the command words */
 	for (size_t i = 0; i < N_COMMANDS; i++) {
 		char words[64];

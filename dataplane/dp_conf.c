@@ -277,8 +277,8 @@ dp_conf_finish(struct dp_conf *conf)
 	for (unsigned int i = 0; i < c->n_listeners; i++) {
 		const struct ctl_listener *l = &c->listeners[i];
 
-		if (l->proto != CTL_PROTO_MQTT) {
-			fprintf(stderr, "tachyond: listener %u: only plain MQTT is served yet\n",
+		if (l->proto == CTL_PROTO_WS) {
+			fprintf(stderr, "tachyond: listener %u: websockets are not served yet\n",
 			        l->port);
 			return -EINVAL;
 		}

@@ -20,6 +20,7 @@
 #include <rte_mempool.h>
 
 #include "dp_pvt.h"
+#include "dp_sec.h"
 
 /* A graceful close waits this long for the broker's held-back bytes to drain before the FIN;
  * a peer that stops reading gets a reset instead of pinning the connection forever. */
@@ -32,6 +33,7 @@ struct dp_conn {
 	struct tcp_conn *tcp;
 	struct mqtt_conn *mqtt;
 	struct dp_lcore *ls;
+	struct dp_sec_conn *sec; /* identity, parked login, TLS (dp_sec.h) */
 	uint8_t closing;     /* close requested (broker, peer FIN, shutdown): input is dropped */
 	uint8_t fin_pending; /* graceful close waiting for mqtt_conn_pending() to reach 0 */
 	uint8_t tcp_closed;  /* tcp_close/tcp_abort called: no more sends */
@@ -80,6 +82,8 @@ dp_conn_fin(struct dp_conn *dc)
 	dc->fin_pending = 0;
 	dc->tcp_closed = 1;
 	tcp_timer_cancel(dc->ls->wheel, &dc->ka);
+	if (dp_tls_active(dc->sec))
+		dp_tls_shutdown(dc->sec); /* close_notify after the sealed data */
 	tcp_close(dc->tcp);
 }
 
@@ -122,17 +126,25 @@ dp_conn_timers_run(struct dp_lcore *ls)
 static void *
 dp_tcp_accepted(void *listener_ctx, struct tcp_conn *c)
 {
-	struct dp_lcore *ls = listener_ctx;
+	const struct dp_listen_ctx *lc = listener_ctx;
+	struct dp_lcore *ls = lc->ls;
 	struct dp_conn *dc;
 
 	if (rte_mempool_get(ls->conn_pool, (void **)&dc) < 0)
 		return NULL; /* at max_conns: the stack resets the connection */
 	*dc = (struct dp_conn){.tcp = c, .ls = ls};
-	dc->mqtt = mqtt_conn_open(ls->broker, dc, ls->now_us);
-	if (dc->mqtt == NULL) {
+	dc->sec = dp_sec_conn_open(ls, dc, lc->idx, c);
+	if (dc->sec == NULL) {
 		rte_mempool_put(ls->conn_pool, dc);
 		return NULL;
 	}
+	dc->mqtt = mqtt_conn_open(ls->broker, dc, ls->now_us);
+	if (dc->mqtt == NULL) {
+		dp_sec_conn_close(dc->sec);
+		rte_mempool_put(ls->conn_pool, dc);
+		return NULL;
+	}
+	dp_sec_conn_set_mqtt(dc->sec, dc->mqtt);
 	TAILQ_INSERT_TAIL(&ls->conns, dc, link);
 	dp_conn_rearm(dc);
 	return dc;
@@ -153,6 +165,15 @@ dp_tcp_readable(void *conn_ctx, struct tcp_conn *c)
 	struct iovec iov[16];
 	int n;
 
+	if (dp_tls_active(dc->sec)) {
+		/* Ciphertext goes to the record layer; dp_tls_poll hands the plaintext to the
+		 * broker, and closes once a peer's FIN has been decrypted up to its end. */
+		if (dc->closing)
+			tcp_recv_consume(c, tcp_recv_avail(c));
+		else
+			dp_tls_readable(dc->sec);
+		return;
+	}
 	/* Each pass hands the broker up to 16 contiguous runs (one per queued segment) and
 	 * releases them, which reopens the window; bounded by what is queued. */
 	while ((n = tcp_recv_peek(c, iov, RTE_DIM(iov))) > 0) {
@@ -190,6 +211,8 @@ dp_tcp_writable(void *conn_ctx, struct tcp_conn *c)
 	RTE_SET_USED(c);
 	if (dc->tcp_closed)
 		return;
+	if (dp_tls_active(dc->sec))
+		dp_tls_writable(dc->sec);
 	mqtt_conn_writable(dc->mqtt, dc->ls->now_us);
 	if (dc->fin_pending && mqtt_conn_pending(dc->mqtt) == 0)
 		dp_conn_fin(dc);
@@ -203,6 +226,7 @@ dp_conn_free(struct dp_conn *dc)
 	tcp_timer_cancel(ls->wheel, &dc->ka);
 	TAILQ_REMOVE(&ls->conns, dc, link);
 	mqtt_conn_closed(dc->mqtt, ls->now_us);
+	dp_sec_conn_close(dc->sec);
 	rte_mempool_put(ls->conn_pool, dc);
 }
 
@@ -230,6 +254,8 @@ dp_mqtt_send(void *io, const void *buf, size_t len)
 
 	if (dc->tcp_closed)
 		return -EPIPE;
+	if (dp_tls_active(dc->sec))
+		return dp_tls_send(dc->sec, buf, len);
 	n = tcp_send(dc->tcp, buf, len);
 	/* -EAGAIN: the send queue is full; tcpstack will report writable. */
 	return n == -EAGAIN ? 0 : n;
@@ -257,6 +283,36 @@ dp_mqtt_close(void *io, int abortive)
 		dc->fin_pending = 1;
 		dp_conn_arm(dc, dc->ls->now_us + DP_CONN_LINGER_US);
 	}
+}
+
+/* ---- for dp_tls.c and dp_auth.c (dp_sec.h) ---- */
+
+int
+dp_conn_deliver(struct dp_conn *dc, const void *data, size_t len)
+{
+	if (dc->closing || mqtt_conn_input(dc->mqtt, data, len, dc->ls->now_us) < 0 ||
+	    dc->closing)
+		return -1;
+	dp_conn_rearm(dc);
+	return 0;
+}
+
+void
+dp_conn_resume(struct dp_conn *dc)
+{
+	dp_tcp_writable(dc, dc->tcp);
+}
+
+void
+dp_conn_shutdown(struct dp_conn *dc)
+{
+	dp_mqtt_close(dc, 0);
+}
+
+struct dp_sec_conn *
+dp_conn_sec(const struct dp_conn *dc)
+{
+	return dc->sec;
 }
 
 const struct mqtt_transport_ops dp_mqtt_ops = {

@@ -23,6 +23,7 @@
 
 #include "dataplane/dp_ctl.h"
 #include "dp_pvt.h"
+#include "dp_sec.h"
 #include "dp_stats.h"
 
 struct dp_lcore dp_lcores[RTE_MAX_LCORE];
@@ -129,11 +130,12 @@ dp_lcore_init(struct dp_lcore *ls, const struct dp_conf *conf, unsigned int lcor
 	if (ls->stack == NULL)
 		return -errno;
 	for (unsigned int i = 0; i < conf->n_listen; i++) {
-		ret = tcp_listen(ls->stack, conf->listen_port[i], ls);
+		ls->listen_ctx[i] = (struct dp_listen_ctx){.ls = ls, .idx = i};
+		ret = tcp_listen(ls->stack, conf->listen_port[i], &ls->listen_ctx[i]);
 		if (ret < 0)
 			return ret;
 	}
-	return 0;
+	return dp_sec_lcore_init(ls, conf);
 }
 
 /* Publish this lcore's counters for the control thread: plain stores, one writer. Called at most
@@ -204,6 +206,7 @@ dp_lcore_poll(struct dp_lcore *ls)
 	work += dp_shard_poll(ls);
 	work += tcp_stack_timers(ls->stack, ls->now_us);
 	work += dp_conn_timers_run(ls);
+	work += dp_sec_poll(ls); /* parked logins, TLS bursts */
 	mqtt_broker_tick(ls->broker, ls->now_us);
 	tcp_stack_flush(ls->stack);
 	return work || ls->tx_pkts != tx_before;
@@ -215,6 +218,7 @@ static void
 dp_lcore_apply_cfg(struct dp_lcore *ls, const struct dp_ctl_cfg *cfg)
 {
 	ls->cfg_generation = cfg->generation;
+	dp_sec_apply_cfg(ls, &cfg->cfg);
 	ls->idle = cfg->cfg.idle_policy == CTL_IDLE_BUSY ? DP_IDLE_BUSY : DP_IDLE_ADAPTIVE;
 }
 
@@ -337,6 +341,7 @@ dp_lcore_fini(struct dp_lcore *ls)
 		tcp_stack_destroy(ls->stack);
 		ls->stack = NULL;
 	}
+	dp_sec_lcore_fini(ls);
 	if (ls->broker != NULL) {
 		mqtt_broker_destroy(ls->broker);
 		ls->broker = NULL;

@@ -26,6 +26,7 @@
 
 #include "dataplane/dp_ctl.h"
 #include "dp_pvt.h"
+#include "dp_sec.h"
 
 static void
 dp_on_signal(int sig)
@@ -165,6 +166,11 @@ main(int argc, char **argv)
 		status = EXIT_FAILURE;
 		goto eal_done;
 	}
+	ret = dp_sec_init(&conf); /* TLS contexts, password file, ACL, login worker */
+	if (ret < 0) {
+		status = EXIT_FAILURE;
+		goto ctl_done;
+	}
 	ret = dp_port_init(&conf, (uint16_t)dp_n_shards, &port_id, &pool);
 	if (ret < 0) {
 		status = EXIT_FAILURE;
@@ -222,6 +228,7 @@ main(int argc, char **argv)
 		status = 3;
 	}
 ctl_done:
+	dp_sec_fini();
 	dp_ctl_stop();
 	printf("tachyond: stopped\n");
 eal_done:

@@ -65,6 +65,13 @@ struct dp_conf {
 	uint32_t arp_timeout_us;
 };
 
+/* What tcp_listen() is given per listener, so that the accept handler knows which listener (TLS
+ * context, anonymous policy: dp_auth.c) a connection came in on. */
+struct dp_listen_ctx {
+	struct dp_lcore *ls;
+	unsigned int idx; /* in conf->cfg.listeners[] */
+};
+
 struct dp_conn;
 TAILQ_HEAD(dp_conn_list, dp_conn);
 
@@ -88,6 +95,8 @@ struct dp_lcore {
 	uint64_t rx_pkts, tx_pkts, tx_dropped;
 	uint64_t loops, busy_loops, busy_tsc, total_tsc;
 	uint64_t cfg_generation; /* last dp_ctl config applied */
+	struct dp_sec_lcore *sec; /* logins, ACLs, TLS (dp_sec.h) */
+	struct dp_listen_ctx listen_ctx[DP_MAX_LISTENERS];
 	/* rings to and from the other shards (dp_shard.c); NULL for itself */
 	struct rte_ring *to[DP_MAX_SHARDS], *from[DP_MAX_SHARDS];
 	uint64_t steered, rx_steered, steer_dropped; /* frames sent to / received from owners */

@@ -30,6 +30,10 @@ die() {
 # One configuration file for both processes: the sample, documented in docs/configuration.md.
 # It puts the control sockets in /run/tachyon and metrics on 127.0.0.1:9883.
 conf=control/tachyon.conf
+# The TLS listener's demo CA and server certificate (created once, reused afterwards). The
+# config names build/demo-tls: the demo's TLS material lives there whatever BUILDDIR is.
+dataplane/tls/gen-demo-certs.sh build/demo-tls "$DP_IP" localhost ||
+	die "cannot create the demo TLS certificates in build/demo-tls"
 run_dir_existed=0
 [ -d /run/tachyon ] && run_dir_existed=1
 
@@ -91,7 +95,7 @@ ip -n "$NS" link set "$IF_NS" up
 cpu=$(($(nproc) - 1))
 "$build/dataplane/tachyond" -l "$cpu" --in-memory --no-pci --file-prefix=tachyon-demo \
 	--log-level=lib.eal:warning --vdev="net_af_packet0,iface=$IF_DP" -- \
-	--config "$conf" --ip "$DP_IP" --netmask 255.255.255.0 --port 1883 --idle adaptive &
+	--config "$conf" --ip "$DP_IP" --netmask 255.255.255.0 --idle adaptive &
 dp_pid=$!
 
 # Ready when it answers a ping from the namespace (at most ~20 s).
@@ -112,10 +116,12 @@ ctl_pid=$!
 
 cat <<EOF
 
-Tachyon is serving MQTT at $DP_IP:1883 (namespace $NS). In another shell:
+Tachyon is serving MQTT at $DP_IP:1883 and MQTT over TLS at $DP_IP:8883 (namespace $NS,
+demo CA build/demo-tls/ca.crt). In another shell:
 
   ip netns exec $NS mosquitto_sub -h $DP_IP -t 'demo/#' -v
   ip netns exec $NS mosquitto_pub -h $DP_IP -t demo/hello -m 'hello, tachyon'
+  ip netns exec $NS mosquitto_sub --cafile build/demo-tls/ca.crt -h $DP_IP -p 8883 -t '#'
 
   $build/control/tachyonctl stats       # counters; Prometheus: http://127.0.0.1:9883/metrics
 

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * dp_sec: authentication, ACLs and TLS wired into tachyond (issue 8; design in docs/security.md).
+ *
+ * dp_auth.c: the password set and ACL as immutable snapshots (loaded off the lcores by a
+ * control thread, re-read live when their files or paths change, swapped by pointer and freed
+ * once every lcore has moved on), the login worker, and the broker's connect/acl hooks.
+ * dp_tls.c: TLS listeners: per poll cycle one decrypt burst over the connections that received
+ * ciphertext and one encrypt burst over those with plaintext to seal.
+ *
+ * Every accepted connection gets a struct dp_sec_conn (from a per-lcore array, no malloc): its
+ * listener, client id and user name for ACL checks, its parked login and its TLS state.
+ * dp_conn.c and dp_lcore.c call the hooks below; nothing here is called per byte except the
+ * TLS paths of TLS connections.
+ */
+#ifndef DP_SEC_H
+#define DP_SEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "dp_pvt.h"
+
+struct dp_sec_conn;
+struct dp_sec_lcore;
+
+/* Main thread, before the lcores: TLS contexts, the worker, the first load of the password
+ * file and ACL (errors printed, -errno). */
+int dp_sec_init(const struct dp_conf *conf);
+void dp_sec_fini(void);
+
+/* The lcore's front end; installs the broker hooks. 0 or -errno. */
+int dp_sec_lcore_init(struct dp_lcore *ls, const struct dp_conf *conf);
+void dp_sec_lcore_fini(struct dp_lcore *ls);
+/* Once per loop iteration: adopt new snapshots, finish parked logins, run the TLS bursts.
+ * Returns nonzero when it did work. */
+int dp_sec_poll(struct dp_lcore *ls);
+/* A new config generation (password_file/acl_file paths). */
+void dp_sec_apply_cfg(struct dp_lcore *ls, const struct ctl_config *cfg);
+
+/* Connection life: open on accept (NULL: refuse it), the MQTT side once it exists, close when
+ * the transport is gone (after mqtt_conn_closed). */
+struct dp_sec_conn *dp_sec_conn_open(struct dp_lcore *ls, struct dp_conn *dc, unsigned int listener,
+                                     struct tcp_conn *tcp);
+void dp_sec_conn_set_mqtt(struct dp_sec_conn *s, struct mqtt_conn *m);
+void dp_sec_conn_close(struct dp_sec_conn *s);
+
+/* dp_tls.c. dp_tls_active: 1 when the connection is TLS (the other calls apply). */
+int dp_tls_active(const struct dp_sec_conn *s);
+void dp_tls_readable(struct dp_sec_conn *s);                             /* TCP has ciphertext */
+ssize_t dp_tls_send(struct dp_sec_conn *s, const void *buf, size_t len); /* MQTT output */
+void dp_tls_writable(struct dp_sec_conn *s); /* TCP has room: push ciphertext */
+void dp_tls_shutdown(struct dp_sec_conn *s); /* before the FIN: close_notify, flush */
+
+/* dp_conn.c, for dp_tls.c: hand plaintext to the broker (returns 0, or -1 once the connection
+ * is closing), resume the broker's output, close gracefully. */
+int dp_conn_deliver(struct dp_conn *dc, const void *data, size_t len);
+void dp_conn_resume(struct dp_conn *dc);
+void dp_conn_shutdown(struct dp_conn *dc);
+struct dp_sec_conn *dp_conn_sec(const struct dp_conn *dc);
+
+/* ---- Private to dp_auth.c and dp_tls.c ---- */
+
+#include "dataplane/tls/tls.h"
+#include "mqtt/mqtt_auth.h"
+
+#define DP_SEC_ID_MAX 256 /* client id / user name bytes kept for ACL checks */
+
+struct dp_sec_conn {
+	struct dp_conn *dc;
+	struct mqtt_conn *mqtt;
+	struct tcp_conn *tcp;
+	struct dp_sec_lcore *sl;
+	struct tls_conn *tls; /* NULL: plain MQTT */
+	uint32_t login_seq;   /* cookie check for parked logins; kept across reuse */
+	uint32_t dirty_idx;   /* position in sl->dirty while dirty */
+	uint8_t in_use, parked, dirty, blocked, listener, id_long, opened;
+	uint16_t user_len, cid_len; /* user_len 0 = anonymous */
+	char user[DP_SEC_ID_MAX + 1];
+	char cid[DP_SEC_ID_MAX + 1];
+};
+
+struct dp_sec_lcore {
+	struct dp_lcore *ls;
+	struct mqtt_auth_lcore *auth;
+	const struct mqtt_passwd *pw; /* snapshots adopted by this lcore */
+	const struct mqtt_acl *acl;
+	uint64_t seq;
+	struct tls_engine *eng;
+	struct dp_sec_conn *conns; /* max_conns, free list in free_idx */
+	uint32_t *free_idx, n_free, n_conns;
+	struct dp_sec_conn **dirty; /* TLS connections with work for the next bursts */
+	struct tls_conn **burst;
+	uint32_t n_dirty;
+	char topic[65536];
+	/* counters (printed at exit) */
+	uint64_t logins_ok, logins_refused, logins_parked, acl_denied_pub, acl_denied_sub;
+	uint64_t tls_open, tls_failed;
+};
+
+/* dp_tls.c */
+int dp_tls_lcore_init(struct dp_sec_lcore *sl);
+void dp_tls_lcore_fini(struct dp_sec_lcore *sl);
+int dp_tls_poll(struct dp_sec_lcore *sl);
+void dp_tls_forget(struct dp_sec_conn *s); /* connection gone: leave the dirty list */
+/* The TLS context of a listener, or NULL for plain MQTT. */
+struct tls_ctx *dp_sec_listener_tls(unsigned int listener);
+
+#endif /* DP_SEC_H */

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Authentication, ACLs and TLS through tachyond (issue 8), with real clients in a namespace:
+# password logins (3.1.1 and v5 reason codes), anonymous policy per listener, ACL denials of
+# PUBLISH and SUBSCRIBE, live reload of the password file, TLS on 8883 with mosquitto and
+# openssl s_client, client certificates (required, CN as user name), an untrusted server
+# certificate refused by the client, and a bounded handshake storm while a plain client's
+# messages keep flowing. Usage: security.sh PATH/TO/tachyond [PATH/TO/tachyonctl]
+# Budget: about 40 s here.
+set -u
+. "$(dirname "$0")/../lib/tachyon.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+ctl=${2:-$(dirname "$1")/../control/tachyonctl}
+tl_init "$1"
+raw() { tl_ns timeout 15 /usr/bin/python3 "$here/sec_client.py" "$@"; }
+H=$TL_DP_IP
+
+# --- material: certificates, config, passwords, ACL ---
+tls=$TL_DIR/tls other=$TL_DIR/other
+"$top/dataplane/tls/gen-demo-certs.sh" "$tls" "$H" >/dev/null &&
+	"$top/dataplane/tls/gen-demo-certs.sh" "$other" "$H" >/dev/null &&
+	openssl ecparam -name prime256v1 -genkey -noout -out "$tls/client.key" 2>/dev/null &&
+	openssl req -new -key "$tls/client.key" -subj "/CN=certuser" -out "$tls/client.csr" &&
+	openssl x509 -req -in "$tls/client.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
+		-CAcreateserial -days 2 -out "$tls/client.crt" 2>/dev/null
+tl_check "certificates generated" test -s "$tls/client.crt" -a -s "$other/ca.crt"
+
+conf=$TL_DIR/tachyon.conf
+cat >"$conf" <<CONF
+address $H
+dataplane_socket $TL_DIR/tachyond.sock
+password_file $TL_DIR/passwd
+acl_file $TL_DIR/acl
+password_iterations 1000
+listener 1883
+listener 1884
+allow_anonymous true
+listener 8883
+protocol tls
+certfile $tls/server.crt
+keyfile $tls/server.key
+allow_anonymous true
+listener 8884
+protocol tls
+certfile $tls/server.crt
+keyfile $tls/server.key
+cafile $tls/ca.crt
+require_certificate true
+use_identity_as_username true
+CONF
+cat >"$TL_DIR/acl" <<'ACL'
+# anonymous clients
+topic readwrite anon/#
+user alice
+topic readwrite alice/#
+topic write public/#
+user bob
+topic read public/#
+user admin
+topic read #
+user certuser
+topic readwrite cert/#
+ACL
+for u in alice:wonderland bob:builder admin:root; do
+	printf '%s\n' "${u#*:}" | "$ctl" -c "$conf" passwd add "$TL_DIR/passwd" "${u%%:*}" ||
+		tl_log "passwd add ${u%%:*} failed"
+done
+tl_check "tachyonctl passwd add/list (3 users, 1000 iterations from the config)" \
+	bash -c "[ \"\$('$ctl' passwd list '$TL_DIR/passwd')\" = \"\$(printf 'admin 1000\nalice 1000\nbob 1000')\" ]"
+
+tl_check "namespace and veth pair up" tl_net_up
+tl_check "tachyond ready (listeners 1883, 1884, TLS 8883, 8884)" tl_dp_start --config "$conf"
+
+# expect NAME WANT CMD...: the command prints WANT.
+expect() {
+	local name=$1 want=$2 got
+	shift 2
+	got=$("$@" 2>&1)
+	if [ "$got" = "$want" ]; then tl_ok "$name"; else tl_fail "$name" "want '$want', got '$got'"; fi
+}
+
+# --- passwords and anonymous policy ---
+expect "3.1.1 right password accepted (0)" 0 raw connack "$H" 1883 4 alice wonderland
+expect "v5 right password accepted (0x00)" 0 raw connack "$H" 1883 5 alice wonderland
+expect "3.1.1 wrong password refused (4)" 4 raw connack "$H" 1883 4 alice nope
+expect "v5 wrong password refused (0x86)" 134 raw connack "$H" 1883 5 alice nope
+expect "3.1.1 unknown user refused (4)" 4 raw connack "$H" 1883 4 mallory x
+expect "v5 unknown user refused (0x86)" 134 raw connack "$H" 1883 5 mallory x
+expect "3.1.1 anonymous refused on 1883 (5)" 5 raw connack "$H" 1883 4 -
+expect "v5 anonymous refused on 1883 (0x87)" 135 raw connack "$H" 1883 5 -
+expect "anonymous accepted on 1884 (allow_anonymous true)" 0 raw connack "$H" 1884 4 -
+expect "cached login accepted again (0)" 0 raw connack "$H" 1883 4 alice wonderland
+
+# --- ACLs ---
+expect "v5 PUBLISH denied by ACL: PUBACK 0x87" 135 raw puback "$H" 1883 5 alice wonderland bob/x
+expect "v5 PUBLISH allowed: PUBACK 0x00 or 0x10" 16 raw puback "$H" 1883 5 alice wonderland alice/x
+expect "3.1.1 SUBSCRIBE denied: SUBACK 0x80" 128 raw suback "$H" 1883 4 bob builder 'alice/#'
+expect "v5 SUBSCRIBE denied: SUBACK 0x87" 135 raw suback "$H" 1883 5 bob builder '#'
+expect "3.1.1 SUBSCRIBE allowed: SUBACK 1" 1 raw suback "$H" 1883 4 bob builder 'public/#'
+# A 3.1.1 denied publish is acknowledged and dropped: admin (read #) sees only the allowed one.
+if tl_sub "$TL_DIR/adm.out" '#' 1 1 -u admin -P root -F 'P:%p' &&
+	tl_ns mosquitto_pub -h "$H" -u alice -P wonderland -q 1 -t bob/secret -m denied &&
+	tl_ns mosquitto_pub -h "$H" -u alice -P wonderland -q 1 -t alice/ok -m allowed &&
+	tl_wait_pid "$TL_SUB_PID" 10 && [ "$(tl_payloads "$TL_DIR/adm.out")" = allowed ]; then
+	tl_ok "3.1.1 PUBLISH denied by ACL is dropped (subscriber to # sees only the allowed one)"
+else
+	tl_fail "3.1.1 PUBLISH denied by ACL is dropped" "$(cat "$TL_DIR/adm.out" 2>/dev/null | tail -3)"
+fi
+
+# --- live reload of the password file ---
+printf 'c4rol\n' | "$ctl" -c "$conf" passwd add "$TL_DIR/passwd" carol
+"$ctl" passwd delete "$TL_DIR/passwd" alice
+ok=0
+for _ in $(seq 30); do
+	if [ "$(raw connack "$H" 1883 4 carol c4rol)" = 0 ] &&
+		[ "$(raw connack "$H" 1883 4 alice wonderland)" = 4 ]; then
+		ok=1
+		break
+	fi
+	sleep 0.2
+done
+[ $ok = 1 ] && tl_ok "password file reloaded live (carol added, alice deleted, no restart)" ||
+	tl_fail "password file reloaded live"
+
+# --- TLS ---
+if tl_sub "$TL_DIR/tls.out" anon/tls 1 1 -p 8883 --cafile "$tls/ca.crt" -F 'P:%p' &&
+	tl_ns mosquitto_pub -h "$H" -p 8883 --cafile "$tls/ca.crt" -q 1 -t anon/tls -m "over tls $$" &&
+	tl_wait_pid "$TL_SUB_PID" 10 && [ "$(tl_payloads "$TL_DIR/tls.out")" = "over tls $$" ]; then
+	tl_ok "TLS: mosquitto_pub/sub --cafile deliver through 8883"
+else
+	tl_fail "TLS: mosquitto_pub/sub --cafile deliver through 8883"
+fi
+expect "TLS: plain subscriber receives from a TLS publisher" "mixed $$" bash -c "
+	ip netns exec $TL_NS timeout 10 mosquitto_sub -h $H -p 1884 -t anon/mix -C 1 & sleep 0.5
+	ip netns exec $TL_NS mosquitto_pub -h $H -p 8883 --cafile $tls/ca.crt -t anon/mix -m 'mixed $$'
+	wait"
+if tl_ns timeout 10 openssl s_client -connect "$H:8883" -CAfile "$tls/ca.crt" \
+	-verify_return_error </dev/null >"$TL_DIR/sclient.out" 2>&1 &&
+	grep -q 'Verify return code: 0 (ok)' "$TL_DIR/sclient.out"; then
+	tl_ok "TLS: openssl s_client handshake verified"
+else
+	tl_fail "TLS: openssl s_client handshake verified" "$(tail -3 "$TL_DIR/sclient.out")"
+fi
+for v in 1.2 1.3; do
+	tl_check "TLS $v: openssl s_client handshake" bash -c "ip netns exec $TL_NS timeout 10 \
+		openssl s_client -tls${v/./_} -connect $H:8883 -CAfile $tls/ca.crt </dev/null 2>&1 |
+		grep -q 'New, TLSv$v, Cipher is'"
+done
+if tl_ns timeout 10 mosquitto_pub -h "$H" -p 8883 --cafile "$other/ca.crt" -t anon/x -m x \
+	>"$TL_DIR/untrusted.out" 2>&1; then
+	tl_fail "TLS: a server certificate from an untrusted CA is refused by the client"
+else
+	tl_ok "TLS: a server certificate from an untrusted CA is refused by the client"
+fi
+cert=(--cafile "$tls/ca.crt" --cert "$tls/client.crt" --key "$tls/client.key")
+if tl_sub "$TL_DIR/cert.out" cert/a 1 1 -p 8884 "${cert[@]}" -F 'P:%p' &&
+	tl_ns mosquitto_pub -h "$H" -p 8884 "${cert[@]}" -q 1 -t cert/a -m "cn $$" &&
+	tl_wait_pid "$TL_SUB_PID" 10 && [ "$(tl_payloads "$TL_DIR/cert.out")" = "cn $$" ]; then
+	tl_ok "TLS: client certificate accepted, its CN is the user name for the ACL"
+else
+	tl_fail "TLS: client certificate accepted, its CN is the user name for the ACL"
+fi
+if tl_ns timeout 10 mosquitto_pub -h "$H" -p 8884 --cafile "$tls/ca.crt" -t cert/a -m x \
+	>"$TL_DIR/nocert.out" 2>&1; then
+	tl_fail "TLS: no client certificate where required: refused"
+else
+	tl_ok "TLS: no client certificate where required: refused"
+fi
+
+# --- handshake storm while a plain client's messages flow ---
+n=100
+tl_sub "$TL_DIR/flow.out" anon/flow 0 $n -p 1884 -F 'P:%p'
+tl_ns timeout 100 /usr/bin/python3 "$here/sec_storm.py" "$H" 8883 "$tls/ca.crt" 200 16 \
+	>"$TL_DIR/storm.out" 2>&1 &
+storm=$!
+t0=$(date +%s%N)
+for i in $(seq $n); do
+	tl_ns mosquitto_pub -h "$H" -p 1884 -t anon/flow -m "m$i" || break
+done
+t1=$(date +%s%N)
+wait $storm
+tl_wait_pid "$TL_SUB_PID" 10
+got=$(tl_payloads "$TL_DIR/flow.out" | wc -l)
+tl_log "storm: $(cat "$TL_DIR/storm.out") of 200 handshakes; $got of $n plain messages in $(((t1 - t0) / 1000000)) ms"
+[ "$(cat "$TL_DIR/storm.out")" = 200 ] && tl_ok "TLS: 200-handshake storm completes" ||
+	tl_fail "TLS: 200-handshake storm completes" "$(cat "$TL_DIR/storm.out")"
+[ "$got" = $n ] && tl_ok "plain client's $n messages all delivered during the storm" ||
+	tl_fail "plain client's messages delivered during the storm" "$got of $n"
+
+# --- counters at exit ---
+tl_check "tachyond stops cleanly" tl_dp_stop
+line=$(grep 'security: logins' "$TL_DIR/tachyond.log")
+tl_log "$line"
+den=$(sed -n 's/.*acl denied publish \([0-9]*\) subscribe \([0-9]*\).*/\1 \2/p' <<<"$line")
+[ "${den% *}" -ge 2 ] && [ "${den#* }" -ge 2 ] && tl_ok "denials counted (publish ${den% *}, subscribe ${den#* })" ||
+	tl_fail "denials counted" "$line"
+tl_done
