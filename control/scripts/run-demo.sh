@@ -24,7 +24,8 @@ die() {
 }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespace, veth pair, hugepages, af_packet)"
-[ "$lcores" = 1 ] || die "LCORES=$lcores: tachyond runs one polling lcore for now"
+[[ "$lcores" =~ ^[1-9][0-9]*$ ]] && [ "$lcores" -le "$(nproc)" ] ||
+	die "LCORES=$lcores: 1 to $(nproc) polling lcores on this machine"
 [ -x "$build/dataplane/tachyond" ] || die "no $build/dataplane/tachyond: run 'make run' (it builds)"
 [ -x "$build/control/tachyon-control" ] || die "no $build/control/tachyon-control: run 'make run'"
 # One configuration file for both processes: the sample, documented in docs/configuration.md.
@@ -92,9 +93,10 @@ ip -n "$NS" link set "$IF_NS" up
 # left in /dev/hugepages or /var/run/dpdk. --no-pci: the demo's port is the veth; the machine's
 # own NICs stay with the kernel. Adaptive idle: a quiet broker sleeps, so the clients in the
 # namespace get the CPU on small machines.
-cpu=$(($(nproc) - 1))
+# LCORES=n: the last n CPUs, one polling lcore (queue pair, TCP stack, broker shard) each.
+cpu=$(($(nproc) - lcores))-$(($(nproc) - 1))
 "$build/dataplane/tachyond" -l "$cpu" --in-memory --no-pci --file-prefix=tachyon-demo \
-	--log-level=lib.eal:warning --vdev="net_af_packet0,iface=$IF_DP" -- \
+	--log-level=lib.eal:warning --vdev="net_af_packet0,iface=$IF_DP,qpairs=$lcores" -- \
 	--config "$conf" --ip "$DP_IP" --netmask 255.255.255.0 --idle adaptive &
 dp_pid=$!
 
