@@ -122,6 +122,16 @@ done
 [ $ok = 1 ] && tl_ok "password file reloaded live (carol added, alice deleted, no restart)" ||
 	tl_fail "password file reloaded live"
 
+# --- live reload of the ACL file: bob gains read on alice/# ---
+sed -i 's|^user bob$|user bob\ntopic read alice/#|' "$TL_DIR/acl"
+ok=0
+for _ in $(seq 30); do
+	[ "$(raw suback "$H" 1883 4 bob builder 'alice/#')" = 1 ] && ok=1 && break
+	sleep 0.2
+done
+[ $ok = 1 ] && tl_ok "ACL file reloaded live (bob may now subscribe to alice/#)" ||
+	tl_fail "ACL file reloaded live"
+
 # --- TLS ---
 if tl_sub "$TL_DIR/tls.out" anon/tls 1 1 -p 8883 --cafile "$tls/ca.crt" -F 'P:%p' &&
 	tl_ns mosquitto_pub -h "$H" -p 8883 --cafile "$tls/ca.crt" -q 1 -t anon/tls -m "over tls $$" &&
@@ -134,6 +144,20 @@ expect "TLS: plain subscriber receives from a TLS publisher" "mixed $$" bash -c 
 	ip netns exec $TL_NS timeout 10 mosquitto_sub -h $H -p 1884 -t anon/mix -C 1 & sleep 0.5
 	ip netns exec $TL_NS mosquitto_pub -h $H -p 8883 --cafile $tls/ca.crt -t anon/mix -m 'mixed $$'
 	wait"
+cat >"$TL_DIR/tlsprobe.py" <<'PY'
+import sys, paho.mqtt.client as mqtt
+got = []
+c = mqtt.Client(client_id="paho-tls", protocol=mqtt.MQTTv311)
+c.tls_set(ca_certs=sys.argv[2])
+c.on_connect = lambda c, u, f, rc: c.subscribe("anon/paho", 1)
+c.on_subscribe = lambda c, u, m, q: c.publish("anon/paho", "paho over tls", qos=1)
+c.on_message = lambda c, u, m: (got.append(m.payload.decode()), c.disconnect())
+c.connect(sys.argv[1], 8883, 30)
+c.loop_forever(timeout=1.0)
+print(got[0] if got else "nothing")
+PY
+expect "TLS: paho (tls_set ca_certs) subscribes and receives its own publish" "paho over tls" \
+	tl_ns timeout 15 /usr/bin/python3 "$TL_DIR/tlsprobe.py" "$H" "$tls/ca.crt"
 if tl_ns timeout 10 openssl s_client -connect "$H:8883" -CAfile "$tls/ca.crt" \
 	-verify_return_error </dev/null >"$TL_DIR/sclient.out" 2>&1 &&
 	grep -q 'Verify return code: 0 (ok)' "$TL_DIR/sclient.out"; then
@@ -169,6 +193,15 @@ fi
 
 # --- handshake storm while a plain client's messages flow ---
 n=100
+# Baseline first: the same n publishes (one mosquitto_pub process each) without the storm.
+tl_sub "$TL_DIR/base.out" anon/base 0 $n -p 1884 -F 'P:%p'
+t0=$(date +%s%N)
+for i in $(seq $n); do
+	tl_ns mosquitto_pub -h "$H" -p 1884 -t anon/base -m "m$i" || break
+done
+t1=$(date +%s%N)
+tl_wait_pid "$TL_SUB_PID" 10
+tl_log "baseline: $(tl_payloads "$TL_DIR/base.out" | wc -l) of $n plain messages in $(((t1 - t0) / 1000000)) ms"
 tl_sub "$TL_DIR/flow.out" anon/flow 0 $n -p 1884 -F 'P:%p'
 tl_ns timeout 100 /usr/bin/python3 "$here/sec_storm.py" "$H" 8883 "$tls/ca.crt" 200 16 \
 	>"$TL_DIR/storm.out" 2>&1 &
