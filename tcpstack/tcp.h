@@ -98,6 +98,7 @@ struct tcp_stats {
 	uint64_t keepalive_probes;
 	uint64_t challenge_acks, challenge_acks_limited; /* RFC 5961, and those rate-limited */
 	uint64_t syn_cookies_sent, syn_cookies_ok, syn_cookies_bad; /* RFC 4987 */
+	uint64_t paws_dropped; /* RFC 7323 5: old duplicates refused by their timestamp */
 };
 
 struct tcp_stack *tcp_stack_create(const struct tcp_stack_conf *conf);

@@ -389,8 +389,10 @@ static int
 seg_send(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_t len)
 {
 	struct tcp_stack *st = c->st;
-	/* SYN: MSS, plus NOP + window scale when we offer it (our SYN) or the peer did. */
-	uint16_t optlen = (flags & TH_SYN) ? (c->ws_ok ? 8 : 4) : 0;
+	/* SYN: MSS, plus NOP + window scale when we offer it (our SYN) or the peer did; then
+	 * NOP NOP + timestamps on every non-RST segment once they are on (RFC 7323 3.2). */
+	uint16_t optlen = (uint16_t)(((flags & TH_SYN) ? (c->ws_ok ? 8 : 4) : 0) +
+	                             ((c->ts_ok && !(flags & TH_RST)) ? 12 : 0));
 	uint16_t hlen = (uint16_t)(TCP_HDRS_LEN + optlen);
 	struct rte_mbuf *m = tcp_alloc(st);
 	struct rte_ipv4_hdr *ip;
@@ -453,15 +455,28 @@ seg_send(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_t
 	if (optlen) {
 		uint8_t *o = (uint8_t *)(th + 1);
 
-		o[0] = 2; /* MSS */
-		o[1] = 4;
-		o[2] = (uint8_t)(st->mss_local >> 8);
-		o[3] = (uint8_t)st->mss_local;
-		if (optlen == 8) {
-			o[4] = 1; /* NOP */
-			o[5] = 3; /* window scale */
-			o[6] = 3;
-			o[7] = st->ws_local;
+		if (flags & TH_SYN) {
+			*o++ = 2; /* MSS */
+			*o++ = 4;
+			*o++ = (uint8_t)(st->mss_local >> 8);
+			*o++ = (uint8_t)st->mss_local;
+			if (c->ws_ok) {
+				*o++ = 1; /* NOP */
+				*o++ = 3; /* window scale */
+				*o++ = 3;
+				*o++ = st->ws_local;
+			}
+		}
+		if (c->ts_ok && !(flags & TH_RST)) {
+			/* TSval: a 1 ms clock offset by the ISS, so it reveals no uptime. */
+			uint32_t tsval = (uint32_t)(st->now_us / 1000) + c->iss;
+
+			*o++ = 1;
+			*o++ = 1;
+			*o++ = 8;
+			*o++ = 10;
+			memcpy(o, &(uint32_t){rte_cpu_to_be_32(tsval)}, 4);
+			memcpy(o + 4, &(uint32_t){rte_cpu_to_be_32(c->ts_recent)}, 4);
 		}
 	}
 	th->cksum = rte_ipv4_udptcp_cksum(ip, th);
@@ -653,6 +668,8 @@ struct seg {
 	uint16_t mss;           /* SYN: MSS option, 0 if absent */
 	int8_t ws;              /* SYN: window scale option, -1 if absent */
 	uint8_t flags;
+	uint8_t has_ts; /* timestamps option present */
+	uint32_t tsval, tsecr;
 };
 
 static void
@@ -690,14 +707,12 @@ rst_for(struct tcp_stack *st, const struct tcp_key *k, const struct seg *s)
 		send_rst(st, k->faddr, k->fport, k->lport, 0, s->seq + seglen, TH_RST | TH_ACK);
 }
 
-/* SYN options we use: MSS and window scale (RFC 7323 2.2). Cost: O(option bytes). */
+/* Options we use: MSS and window scale (SYN only), timestamps. Cost: O(option bytes). */
 static void
 parse_opts(const struct rte_tcp_hdr *th, uint32_t doff, struct seg *s)
 {
 	const uint8_t *o = (const uint8_t *)(th + 1), *end = (const uint8_t *)th + doff;
 
-	s->mss = 0;
-	s->ws = -1;
 	while (o < end) {
 		if (o[0] == 0)
 			break;
@@ -711,7 +726,26 @@ parse_opts(const struct rte_tcp_hdr *th, uint32_t doff, struct seg *s)
 			s->mss = (uint16_t)((o[2] << 8) | o[3]);
 		if (o[0] == 3 && o[1] == 3)
 			s->ws = (int8_t)RTE_MIN(o[2], TCP_WS_MAX); /* larger: use 14 (2.3) */
+		if (o[0] == 8 && o[1] == 10) {
+			s->has_ts = 1;
+			s->tsval = (uint32_t)o[2] << 24 | (uint32_t)o[3] << 16 |
+			           (uint32_t)o[4] << 8 | o[5];
+			s->tsecr = (uint32_t)o[6] << 24 | (uint32_t)o[7] << 16 |
+			           (uint32_t)o[8] << 8 | o[9];
+		}
 		o += o[1];
+	}
+}
+
+/* Timestamps on if both SYNs carry them (RFC 7323 3.2); they take 12 bytes of each segment. */
+static void
+set_ts(struct tcp_conn *c, const struct seg *s)
+{
+	c->ts_ok = s->has_ts;
+	c->ts_recent = s->has_ts ? s->tsval : 0;
+	if (c->ts_ok) {
+		c->mss = (uint16_t)(c->mss - 12);
+		c->cwnd = TCP_IW_SEGS * (uint32_t)c->mss;
 	}
 }
 
@@ -1042,6 +1076,7 @@ syn_sent_input(struct tcp_conn *c, struct seg *s)
 	c->rcv_acked = c->rcv_nxt;
 	set_mss(c, s->mss);
 	set_ws(c, s);
+	set_ts(c, s);
 	c->snd_wnd = s->wnd; /* a SYN's window is never scaled */
 	c->max_wnd = s->wnd;
 	c->snd_wl1 = s->seq;
@@ -1089,6 +1124,14 @@ conn_input(struct tcp_conn *c, struct seg *s, struct rte_mbuf *data)
 		tcp_out_post(c);
 		return;
 	}
+	/* RFC 7323 5.3 R1, PAWS: a timestamp older than TS.Recent marks an old duplicate. */
+	if (c->ts_ok && s->has_ts && !(s->flags & TH_RST) && SEQ_LT(s->tsval, c->ts_recent)) {
+		chain_free(data);
+		st->stats.paws_dropped++;
+		c->flags |= TF_ACKNOW;
+		tcp_out_post(c);
+		return;
+	}
 	/* 1. Sequence number acceptability (RFC 9293 3.10.7.4 table). */
 	if (seglen == 0)
 		ok = wnd == 0 ? s->seq == c->rcv_nxt
@@ -1123,6 +1166,10 @@ conn_input(struct tcp_conn *c, struct seg *s, struct rte_mbuf *data)
 			return;
 		}
 	}
+	/* RFC 7323 4.3: remember the TSval of the segment that covers our last ACK. */
+	if (c->ts_ok && s->has_ts && SEQ_LEQ(s->seq, c->rcv_acked) &&
+	    SEQ_GEQ(s->tsval, c->ts_recent))
+		c->ts_recent = s->tsval;
 	/* 2. RST: RFC 5961 3.2 - exact match resets, else a challenge ACK. */
 	if (s->flags & TH_RST) {
 		chain_free(data);
@@ -1403,7 +1450,9 @@ tcp_input(struct tcp_stack *st, struct rte_mbuf *m, struct rte_ipv4_hdr *ip, uin
 	s.flags = th->tcp_flags & (TH_FIN | TH_SYN | TH_RST | TH_PSH | TH_ACK);
 	s.mss = 0;
 	s.ws = -1;
-	if (s.flags & TH_SYN)
+	s.has_ts = 0;
+	s.tsval = s.tsecr = 0;
+	if (doff > sizeof(*th))
 		parse_opts(th, doff, &s);
 	k.faddr = ip->src_addr;
 	k.fport = th->src_port;
@@ -1470,6 +1519,7 @@ tcp_input(struct tcp_stack *st, struct rte_mbuf *m, struct rte_ipv4_hdr *ip, uin
 	c->max_wnd = s.wnd;
 	set_mss(c, s.mss);
 	set_ws(c, &s);
+	set_ts(c, &s);
 	/* Time the SYN-ACK for a first RTT sample (only if it is never retransmitted). */
 	c->rtt_ts = now32(st);
 	tcp_out_post(c);
@@ -1520,6 +1570,7 @@ tcp_connect(struct tcp_stack *st, uint32_t dst_ip, uint16_t dst_port, void *conn
 	c->snd_una = c->snd_nxt = c->snd_max = c->recover = c->iss;
 	c->mss = st->mss_local;
 	c->ws_ok = 1; /* offered in our SYN; settled by the SYN-ACK */
+	c->ts_ok = 1;
 	c->cwnd = TCP_IW_SEGS * (uint32_t)c->mss;
 	c->flags |= TF_RTT;
 	c->rtt_seq = c->iss + 1;

@@ -135,6 +135,8 @@ struct tcp_conn {
 	uint8_t dupacks;
 	uint8_t snd_ws, rcv_ws; /* RFC 7323 shifts: peer's windows <<= snd_ws, ours >>= rcv_ws */
 	uint8_t ws_ok;          /* window scaling negotiated (or offered, before the SYN-ACK) */
+	uint8_t ts_ok;      /* timestamps negotiated (or offered): every non-RST segment has one */
+	uint32_t ts_recent; /* RFC 7323 TS.Recent: the peer's TSval we echo */
 };
 
 struct tcp_listener {

@@ -230,12 +230,12 @@ main(int argc, char **argv)
 	s = tcp_stack_stats(st);
 	printf("conns %lu echoed %lu rx %lu tx %lu retrans %lu rto %lu fast_retrans %lu dupacks "
 	       "%lu "
-	       "ooo %lu csum_drops %lu hdr_drops %lu nomem %lu tx_dropped %lu\n",
+	       "ooo %lu paws %lu csum_drops %lu hdr_drops %lu nomem %lu tx_dropped %lu\n",
 	       (unsigned long)conns, (unsigned long)echoed, (unsigned long)s->rx_frames,
 	       (unsigned long)s->tx_frames, (unsigned long)s->retransmits,
 	       (unsigned long)s->rto_expired, (unsigned long)s->fast_retransmits,
 	       (unsigned long)s->dup_acks, (unsigned long)s->ooo_segments,
-	       (unsigned long)(s->drop_tcp_csum + s->drop_ip_csum),
+	       (unsigned long)s->paws_dropped, (unsigned long)(s->drop_tcp_csum + s->drop_ip_csum),
 	       (unsigned long)(s->drop_tcp_hdr + s->drop_ip_hdr), (unsigned long)s->drop_nomem,
 	       (unsigned long)tx_dropped);
 	tcp_stack_destroy(st);

@@ -289,7 +289,8 @@ h_in(const struct seg_spec *s, int line)
 	uint32_t seq = s->seq == ANY ? peer_nxt : (uint32_t)s->seq;
 	uint32_t ack = s->ack == ANY ? our_nxt : (uint32_t)s->ack;
 	uint32_t len = s->len == ANY ? 0 : (uint32_t)s->len;
-	uint16_t optlen = (uint16_t)((s->mss == ANY ? 0 : 4) + (s->wscale == ANY ? 0 : 4));
+	uint16_t optlen = (uint16_t)((s->mss == ANY ? 0 : 4) + (s->wscale == ANY ? 0 : 4) +
+	                             (s->tsval == ANY ? 0 : 12));
 	uint16_t sport = s->sport == ANY ? PEER_PORT : (uint16_t)s->sport;
 	uint32_t iss = iss_get(sport);
 	uint8_t *pl = (uint8_t *)(th + 1) + optlen;
@@ -326,6 +327,18 @@ h_in(const struct seg_spec *s, int line)
 			*o++ = 3;
 			*o++ = 3;
 			*o++ = (uint8_t)s->wscale;
+		}
+		if (s->tsval != ANY) {
+			uint32_t v = rte_cpu_to_be_32((uint32_t)s->tsval);
+			uint32_t e = rte_cpu_to_be_32(s->tsecr == ANY ? 0 : (uint32_t)s->tsecr);
+
+			*o++ = 1;
+			*o++ = 1;
+			*o++ = 8;
+			*o++ = 10;
+			memcpy(o, &v, 4);
+			memcpy(o + 4, &e, 4);
+			o += 8;
 		}
 	}
 	for (uint32_t i = 0; i < len; i++)
@@ -382,7 +395,7 @@ h_out(const struct seg_spec *s, int line)
 	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eh + 1);
 	struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(ip + 1);
 	uint32_t doff, plen, seq, ack;
-	int64_t mss = ANY, ws = ANY;
+	int64_t mss = ANY, ws = ANY, tsecr = ANY;
 	char b1[32], b2[32];
 
 	if (len < 0) {
@@ -424,6 +437,9 @@ h_out(const struct seg_spec *s, int line)
 			mss = (o[2] << 8) | o[3];
 		if (o[0] == 3 && o[1] == 3)
 			ws = o[2];
+		if (o[0] == 8 && o[1] == 10)
+			tsecr = (uint32_t)o[6] << 24 | (uint32_t)o[7] << 16 | (uint32_t)o[8] << 8 |
+			        o[9];
 		o += o[1];
 	}
 	if (s->flags != ANY && th->tcp_flags != s->flags)
@@ -442,6 +458,10 @@ h_out(const struct seg_spec *s, int line)
 		h_fail(line, "mss %lld, expected %lld", (long long)mss, (long long)s->mss);
 	if (s->wscale != ANY && ws != (s->wscale < 0 ? ANY : s->wscale))
 		h_fail(line, "wscale %lld, expected %lld", (long long)ws, (long long)s->wscale);
+	if (s->tsval == -1 && tsecr != ANY)
+		h_fail(line, "timestamps present, expected none");
+	if (s->tsecr != ANY && tsecr != s->tsecr)
+		h_fail(line, "tsecr %lld, expected %lld", (long long)tsecr, (long long)s->tsecr);
 	if (s->data && memcmp((uint8_t *)th + doff, s->data, plen) != 0)
 		h_fail(line, "payload differs");
 	if (!s->data && plen && !(th->tcp_flags & RST)) {

@@ -40,6 +40,7 @@
 
 struct seg_spec {
 	int64_t flags, seq, ack, win, len, mss, wscale; /* .wscale = -1 in OUT: absent */
+	int64_t tsval, tsecr; /* IN: send timestamps; OUT: .tsecr checked, .tsval = -1: absent */
 	int64_t sport, dport; /* IN: peer's port / our port; OUT: checked if set */
 	const void *data;     /* IN payload (else a byte pattern); OUT: compared if set */
 	int bad_csum;         /* IN: corrupt the TCP checksum */
@@ -127,6 +128,8 @@ ssize_t h_send(struct app_conn *a, size_t n);
 	                    .len = ANY,                                                            \
 	                    .mss = ANY,                                                            \
 	                    .wscale = ANY,                                                         \
+	                    .tsval = ANY,                                                          \
+	                    .tsecr = ANY,                                                          \
 	                    .sport = ANY,                                                          \
 	                    .dport = ANY,                                                          \
 	                    __VA_ARGS__})

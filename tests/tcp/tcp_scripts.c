@@ -321,6 +321,38 @@ window_scale(void)
 }
 
 static void
+timestamps_paws(void)
+{
+	struct app_conn *a;
+
+	h_peer_arp();
+	IN(.flags = SYN, .seq = 0, .mss = 1460, .wscale = 7, .tsval = 1000);
+	OUT(.flags = SYN | ACK, .ack = 1, .tsecr = 1000, .wscale = 0);
+	IN(.ack = 1, .tsval = 1001, .tsecr = 1);
+	a = &H.conns[0];
+	IN(.flags = ACK | PSH, .len = 100, .tsval = 1002);
+	AT(40);
+	OUT(.flags = ACK, .ack = 101, .tsecr = 1002); /* TS.Recent: the segment we ACK */
+	/* Timestamps take 12 bytes of each segment: 1448 bytes of data per 1460-byte MSS. */
+	h_send(a, 3000);
+	AT(41);
+	OUT(.seq = 1, .len = 1448, .tsecr = 1002);
+	OUT(.seq = 1449, .len = 1448);
+	OUT(.flags = ACK | PSH, .seq = 2897, .len = 104);
+	IN(.ack = 3001, .tsval = 1003);
+	/* PAWS: an old duplicate (TSval below TS.Recent) is refused and ACKed. */
+	IN(.flags = ACK | PSH, .seq = 101, .len = 100, .tsval = 900);
+	OUT(.flags = ACK, .ack = 101, .tsecr = 1003);
+	CHECKH_EQ(ST->paws_dropped, 1);
+	CHECKH_EQ(a->consumed, 100);
+	/* RSTs are exempt from PAWS (RFC 7323 5.3); this one is exact and resets. */
+	IN(.flags = RST, .seq = 101, .tsval = 1);
+	CHECKH_EQ(a->closed, 1);
+	CHECKH_EQ(a->why, TCP_CLOSE_RESET);
+	NONE();
+}
+
+static void
 window_scale_not_offered(void)
 {
 	/* Without the peer's option: no scaling either way, the window capped at 65535. */
@@ -1113,7 +1145,7 @@ active_open(void)
 		uint8_t f[128];
 		struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(f + 34);
 
-		CHECKH(h_pop_frame(f, sizeof(f), __LINE__) == 62); /* MSS, NOP, window scale */
+		CHECKH(h_pop_frame(f, sizeof(f), __LINE__) == 74); /* MSS, NOP WS, NOP NOP TS */
 		CHECKH_EQ(th->tcp_flags, SYN);
 		CHECKH_EQ(rte_be_to_cpu_16(th->dst_port), PEER_PORT);
 		lport = rte_be_to_cpu_16(th->src_port);
@@ -1140,7 +1172,7 @@ active_open(void)
 		uint8_t f[128];
 		struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(f + 34);
 
-		CHECKH(h_pop_frame(f, sizeof(f), __LINE__) == 62);
+		CHECKH(h_pop_frame(f, sizeof(f), __LINE__) == 74);
 		lport = rte_be_to_cpu_16(th->src_port);
 		H.iss = rte_be_to_cpu_32(th->sent_seq);
 	}
@@ -1273,6 +1305,7 @@ main(int argc, char **argv)
 	SCRIPT(syn_no_mss_option, 0);
 	SCRIPT(window_scale, 262144);
 	SCRIPT(window_scale_not_offered, 262144);
+	SCRIPT(timestamps_paws, 0);
 	SCRIPT(data_both_ways, 0);
 	SCRIPT(delayed_ack, 0);
 	SCRIPT(rto_backoff, 0);
