@@ -163,8 +163,7 @@ dp_tls_send(struct dp_sec_conn *s, const void *buf, size_t len)
 void
 dp_tls_writable(struct dp_sec_conn *s)
 {
-	if (dp_tls_push(s) > 0)
-		dp_tls_mark(s);
+	dp_tls_push(s); /* what TCP still refuses waits for its next writable event */
 }
 
 void
@@ -214,8 +213,7 @@ dp_tls_poll(struct dp_sec_lcore *sl)
 		enum tls_state st = tls_conn_state(s->tls);
 
 		if (st == TLS_FAILED) {
-			/* The alert goes out, then the FIN; the last loop drops it from the list.
-			 */
+			/* The alert goes out, then the FIN; the last loop drops it. */
 			sl->tls_failed++;
 			dp_tls_push(s);
 			dp_conn_shutdown(s->dc);
@@ -246,8 +244,10 @@ dp_tls_poll(struct dp_sec_lcore *sl)
 			s->blocked = 0;
 			dp_conn_resume(s->dc);
 		}
+		/* Ciphertext TCP did not take waits for TCP's writable event (dp_tls_writable), not
+		 * on this list: a slow reader must not keep the lcore from idling. */
 		if (tls_conn_state(s->tls) == TLS_FAILED ||
-		    (left == 0 && !tls_conn_has_records(s->tls) && !tls_conn_unsealed(s->tls))) {
+		    (!tls_conn_has_records(s->tls) && !tls_conn_unsealed(s->tls))) {
 			dp_tls_unmark(s); /* moves the last entry to i */
 			continue;
 		}
