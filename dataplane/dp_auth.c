@@ -312,6 +312,21 @@ dp_auth_keep(char *dst, const uint8_t *src, size_t len, uint8_t *too_long)
 	return (uint16_t)len;
 }
 
+/* The broker checks the will topic before its connect hook (mqtt_broker.c), when the user and
+ * client id are not known yet: dp_auth_acl stashes it and this decides it once they are. */
+static int
+dp_auth_will_denied(struct dp_sec_lcore *sl, struct dp_sec_conn *s)
+{
+	if (!s->will || sl->acl == NULL)
+		return 0;
+	if (s->will_long || s->id_long ||
+	    mqtt_acl_check_publish(sl->acl, s->user_len ? s->user : NULL, s->cid, s->will_topic)) {
+		sl->acl_denied_pub++;
+		return 1;
+	}
+	return 0;
+}
+
 static int
 dp_auth_connect(void *ctx, struct mqtt_conn *c, const uint8_t *client_id, size_t cid_len,
                 const uint8_t *user, size_t user_len, const uint8_t *pass, size_t pass_len)
@@ -319,37 +334,41 @@ dp_auth_connect(void *ctx, struct mqtt_conn *c, const uint8_t *client_id, size_t
 	struct dp_sec_lcore *sl = ctx;
 	struct dp_sec_conn *s = dp_auth_conn(c);
 	unsigned int li = s->listener;
+	const char *cn = NULL;
 	uint64_t cookie;
 	int rc;
 
+	s->connect_seen = 1;
 	s->id_long = 0;
 	s->cid_len = dp_auth_keep(s->cid, client_id, cid_len, &s->id_long);
 	if (g.use_identity[li]) {
 		/* The verified certificate is the credential; the CONNECT's user is ignored. */
-		const char *cn = s->tls ? tls_conn_peer_cn(s->tls) : NULL;
-
+		cn = s->tls ? tls_conn_peer_cn(s->tls) : NULL;
 		if (cn == NULL || cn[0] == '\0') {
 			sl->logins_refused++;
 			return RC_NOT_AUTHORIZED;
 		}
 		s->user_len = dp_auth_keep(s->user, (const uint8_t *)cn, strlen(cn), &s->id_long);
+	} else if (user == NULL) {
+		s->user_len = 0;
+	} else if (user_len == 0 || user_len > MQTT_PASSWD_MAX_USER || memchr(user, 0, user_len)) {
+		sl->logins_refused++;
+		return RC_BAD_CREDENTIALS;
+	} else {
+		s->user_len = dp_auth_keep(s->user, user, user_len, &s->id_long);
+	}
+	if (dp_auth_will_denied(sl, s)) {
+		sl->logins_refused++;
+		return RC_NOT_AUTHORIZED;
+	}
+	if (cn != NULL || (user == NULL && g.allow_anon[li])) {
 		sl->logins_ok++;
 		return 0;
 	}
 	if (user == NULL) {
-		s->user_len = 0;
-		if (g.allow_anon[li]) {
-			sl->logins_ok++;
-			return 0;
-		}
 		sl->logins_refused++;
 		return RC_NOT_AUTHORIZED;
 	}
-	if (user_len == 0 || user_len > MQTT_PASSWD_MAX_USER || memchr(user, 0, user_len)) {
-		sl->logins_refused++;
-		return RC_BAD_CREDENTIALS;
-	}
-	s->user_len = dp_auth_keep(s->user, user, user_len, &s->id_long);
 	cookie = ((uint64_t)(s - sl->conns) << 32) | ++s->login_seq;
 	rc = mqtt_auth_lcore_login(sl->auth, sl->pw, g.allow_anon[li], cookie, s->user, pass,
 	                           pass ? pass_len : 0);
@@ -380,6 +399,15 @@ dp_auth_acl(void *ctx, struct mqtt_conn *c, int write, const uint8_t *topic, siz
 	if (sl->acl == NULL)
 		return 0;
 	s = dp_auth_conn(c);
+	if (!s->connect_seen) {
+		/* The will topic, checked before the connect hook: decided there. */
+		s->will = 1;
+		s->will_long = len > DP_SEC_ID_MAX;
+		s->will_len = s->will_long ? 0 : (uint16_t)len;
+		memcpy(s->will_topic, topic, s->will_len);
+		s->will_topic[s->will_len] = '\0';
+		return 0;
+	}
 	if (s->id_long || len >= sizeof(sl->topic)) {
 		rc = -EACCES;
 	} else {

@@ -75,9 +75,13 @@ struct dp_sec_conn {
 	uint32_t login_seq;   /* cookie check for parked logins; kept across reuse */
 	uint32_t dirty_idx;   /* position in sl->dirty while dirty */
 	uint8_t in_use, parked, dirty, blocked, listener, id_long, opened;
+	uint8_t connect_seen;       /* the connect hook ran: user and client id are known */
 	uint16_t user_len, cid_len; /* user_len 0 = anonymous */
+	uint16_t will_len;          /* will topic stashed before the connect hook */
+	uint8_t will, will_long;
 	char user[DP_SEC_ID_MAX + 1];
 	char cid[DP_SEC_ID_MAX + 1];
+	char will_topic[DP_SEC_ID_MAX + 1];
 };
 
 struct dp_sec_lcore {

@@ -2,7 +2,7 @@
 """Raw MQTT probes for tests/integration/security.sh: prints the broker's answer as a number so
 the test can compare reason codes exactly (mosquitto clients only say "refused").
 
-  sec_client.py connack HOST PORT VER [USER [PASS]]   CONNACK return/reason code
+  sec_client.py connack HOST PORT VER [USER [PASS [WILLTOPIC]]]  CONNACK return/reason code
   sec_client.py puback  HOST PORT VER USER PASS TOPIC QoS 1 PUBLISH; v5: PUBACK reason code,
                                                       3.1.1: 0 when the PUBACK came
   sec_client.py suback  HOST PORT VER USER PASS FILTER SUBACK code of the one filter
@@ -30,9 +30,12 @@ def packet(ptype, body):
     return bytes([ptype]) + varint(len(body)) + body
 
 
-def connect(ver, user, pw, cid):
+def connect(ver, user, pw, cid, will=None):
     flags = 0x02
     payload = s16(cid.encode())
+    if will is not None:
+        flags |= 0x04
+        payload += (b'\x00' if ver == 5 else b'') + s16(will.encode()) + s16(b'gone')
     if user is not None:
         flags |= 0x80
         payload += s16(user.encode())
@@ -70,7 +73,8 @@ def main():
     user = sys.argv[5] if len(sys.argv) > 5 and sys.argv[5] != '-' else None
     pw = sys.argv[6] if len(sys.argv) > 6 else None
     s = socket.create_connection((host, port), timeout=10)
-    s.sendall(connect(ver, user, pw, 'sec-%s-%d' % (op, id(s) % 100000)))
+    will = sys.argv[7] if op == 'connack' and len(sys.argv) > 7 else None
+    s.sendall(connect(ver, user, pw, 'sec-%s-%d' % (op, id(s) % 100000), will))
     t, body = read_packet(s)
     if t != 0x20:
         return 1
