@@ -294,6 +294,13 @@ usage(FILE *out)
 		fprintf(out, "  %-20s %-22s ", commands[i].words, commands[i].args);
 		wrap(out, commands[i].help, 46, 100);
 	}
+	fprintf(out, "  %-20s %-22s ", "passwd add|delete", "FILE USER");
+	wrap(out,
+	     "Add (password from stdin, prompted on a terminal; -c: password_iterations) or "
+	     "delete a user of a password file; tachyond re-reads it within a second.",
+	     46, 100);
+	fprintf(out, "  %-20s %-22s ", "passwd list", "FILE");
+	wrap(out, "Users of a password file and their PBKDF2 iteration counts.", 46, 100);
 	fprintf(out, "\nexit codes: 0 ok, 1 failed, 2 usage, 3 unreachable, 4 not found,\n"
 	             "            5 invalid config, 6 restart required, 7 not supported yet\n");
 }

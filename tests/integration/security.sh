@@ -91,6 +91,26 @@ expect "v5 anonymous refused on 1883 (0x87)" 135 raw connack "$H" 1883 5 -
 expect "anonymous accepted on 1884 (allow_anonymous true)" 0 raw connack "$H" 1884 4 -
 expect "cached login accepted again (0)" 0 raw connack "$H" 1883 4 alice wonderland
 
+# Login storm: 16 CONNECTs of a user hashed with 100,000 iterations park while the worker (off
+# the polling core) verifies them in batches; meanwhile a plain client's round trip completes.
+sed 's/^password_iterations .*/password_iterations 100000/' "$conf" >"$TL_DIR/slow.conf"
+printf 'sl0w\n' | "$ctl" -c "$TL_DIR/slow.conf" passwd add "$TL_DIR/passwd" slow
+sleep 0.6 # the reload thread's period is 250 ms
+pids=()
+for i in $(seq 16); do
+	raw connack "$H" 1883 4 slow sl0w >"$TL_DIR/slow.$i" 2>&1 &
+	pids+=($!)
+done
+t0=$(date +%s%N)
+rt=$(tl_ns timeout 10 bash -c "mosquitto_sub -h $H -p 1884 -t anon/rt -C 1 & sleep 0.3;
+	mosquitto_pub -h $H -p 1884 -t anon/rt -m rt; wait")
+t1=$(date +%s%N)
+wait "${pids[@]}"
+okn=$(cat "$TL_DIR"/slow.* | grep -c '^0$')
+tl_log "login storm: $okn of 16 accepted; plain round trip meanwhile $(((t1 - t0) / 1000000)) ms (0.3 s of it a sleep)"
+[ "$okn" = 16 ] && [ "$rt" = rt ] && tl_ok "login storm: 16 slow logins parked and accepted, plain round trip meanwhile" ||
+	tl_fail "login storm" "accepted $okn, round trip '$rt'"
+
 # --- ACLs ---
 expect "v5 PUBLISH denied by ACL: PUBACK 0x87" 135 raw puback "$H" 1883 5 alice wonderland bob/x
 expect "v5 PUBLISH allowed: PUBACK 0x00 or 0x10" 16 raw puback "$H" 1883 5 alice wonderland alice/x
