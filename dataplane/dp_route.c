@@ -48,9 +48,15 @@ struct dp_route {
 	uint8_t filter[];
 };
 
+enum dp_route_op {
+	DP_ROUTE_DEL = 0,
+	DP_ROUTE_ADD = 1,
+	DP_ROUTE_CLAIM = 2, /* filter[] is a client id that connected on `shard` */
+};
+
 struct dp_route_msg {
 	uint32_t shard;
-	uint8_t add;
+	uint8_t add; /* enum dp_route_op */
 	uint16_t len;
 	uint8_t filter[];
 } __rte_aligned(8);
@@ -178,10 +184,10 @@ dp_route_forward(void *ctx, uint64_t shards, struct mqtt_msg *m, uint8_t qos)
 	}
 }
 
+/* To every other shard: a route change or a client id claim. */
 static void
-dp_route_update(void *ctx, const uint8_t *filter, size_t len, int add)
+dp_route_broadcast(struct dp_lcore *ls, const uint8_t *filter, size_t len, enum dp_route_op op)
 {
-	struct dp_lcore *ls = ctx;
 	struct dp_route_shard *rs = &dp_rs[ls->shard];
 
 	for (unsigned int s = 0; s < dp_n_shards; s++) {
@@ -193,22 +199,38 @@ dp_route_update(void *ctx, const uint8_t *filter, size_t len, int add)
 		if (rm == NULL || dp_stage_push(rs, s, dp_tag(rm, DP_RING_ROUTE)) < 0) {
 			/* the replica on s misses this filter: publishes here may not reach it */
 			fprintf(stderr,
-			        "tachyond: shard %u: route update to shard %u lost (ENOMEM)\n",
+			        "tachyond: shard %u: route/claim to shard %u lost (ENOMEM)\n",
 			        ls->shard, s);
 			free(rm);
 			continue;
 		}
 		rm->shard = ls->shard;
-		rm->add = (uint8_t)add;
+		rm->add = (uint8_t)op;
 		rm->len = (uint16_t)len;
 		memcpy(rm->filter, filter, len);
 	}
+}
+
+static void
+dp_route_update(void *ctx, const uint8_t *filter, size_t len, int add)
+{
+	dp_route_broadcast(ctx, filter, len, add ? DP_ROUTE_ADD : DP_ROUTE_DEL);
+}
+
+/* Takeover across shards, first version: every other shard ends its session of the id. Not yet
+ * the design's home-shard arbitration: two connects of one id racing on two shards may end
+ * both, and the session's state does not move. */
+static void
+dp_route_claim(void *ctx, const uint8_t *cid, size_t len)
+{
+	dp_route_broadcast(ctx, cid, len, DP_ROUTE_CLAIM);
 }
 
 static const struct mqtt_shard_ops dp_route_ops_tmpl = {
         .route_match = dp_route_match,
         .forward = dp_route_forward,
         .route_update = dp_route_update,
+        .session_claim = dp_route_claim,
 };
 
 int
@@ -295,7 +317,11 @@ dp_route_input(struct dp_lcore *ls, unsigned int from, void *e)
 		break;
 	case DP_RING_ROUTE:
 		rs->route_msgs++;
-		dp_route_apply(rs, p);
+		if (((struct dp_route_msg *)p)->add == DP_ROUTE_CLAIM)
+			mqtt_broker_session_release(ls->broker, ((struct dp_route_msg *)p)->filter,
+			                            ((struct dp_route_msg *)p)->len, ls->now_us);
+		else
+			dp_route_apply(rs, p);
 		free(p); /* allocated by the sender: a control-path cross-thread free */
 		break;
 	default:

@@ -159,6 +159,9 @@ struct mqtt_shard_ops {
 	void (*forward)(void *ctx, uint64_t shards, struct mqtt_msg *m, uint8_t qos);
 	void (*route_update)(void *ctx, const uint8_t *filter, size_t len, int add);
 	void *ctx;
+	/* A client id connected here: the other shards must end their session of that id
+	 * (mqtt_broker_session_release). Optional. */
+	void (*session_claim)(void *ctx, const uint8_t *client_id, size_t len);
 };
 
 /* Install (copied) or remove (NULL) the shard hooks. */
@@ -166,6 +169,11 @@ void mqtt_broker_set_shard_ops(struct mqtt_broker *b, const struct mqtt_shard_op
 /* Deliver a message another shard forwarded to this shard's subscribers (and its retained store
  * when it is a retained publish); never forwarded again. `m` stays the caller's. */
 void mqtt_broker_inject(struct mqtt_broker *b, const struct mqtt_msg *m, uint64_t now_us);
+/* Another shard took client id `cid` over: disconnect its connection here (v5 reason 0x8E, the
+ * will published as on a takeover) and end its session here (first version: the session's
+ * subscriptions and queued messages do not move with the client). */
+void mqtt_broker_session_release(struct mqtt_broker *b, const uint8_t *cid, size_t len,
+                                 uint64_t now_us);
 /* Release a reference forward() gave; only on the shard that forwarded it. */
 void mqtt_msg_release(struct mqtt_msg *m);
 /* ---- end of shard hooks ---- */

@@ -487,6 +487,13 @@ shard_forward(struct mqtt_broker *b, struct pubctx *pc)
 	b->shard.forward(b->shard.ctx, shards, h, h->qos);
 }
 
+static void
+shard_claim(struct mqtt_broker *b, const uint8_t *cid, size_t len)
+{
+	if (b->shard.session_claim)
+		b->shard.session_claim(b->shard.ctx, cid, len);
+}
+
 void
 mqtt_broker_set_shard_ops(struct mqtt_broker *b, const struct mqtt_shard_ops *ops)
 {
@@ -1751,6 +1758,7 @@ on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
 		b->stats.sessions_persistent++;
 	s->conn = c;
 	c->s = s;
+	shard_claim(b, cid.p, cid.len); /* shard hook */
 
 	if (cp->will_flag) {
 		struct mqtt_msg v = {
@@ -2372,3 +2380,33 @@ mqtt_conn_input(struct mqtt_conn *c, const void *data, size_t len, uint64_t now_
 	}
 	return 0;
 }
+
+/* ---- shard hooks, part 2 (issue 5, the dataplane's; see mqtt.h) ---- */
+
+void
+mqtt_broker_session_release(struct mqtt_broker *b, const uint8_t *cid, size_t len,
+                            uint64_t now_us)
+{
+	struct mqtt_session *s = mqtt_dict_get(&b->sessions, cid, (uint32_t)len);
+	struct mqtt_conn *old;
+
+	if (!s)
+		return;
+	old = s->conn;
+	if (old) {
+		/* as a takeover on this shard (on_connect), then the session ends here */
+		b->stats.takeovers++;
+		count_reason(b, MQTT_RC_SESSION_TAKEN_OVER);
+		send_disconnect(old, MQTT_RC_SESSION_TAKEN_OVER);
+		conn_close(old, 0);
+		conn_will(old, now_us);
+		old->s = NULL;
+		s->conn = NULL;
+		session_detach(s, now_us);
+		s = mqtt_dict_get(&b->sessions, cid, (uint32_t)len);
+	}
+	if (s)
+		session_free(s, now_us);
+}
+
+/* ---- end of shard hooks, part 2 ---- */

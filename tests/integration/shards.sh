@@ -85,6 +85,54 @@ done
 [ $bad -eq 0 ] && tl_ok "retained message found by $N wildcard subscribers on both shards" ||
 	tl_fail "retained message found by $N wildcard subscribers on both shards" "$bad missed it"
 
+# Takeover across shards: a second connection with a client id that is connected on the other
+# shard ends the first one (MQTT-3.1.4-2). Pairs of paho clients (no silent reconnect) with fresh
+# ids until the two land on different lcores (per-lcore connection counts tell); 10 tries.
+cat >"$TL_DIR/takeover.py" <<'PY'
+import json, subprocess, sys, time
+import paho.mqtt.client as mqtt
+host, ctl, sock, tag = sys.argv[1:5]
+def per_lcore():
+    time.sleep(0.3)  # the lcores refresh their stats every 100 ms
+    out = subprocess.run([ctl, "-d", sock, "--json", "stats"], capture_output=True, text=True)
+    return [e["counters"]["mqtt.connections_current"] for e in json.loads(out.stdout)["lcores"]]
+def client(cid):
+    c = mqtt.Client(client_id=cid, clean_session=True)
+    c.gone = False
+    c.on_disconnect = lambda cl, u, rc: setattr(cl, "gone", True)
+    c.connect(host, 1883, 60)
+    c.loop_start()
+    return c
+for attempt in range(10):
+    base = per_lcore()
+    a = client("tk%d-%s" % (attempt, tag))
+    time.sleep(0.2)
+    la = [x - y for x, y in zip(per_lcore(), base)]
+    b = client("tk%d-%s" % (attempt, tag))
+    for _ in range(30):
+        if a.gone:
+            break
+        time.sleep(0.1)
+    now = per_lcore()
+    lb = [x - y for x, y in zip(now, base)]
+    print("# attempt %d: first on %s, after the second %s, first gone %s" % (attempt, la, lb, a.gone))
+    cross = la != lb and sum(lb) == 1
+    for c in (a, b):
+        c.loop_stop()
+        c.disconnect()
+    if not a.gone or sum(lb) != 1:
+        sys.exit(1)  # the first connection survived: two live connections of one id
+    if cross:
+        sys.exit(0)
+    time.sleep(0.3)
+sys.exit(2)
+PY
+out=$(tl_ns /usr/bin/python3 "$TL_DIR/takeover.py" "$TL_DP_IP" "$ctl" "$TL_DIR/tachyond.sock" "$$" 2>&1)
+rc=$?
+echo "$out" | grep '^#'
+[ $rc -eq 0 ] && tl_ok "takeover across shards: the first connection of the id is ended" ||
+	tl_fail "takeover across shards: the first connection of the id is ended" "rc=$rc $out"
+
 tl_dp_stop
 rc=$?
 [ $rc -eq 0 ] && tl_ok "SIGTERM: exit 0, every mbuf returned" || tl_fail "SIGTERM: exit 0" "rc=$rc"
