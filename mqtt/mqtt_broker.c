@@ -2384,8 +2384,7 @@ mqtt_conn_input(struct mqtt_conn *c, const void *data, size_t len, uint64_t now_
 /* ---- shard hooks, part 2 (issue 5, the dataplane's; see mqtt.h) ---- */
 
 void
-mqtt_broker_session_release(struct mqtt_broker *b, const uint8_t *cid, size_t len,
-                            uint64_t now_us)
+mqtt_broker_session_release(struct mqtt_broker *b, const uint8_t *cid, size_t len, uint64_t now_us)
 {
 	struct mqtt_session *s = mqtt_dict_get(&b->sessions, cid, (uint32_t)len);
 	struct mqtt_conn *old;
