@@ -29,6 +29,9 @@ conf=$TL_DIR/tachyon.conf
 cat >"$conf" <<CONF
 address $H
 dataplane_socket $TL_DIR/tachyond.sock
+control_socket $TL_DIR/control.sock
+metrics_listen 127.0.0.1:0
+sys_interval 0
 password_file $TL_DIR/passwd
 acl_file $TL_DIR/acl
 password_iterations 1000
@@ -154,6 +157,31 @@ for _ in $(seq 30); do
 done
 [ $ok = 1 ] && tl_ok "ACL file reloaded live (bob may now subscribe to alice/#)" ||
 	tl_fail "ACL file reloaded live"
+
+# --- a new password_file path through `tachyonctl config reload` (tachyon-control applies it) ---
+printf 'd4ve\n' | "$ctl" -c "$conf" passwd add "$TL_DIR/passwd2" dave
+"$(dirname "$ctl")/tachyon-control" -c "$conf" >"$TL_DIR/control.log" 2>&1 &
+ctl_pid=$!
+TL_BG_PIDS+=($ctl_pid)
+for _ in $(seq 100); do
+	"$ctl" -c "$conf" -d /nonexistent status >/dev/null 2>&1 && break
+	sleep 0.05
+done
+sed -i "s|^password_file .*|password_file $TL_DIR/passwd2|" "$conf"
+ok=0
+if "$ctl" -c "$conf" config reload >>"$TL_DIR/control.log" 2>&1; then
+	for _ in $(seq 30); do
+		if [ "$(raw connack "$H" 1883 4 dave d4ve)" = 0 ] &&
+			[ "$(raw connack "$H" 1883 4 carol c4rol)" = 4 ]; then
+			ok=1
+			break
+		fi
+		sleep 0.2
+	done
+fi
+kill "$ctl_pid" 2>/dev/null
+[ $ok = 1 ] && tl_ok "password_file path changed by tachyonctl config reload (dave in, carol out)" ||
+	tl_fail "password_file path changed by config reload" "$(tail -3 "$TL_DIR/control.log")"
 
 # --- TLS ---
 if tl_sub "$TL_DIR/tls.out" anon/tls 1 1 -p 8883 --cafile "$tls/ca.crt" -F 'P:%p' &&
