@@ -212,7 +212,7 @@ dp_sec_init(const struct dp_conf *conf)
 	for (unsigned int i = 0; i < c->n_listeners && i < DP_MAX_LISTENERS; i++) {
 		const struct ctl_listener *l = &c->listeners[i];
 
-		g.allow_anon[i] = l->allow_anonymous || (!c->password_file[0] && !c->acl_file[0]);
+		g.allow_anon[i] = (uint8_t)l->allow_anonymous;
 		g.use_identity[i] = (uint8_t)l->use_identity_as_username;
 		if (l->proto != CTL_PROTO_TLS)
 			continue;
@@ -334,6 +334,8 @@ dp_auth_connect(void *ctx, struct mqtt_conn *c, const uint8_t *client_id, size_t
 	struct dp_sec_lcore *sl = ctx;
 	struct dp_sec_conn *s = dp_auth_conn(c);
 	unsigned int li = s->listener;
+	/* No users and no rules (neither file configured, now): nothing to authenticate against. */
+	int anon = g.allow_anon[li] || (sl->pw == NULL && sl->acl == NULL);
 	const char *cn = NULL;
 	uint64_t cookie;
 	int rc;
@@ -361,7 +363,7 @@ dp_auth_connect(void *ctx, struct mqtt_conn *c, const uint8_t *client_id, size_t
 		sl->logins_refused++;
 		return RC_NOT_AUTHORIZED;
 	}
-	if (cn != NULL || (user == NULL && g.allow_anon[li])) {
+	if (cn != NULL || (user == NULL && anon)) {
 		sl->logins_ok++;
 		return 0;
 	}
@@ -370,7 +372,7 @@ dp_auth_connect(void *ctx, struct mqtt_conn *c, const uint8_t *client_id, size_t
 		return RC_NOT_AUTHORIZED;
 	}
 	cookie = ((uint64_t)(s - sl->conns) << 32) | ++s->login_seq;
-	rc = mqtt_auth_lcore_login(sl->auth, sl->pw, g.allow_anon[li], cookie, s->user, pass,
+	rc = mqtt_auth_lcore_login(sl->auth, sl->pw, anon, cookie, s->user, pass,
 	                           pass ? pass_len : 0);
 	switch (rc) {
 	case 0:

@@ -38,7 +38,9 @@ tls=$TL_DIR/tls other=$TL_DIR/other
 	openssl req -new -key "$tls/client.key" -subj "/CN=certuser" -out "$tls/client.csr" &&
 	openssl x509 -req -in "$tls/client.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
 		-CAcreateserial -days 2 -out "$tls/client.crt" 2>/dev/null
-tl_check "certificates generated" test -s "$tls/client.crt" -a -s "$other/ca.crt"
+/usr/bin/python3 "$here/sec_expired.py" "$tls/ca.crt" "$tls/ca.key" "$tls/expired.crt" \
+	"$tls/expired.key" "$H"
+tl_check "certificates generated" test -s "$tls/client.crt" -a -s "$other/ca.crt" -a -s "$tls/expired.crt"
 
 conf=$TL_DIR/tachyon.conf
 cat >"$conf" <<CONF
@@ -65,6 +67,11 @@ keyfile $tls/server.key
 cafile $tls/ca.crt
 require_certificate true
 use_identity_as_username true
+listener 8885
+protocol tls
+certfile $tls/expired.crt
+keyfile $tls/expired.key
+allow_anonymous true
 CONF
 cat >"$TL_DIR/acl" <<'ACL'
 # anonymous clients
@@ -87,7 +94,7 @@ tl_check "tachyonctl passwd add/list (3 users, 1000 iterations from the config)"
 	bash -c "[ \"\$('$ctl' passwd list '$TL_DIR/passwd')\" = \"\$(printf 'admin 1000\nalice 1000\nbob 1000')\" ]"
 
 tl_check "namespace and veth pair up" tl_net_up
-tl_check "tachyond ready (listeners 1883, 1884, TLS 8883, 8884)" tl_dp_start --config "$conf"
+tl_check "tachyond ready (listeners 1883, 1884, TLS 8883, 8884, 8885)" tl_dp_start --config "$conf"
 
 # expect NAME WANT CMD...: the command prints WANT.
 expect() {
@@ -252,6 +259,15 @@ if tl_ns timeout 10 mosquitto_pub -h "$H" -p 8883 --cafile "$other/ca.crt" -t an
 else
 	tl_ok "TLS: a server certificate from an untrusted CA is refused by the client"
 fi
+if tl_ns timeout 10 mosquitto_pub -h "$H" -p 8885 --cafile "$tls/ca.crt" -t anon/x -m x \
+	>"$TL_DIR/expired.out" 2>&1; then
+	tl_fail "TLS: an expired server certificate is refused by the client"
+else
+	tl_ok "TLS: an expired server certificate is refused by the client"
+fi
+tl_check "TLS: openssl s_client reports the expired certificate" bash -c "ip netns exec $TL_NS \
+	timeout 10 openssl s_client -connect $H:8885 -CAfile $tls/ca.crt </dev/null 2>&1 |
+	grep -q 'certificate has expired'"
 cert=(--cafile "$tls/ca.crt" --cert "$tls/client.crt" --key "$tls/client.key")
 if tl_sub "$TL_DIR/cert.out" cert/a 1 1 -p 8884 "${cert[@]}" -F 'P:%p' &&
 	tl_ns mosquitto_pub -h "$H" -p 8884 "${cert[@]}" -q 1 -t cert/a -m "cn $$" &&
