@@ -179,7 +179,7 @@ dp_auth_reload(int verbose)
 	return rc;
 }
 
-static uint32_t
+static void *
 dp_auth_thread(void *arg)
 {
 	struct timespec nap = {0, DP_AUTH_RELOAD_MS * 1000000L};
@@ -189,7 +189,7 @@ dp_auth_thread(void *arg)
 	g.worker = mqtt_auth_worker_new(nq, DP_AUTH_QUEUE);
 	if (g.worker == NULL) {
 		atomic_store(&g.state, -errno);
-		return 0;
+		return NULL;
 	}
 	mqtt_auth_worker_set_passwd(g.worker, atomic_load(&g.pw));
 	atomic_store(&g.state, 1);
@@ -197,7 +197,7 @@ dp_auth_thread(void *arg)
 		nanosleep(&nap, NULL);
 		dp_auth_reload(1);
 	}
-	return 0;
+	return NULL;
 }
 
 int
@@ -245,8 +245,7 @@ dp_sec_init(const struct dp_conf *conf)
 		return -EINVAL;
 	nq = rte_lcore_count();
 	atomic_store(&g.state, 0);
-	rc = rte_ctrl_thread_create(&g.tid, "tachyon-auth", NULL,
-	                            (void *(*)(void *))(uintptr_t)dp_auth_thread, &nq);
+	rc = rte_ctrl_thread_create(&g.tid, "tachyon-auth", NULL, dp_auth_thread, &nq);
 	if (rc != 0)
 		return -rc;
 	g.started = 1;
