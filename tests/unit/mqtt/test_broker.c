@@ -202,8 +202,8 @@ test_malformed_isolated(void)
 	const char *bad_inputs[] = {
 	        "00 00", /* reserved type 0 */
 	        "82 00", /* SUBSCRIBE before CONNECT */
-	        "10 0e 00 04 4d 51 54 54 04 02 00 3c 00 02 63 31 "
-	        "10 0e 00 04 4d 51 54 54 04 02 00 3c 00 02 63 31", /* second CONNECT */
+	        ("10 0e 00 04 4d 51 54 54 04 02 00 3c 00 02 63 31 "
+	         "10 0e 00 04 4d 51 54 54 04 02 00 3c 00 02 63 31"), /* second CONNECT */
 	        "10 ff ff ff ff 01", /* remaining length over 4 bytes */
 	        "10 0e 00 04 4d 51 54 54 04 02 00 3c 00 02 63 31 30 03 00 01 23", /* wildcard */
 	};
