@@ -514,8 +514,10 @@ dp_sec_poll(struct dp_lcore *ls)
 		if (idx >= sl->n_conns)
 			continue;
 		s = &sl->conns[idx];
-		/* A connection that went while parked (or a slot reused since) is skipped. */
-		if (!s->in_use || !s->parked || s->login_seq != (uint32_t)res[i].cookie)
+		/* A connection that went while parked (closed, detached from the broker, or a slot
+		 * reused since) is skipped. */
+		if (!s->in_use || !s->parked || s->mqtt == NULL ||
+		    s->login_seq != (uint32_t)res[i].cookie)
 			continue;
 		s->parked = 0;
 		if (res[i].rc == 0)

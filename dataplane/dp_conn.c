@@ -75,13 +75,34 @@ dp_conn_rearm(struct dp_conn *dc)
 		dp_conn_arm(dc, d);
 }
 
+/* Once our side has sent FIN or RST the MQTT connection is over, whatever the peer does next: a
+ * dead peer must not hold back a will (or a session's detach) for the minutes TCP may spend
+ * retransmitting the FIN. The broker is told on the next timer tick rather than here, because
+ * these paths run inside the broker's own close op (mqtt.h: never call mqtt_conn_closed from
+ * there). The keep-alive timer is free by now, so this costs no allocation. */
+static void
+dp_conn_detach_soon(struct dp_conn *dc)
+{
+	dp_conn_arm(dc, dc->ls->now_us);
+}
+
+static void
+dp_conn_detach(struct dp_conn *dc)
+{
+	if (dc->mqtt == NULL)
+		return;
+	dp_sec_conn_set_mqtt(dc->sec, NULL);
+	mqtt_conn_closed(dc->mqtt, dc->ls->now_us);
+	dc->mqtt = NULL;
+}
+
 /* Both ends are done: FIN after the queued data. */
 static void
 dp_conn_fin(struct dp_conn *dc)
 {
 	dc->fin_pending = 0;
 	dc->tcp_closed = 1;
-	tcp_timer_cancel(dc->ls->wheel, &dc->ka);
+	dp_conn_detach_soon(dc);
 	if (dp_tls_active(dc->sec))
 		dp_tls_shutdown(dc->sec); /* close_notify after the sealed data */
 	tcp_close(dc->tcp);
@@ -93,7 +114,7 @@ dp_conn_reset(struct dp_conn *dc)
 	dc->closing = 1;
 	dc->fin_pending = 0;
 	dc->tcp_closed = 1;
-	tcp_timer_cancel(dc->ls->wheel, &dc->ka);
+	dp_conn_detach_soon(dc);
 	tcp_abort(dc->tcp);
 }
 
@@ -103,6 +124,10 @@ dp_conn_ka_fire(void *arg, struct tcp_timer *t)
 	struct dp_conn *dc = container_of(t, struct dp_conn, ka);
 	struct dp_lcore *ls = arg;
 
+	if (dc->tcp_closed) {
+		dp_conn_detach(dc);
+		return;
+	}
 	if (dc->fin_pending) {
 		dp_conn_reset(dc); /* linger expired */
 		return;
@@ -225,7 +250,7 @@ dp_conn_free(struct dp_conn *dc)
 
 	tcp_timer_cancel(ls->wheel, &dc->ka);
 	TAILQ_REMOVE(&ls->conns, dc, link);
-	mqtt_conn_closed(dc->mqtt, ls->now_us);
+	dp_conn_detach(dc);
 	dp_sec_conn_close(dc->sec);
 	rte_mempool_put(ls->conn_pool, dc);
 }
