@@ -315,7 +315,7 @@ tl_log "storm: $(cat "$TL_DIR/storm.out") of 200 handshakes; $got of $n plain me
 # --- counters at exit ---
 tl_check "tachyond stops cleanly" tl_dp_stop
 line=$(grep 'security: logins' "$TL_DIR/tachyond.log")
-tl_log "$line"
+printf '%s\n' "$line" | sed 's/^/# /' # one line per lcore
 # summed over the lcores
 den=$(sed -n 's/.*acl denied publish \([0-9]*\) subscribe \([0-9]*\).*/\1 \2/p' <<<"$line" |
 	awk '{p += $1; s += $2} END {print p + 0, s + 0}')
