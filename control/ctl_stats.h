@@ -64,6 +64,8 @@
 	  "")                                                                                      \
 	X(ARP_DROPPED, tcp.arp_dropped, "tcp.arp_dropped", C, "drops_total",                       \
 	  "reason=\"arp_unresolved\"", "")                                                         \
+	X(DROP_CONN_FULL, tcp.drop_conn_full, "tcp.drop_conn_full", C, "drops_total",              \
+	  "reason=\"connection_table_full\"", "")                                                   \
 	X(ARP_RX, tcp.arp_rx, "tcp.arp_rx", C, "arp_received_total", "", "ARP packets received.")  \
 	X(ARP_TX, tcp.arp_tx, "tcp.arp_tx", C, "arp_sent_total", "", "ARP packets sent.")          \
 	X(ARP_QUEUED, tcp.arp_queued, "tcp.arp_queued", C, "arp_queued_total", "",                 \
@@ -93,6 +95,12 @@
 	  "Duplicate ACKs received.")                                                              \
 	X(TCP_OOO, tcp.ooo_segments, "tcp.ooo_segments", C, "tcp_out_of_order_segments_total", "", \
 	  "Out-of-order segments received.")                                                       \
+	X(SYN_COOKIES_SENT, tcp.syn_cookies_sent, "tcp.syn_cookies_sent", C,                       \
+	  "tcp_syn_cookies_total", "result=\"sent\"", "SYN cookies sent and returned, by result.") \
+	X(SYN_COOKIES_OK, tcp.syn_cookies_ok, "tcp.syn_cookies_ok", C, "tcp_syn_cookies_total",    \
+	  "result=\"valid\"", "")                                                                  \
+	X(SYN_COOKIES_BAD, tcp.syn_cookies_bad, "tcp.syn_cookies_bad", C, "tcp_syn_cookies_total", \
+	  "result=\"invalid\"", "")                                                                \
 	X(CONNECTIONS, mqtt.connections_current, "mqtt.connections_current", G, "connections", "", \
 	  "MQTT connections open.")                                                                \
 	X(CONNECTIONS_TOTAL, mqtt.connections_total, "mqtt.connections_total", C,                  \

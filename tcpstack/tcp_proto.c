@@ -1284,8 +1284,13 @@ conn_input(struct tcp_conn *c, struct seg *s, struct rte_mbuf *data)
 			fin = 0;
 		}
 		ooo_insert(c, data, s->seq, fin);
-		c->flags |= TF_ACKNOW;
-		tcp_out_post(c);
+		/* One duplicate ACK per out-of-order segment, built now (RFC 5681 4.2): posting the
+		 * connection would fold a burst's worth into one ACK, and a peer without SACK needs
+		 * three duplicates to fast-retransmit instead of waiting for its RTO. */
+		if (seg_send(c, c->snd_nxt, TH_ACK, 0, 0) != 0) {
+			c->flags |= TF_ACKNOW; /* no mbuf now: the flush retries */
+			tcp_out_post(c);
+		}
 		goto out;
 	}
 	{
