@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduction (not in a suite): tachyond's duplicate ACKs for a burst of out-of-order segments.
+# RFC 5681 4.2 through tachyond: one duplicate ACK per out-of-order segment in a burst.
 # tachyond on a veth (tests/lib/tachyon.sh), dupack_tachyond.py in the client namespace with the
 # namespace's own RSTs to tachyond dropped (its kernel knows nothing of the raw connection).
 #   dupack_tachyond.sh PATH/TO/tachyond [SEGMENTS]
