@@ -315,8 +315,7 @@ dp_mqtt_close(void *io, int abortive)
 int
 dp_conn_deliver(struct dp_conn *dc, const void *data, size_t len)
 {
-	if (dc->closing || mqtt_conn_input(dc->mqtt, data, len, dc->ls->now_us) < 0 ||
-	    dc->closing)
+	if (dc->closing || mqtt_conn_input(dc->mqtt, data, len, dc->ls->now_us) < 0 || dc->closing)
 		return -1;
 	dp_conn_rearm(dc);
 	return 0;

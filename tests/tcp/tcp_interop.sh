@@ -54,7 +54,7 @@ ip netns add "$NS" &&
 	ip netns exec "$NS" ip link set lo up
 tap $? "namespace $NS and veth $VA/$VB"
 
-"$BIN" -l 0 --no-huge -m 256 --no-pci --no-shconf --file-prefix="tcpi$ID" --log-level=error \
+"$BIN" -l 0 --no-huge -m 256 --no-pci --no-shconf --no-telemetry --file-prefix="tcpi$ID" --log-level=error \
 	--vdev="net_af_packet0,iface=$VA" -- --ip "$NET.1" >"$LOG" 2>&1 &
 HOST_PID=$!
 for _ in $(seq 100); do grep -q ready "$LOG" && break; sleep 0.1; done

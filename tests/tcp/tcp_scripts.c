@@ -1280,8 +1280,18 @@ int
 main(int argc, char **argv)
 {
 	char prefix[64];
-	char *eal[] = {argv[0], "--no-huge",         "-m",   "128", "--no-pci", "--no-shconf", "-l",
-	               "0",     "--log-level=error", prefix, NULL};
+	char *eal[] = {argv[0],
+	               "--no-huge",
+	               "-m",
+	               "128",
+	               "--no-pci",
+	               "--no-shconf",
+	               "--no-telemetry",
+	               "-l",
+	               "0",
+	               "--log-level=error",
+	               prefix,
+	               NULL};
 
 	(void)argc;
 	snprintf(prefix, sizeof(prefix), "--file-prefix=tcptest%d", (int)getpid());
@@ -1340,6 +1350,14 @@ main(int argc, char **argv)
 	SCRIPT(keepalive_with_data, 0);
 	SCRIPT(timer_wheel_long, 0);
 	rte_mempool_free(test_pool);
-	rte_eal_cleanup();
+	{
+		/* DPDK creates the runtime directory and never removes it; --no-shconf leaves
+		 * it empty. */
+		char dir[PATH_MAX];
+
+		snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
+		rte_eal_cleanup();
+		rmdir(dir);
+	}
 	return tap_done();
 }

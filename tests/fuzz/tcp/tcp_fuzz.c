@@ -130,17 +130,35 @@ static const struct tcp_app_ops fz_ops = {
         .closed = fz_closed,
 };
 
+/* The fuzzer exits from inside libFuzzer, so the (empty, --no-shconf) runtime directory DPDK
+ * leaves behind goes at exit. */
+static void
+fz_rm_runtime_dir(void)
+{
+	rmdir(rte_eal_get_runtime_dir());
+}
+
 static void
 fz_init(void)
 {
 	static char prefix[64];
-	char *eal[] = {"tcp_fuzz",          "--no-huge",   "-m", "128",
-	               "--no-pci",          "--no-shconf", "-l", "0",
-	               "--log-level=error", prefix,        NULL};
+	char *eal[] = {"tcp_fuzz",
+	               "--no-huge",
+	               "-m",
+	               "128",
+	               "--no-pci",
+	               "--no-shconf",
+	               "--no-telemetry",
+	               "-l",
+	               "0",
+	               "--log-level=error",
+	               prefix,
+	               NULL};
 
 	snprintf(prefix, sizeof(prefix), "--file-prefix=fuzztcp%d", (int)getpid());
 	if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal) < 0)
 		abort();
+	atexit(fz_rm_runtime_dir);
 	pool = rte_pktmbuf_pool_create("fuzz", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
 	                               SOCKET_ID_ANY);
 	if (pool == NULL)
