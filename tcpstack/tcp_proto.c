@@ -385,14 +385,50 @@ rcv_window(struct tcp_conn *c)
 }
 
 /* Build and send one segment; payload is copied from the send queue at `off`. */
+#define TCP_SACK_MAX 4
+
+/* The out-of-order queue as SACK blocks (RFC 2018 4): runs of contiguous segments, highest
+ * first, which under in-stream loss is where the newest arrivals are. Cost: O(n_ooo), at most
+ * TCP_OOO_MAX. */
+static unsigned int
+sack_blocks(const struct tcp_conn *c, uint32_t blk[][2], unsigned int max)
+{
+	uint32_t run[TCP_OOO_MAX][2];
+	unsigned int n = 0;
+
+	for (const struct rte_mbuf *m = c->ooo; m != NULL; m = m->next) {
+		uint32_t l = m->hash.usr, r = l + m->data_len;
+
+		if (n && SEQ_LEQ(l, run[n - 1][1])) {
+			if (SEQ_GT(r, run[n - 1][1]))
+				run[n - 1][1] = r;
+		} else if (n < TCP_OOO_MAX && r != l) {
+			run[n][0] = l;
+			run[n][1] = r;
+			n++;
+		}
+	}
+	for (unsigned int i = 0; i < n && i < max; i++) {
+		blk[i][0] = run[n - 1 - i][0];
+		blk[i][1] = run[n - 1 - i][1];
+	}
+	return n < max ? n : max;
+}
+
 static int
 seg_send(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_t len)
 {
 	struct tcp_stack *st = c->st;
 	/* SYN: MSS, plus NOP + window scale when we offer it (our SYN) or the peer did; then
 	 * NOP NOP + timestamps on every non-RST segment once they are on (RFC 7323 3.2). */
-	uint16_t optlen = (uint16_t)(((flags & TH_SYN) ? (c->ws_ok ? 8 : 4) : 0) +
-	                             ((c->ts_ok && !(flags & TH_RST)) ? 12 : 0));
+	uint32_t sack[TCP_SACK_MAX][2];
+	unsigned int nsack = (!(flags & (TH_SYN | TH_RST)) && len == 0 && c->sack_ok)
+	                             ? sack_blocks(c, sack, c->ts_ok ? 3 : 4)
+	                             : 0;
+	uint16_t optlen = (uint16_t)(((flags & TH_SYN) ? (c->ws_ok ? 8 : 4) + (c->sack_ok ? 4 : 0)
+	                                               : 0) +
+	                             ((c->ts_ok && !(flags & TH_RST)) ? 12 : 0) +
+	                             (nsack ? 4 + 8 * nsack : 0));
 	uint16_t hlen = (uint16_t)(TCP_HDRS_LEN + optlen);
 	struct rte_mbuf *m = tcp_alloc(st);
 	struct rte_ipv4_hdr *ip;
@@ -466,6 +502,12 @@ seg_send(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_t
 				*o++ = 3;
 				*o++ = st->ws_local;
 			}
+			if (c->sack_ok) {
+				*o++ = 1; /* NOP NOP SACK-permitted */
+				*o++ = 1;
+				*o++ = 4;
+				*o++ = 2;
+			}
 		}
 		if (c->ts_ok && !(flags & TH_RST)) {
 			/* TSval: a 1 ms clock offset by the ISS, so it reveals no uptime. */
@@ -477,6 +519,17 @@ seg_send(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_t
 			*o++ = 10;
 			memcpy(o, &(uint32_t){rte_cpu_to_be_32(tsval)}, 4);
 			memcpy(o + 4, &(uint32_t){rte_cpu_to_be_32(c->ts_recent)}, 4);
+			o += 8;
+		}
+		if (nsack) {
+			*o++ = 1; /* NOP NOP SACK */
+			*o++ = 1;
+			*o++ = 5;
+			*o++ = (uint8_t)(2 + 8 * nsack);
+			for (unsigned int i = 0; i < nsack; i++, o += 8) {
+				memcpy(o, &(uint32_t){rte_cpu_to_be_32(sack[i][0])}, 4);
+				memcpy(o + 4, &(uint32_t){rte_cpu_to_be_32(sack[i][1])}, 4);
+			}
 		}
 	}
 	th->cksum = rte_ipv4_udptcp_cksum(ip, th);
@@ -669,6 +722,7 @@ struct seg {
 	int8_t ws;              /* SYN: window scale option, -1 if absent */
 	uint8_t flags;
 	uint8_t has_ts; /* timestamps option present */
+	uint8_t sack_ok; /* SYN: SACK-permitted option present */
 	uint32_t tsval, tsecr;
 };
 
@@ -726,6 +780,8 @@ parse_opts(const struct rte_tcp_hdr *th, uint32_t doff, struct seg *s)
 			s->mss = (uint16_t)((o[2] << 8) | o[3]);
 		if (o[0] == 3 && o[1] == 3)
 			s->ws = (int8_t)RTE_MIN(o[2], TCP_WS_MAX); /* larger: use 14 (2.3) */
+		if (o[0] == 4 && o[1] == 2)
+			s->sack_ok = 1;
 		if (o[0] == 8 && o[1] == 10) {
 			s->has_ts = 1;
 			s->tsval = (uint32_t)o[2] << 24 | (uint32_t)o[3] << 16 |
@@ -1456,6 +1512,7 @@ tcp_input(struct tcp_stack *st, struct rte_mbuf *m, struct rte_ipv4_hdr *ip, uin
 	s.mss = 0;
 	s.ws = -1;
 	s.has_ts = 0;
+	s.sack_ok = 0;
 	s.tsval = s.tsecr = 0;
 	if (doff > sizeof(*th))
 		parse_opts(th, doff, &s);
@@ -1525,6 +1582,10 @@ tcp_input(struct tcp_stack *st, struct rte_mbuf *m, struct rte_ipv4_hdr *ip, uin
 	set_mss(c, s.mss);
 	set_ws(c, &s);
 	set_ts(c, &s);
+	/* Receiver-side SACK only (RFC 2018): we report holes, and ignore the peer's blocks.
+	 * Without it Linux runs NewReno with no tail-loss probe or RACK, and a lost last segment
+	 * of an app-limited flight waits for its RTO. */
+	c->sack_ok = s.sack_ok;
 	/* Time the SYN-ACK for a first RTT sample (only if it is never retransmitted). */
 	c->rtt_ts = now32(st);
 	tcp_out_post(c);

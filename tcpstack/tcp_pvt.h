@@ -136,6 +136,7 @@ struct tcp_conn {
 	uint8_t snd_ws, rcv_ws; /* RFC 7323 shifts: peer's windows <<= snd_ws, ours >>= rcv_ws */
 	uint8_t ws_ok;          /* window scaling negotiated (or offered, before the SYN-ACK) */
 	uint8_t ts_ok;      /* timestamps negotiated (or offered): every non-RST segment has one */
+	uint8_t sack_ok;    /* peer sent SACK-permitted: our duplicate ACKs carry SACK blocks */
 	uint32_t ts_recent; /* RFC 7323 TS.Recent: the peer's TSval we echo */
 };
 

@@ -290,7 +290,7 @@ h_in(const struct seg_spec *s, int line)
 	uint32_t ack = s->ack == ANY ? our_nxt : (uint32_t)s->ack;
 	uint32_t len = s->len == ANY ? 0 : (uint32_t)s->len;
 	uint16_t optlen = (uint16_t)((s->mss == ANY ? 0 : 4) + (s->wscale == ANY ? 0 : 4) +
-	                             (s->tsval == ANY ? 0 : 12));
+	                             (s->tsval == ANY ? 0 : 12) + (s->sackok ? 4 : 0));
 	uint16_t sport = s->sport == ANY ? PEER_PORT : (uint16_t)s->sport;
 	uint32_t iss = iss_get(sport);
 	uint8_t *pl = (uint8_t *)(th + 1) + optlen;
@@ -339,6 +339,12 @@ h_in(const struct seg_spec *s, int line)
 			memcpy(o, &v, 4);
 			memcpy(o + 4, &e, 4);
 			o += 8;
+		}
+		if (s->sackok) {
+			*o++ = 1;
+			*o++ = 1;
+			*o++ = 4;
+			*o++ = 2;
 		}
 	}
 	for (uint32_t i = 0; i < len; i++)
@@ -395,7 +401,8 @@ h_out(const struct seg_spec *s, int line)
 	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eh + 1);
 	struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(ip + 1);
 	uint32_t doff, plen, seq, ack;
-	int64_t mss = ANY, ws = ANY, tsecr = ANY;
+	int64_t mss = ANY, ws = ANY, tsecr = ANY, sack_n = 0, sack_l = ANY, sack_r = ANY;
+	int sackok = 0;
 	char b1[32], b2[32];
 
 	if (len < 0) {
@@ -440,6 +447,15 @@ h_out(const struct seg_spec *s, int line)
 		if (o[0] == 8 && o[1] == 10)
 			tsecr = (uint32_t)o[6] << 24 | (uint32_t)o[7] << 16 | (uint32_t)o[8] << 8 |
 			        o[9];
+		if (o[0] == 4 && o[1] == 2)
+			sackok = 1;
+		if (o[0] == 5 && o[1] >= 10) {
+			sack_n = (o[1] - 2) / 8;
+			sack_l = (uint32_t)((uint32_t)o[2] << 24 | (uint32_t)o[3] << 16 |
+			                    (uint32_t)o[4] << 8 | o[5]) - PEER_ISN;
+			sack_r = (uint32_t)((uint32_t)o[6] << 24 | (uint32_t)o[7] << 16 |
+			                    (uint32_t)o[8] << 8 | o[9]) - PEER_ISN;
+		}
 		o += o[1];
 	}
 	if (s->flags != ANY && th->tcp_flags != s->flags)
@@ -458,6 +474,13 @@ h_out(const struct seg_spec *s, int line)
 		h_fail(line, "mss %lld, expected %lld", (long long)mss, (long long)s->mss);
 	if (s->wscale != ANY && ws != (s->wscale < 0 ? ANY : s->wscale))
 		h_fail(line, "wscale %lld, expected %lld", (long long)ws, (long long)s->wscale);
+	if (s->sackok && !sackok)
+		h_fail(line, "SACK-permitted absent");
+	if (s->sack_n != ANY && sack_n != s->sack_n)
+		h_fail(line, "%lld SACK blocks, expected %lld", (long long)sack_n, (long long)s->sack_n);
+	if (s->sack_l != ANY && (sack_l != s->sack_l || sack_r != s->sack_r))
+		h_fail(line, "first SACK block %lld-%lld, expected %lld-%lld", (long long)sack_l,
+		       (long long)sack_r, (long long)s->sack_l, (long long)s->sack_r);
 	if (s->tsval == -1 && tsecr != ANY)
 		h_fail(line, "timestamps present, expected none");
 	if (s->tsecr != ANY && tsecr != s->tsecr)

@@ -46,6 +46,9 @@ struct seg_spec {
 	int bad_csum;         /* IN: corrupt the TCP checksum */
 	uint32_t src_ip;      /* IN: source address (host order); 0 = PEER_IP */
 	int abs_ack;          /* IN: .ack is absolute, not relative to our ISS */
+	int sackok;           /* IN: SYN carries SACK-permitted; OUT: 1 = must carry it */
+	int64_t sack_n;       /* OUT: number of SACK blocks (0: none) */
+	int64_t sack_l, sack_r; /* OUT: first SACK block, peer sequence relative to its ISN */
 };
 
 /* Per-connection record the test app keeps. */
@@ -130,6 +133,9 @@ ssize_t h_send(struct app_conn *a, size_t n);
 	                    .wscale = ANY,                                                         \
 	                    .tsval = ANY,                                                          \
 	                    .tsecr = ANY,                                                          \
+	                    .sack_n = ANY,                                                         \
+	                    .sack_l = ANY,                                                         \
+	                    .sack_r = ANY,                                                         \
 	                    .sport = ANY,                                                          \
 	                    .dport = ANY,                                                          \
 	                    __VA_ARGS__})

@@ -414,6 +414,32 @@ data_both_ways(void)
 	OUT(.flags = RST, .seq = 51);
 }
 
+/* RFC 2018: SACK-permitted answered only when offered; duplicate ACKs then carry the
+ * out-of-order runs, newest (highest) first, and a pure ACK only (never a data segment). */
+static void
+sack_blocks(void)
+{
+	h_peer_arp();
+	IN(.flags = SYN, .seq = 0, .win = 65535, .mss = 1460, .sackok = 1);
+	OUT(.flags = SYN | ACK, .seq = 0, .ack = 1, .sackok = 1);
+	IN(.flags = ACK, .seq = 1, .ack = 1, .win = 65535);
+	CHECKH_EQ(H.n_conns, 1);
+	IN(.seq = 1, .len = 100);
+	IN(.seq = 1101, .len = 100); /* hole 101..1101 */
+	OUT(.flags = ACK, .ack = 101, .sack_n = 1, .sack_l = 1101, .sack_r = 1201);
+	IN(.seq = 1201, .len = 100); /* extends the run */
+	OUT(.flags = ACK, .ack = 101, .sack_n = 1, .sack_l = 1101, .sack_r = 1301);
+	IN(.seq = 2001, .len = 100); /* a second run, reported first */
+	OUT(.flags = ACK, .ack = 101, .sack_n = 2, .sack_l = 2001, .sack_r = 2101);
+	IN(.seq = 101, .len = 1000); /* fills the first hole */
+	OUT(.flags = ACK, .ack = 1301, .sack_n = 1, .sack_l = 2001, .sack_r = 2101);
+	IN(.seq = 1301, .len = 700);
+	OUT(.flags = ACK, .ack = 2101, .sack_n = 0);
+	tcp_abort(H.conns[0].c);
+	AT(1);
+	OUT(.flags = RST, .seq = 1);
+}
+
 static void
 delayed_ack(void)
 {
@@ -1318,6 +1344,7 @@ main(int argc, char **argv)
 	SCRIPT(timestamps_paws, 0);
 	SCRIPT(data_both_ways, 0);
 	SCRIPT(delayed_ack, 0);
+	SCRIPT(sack_blocks, 0);
 	SCRIPT(rto_backoff, 0);
 	SCRIPT(fast_retransmit_newreno, 0);
 	SCRIPT(rto_timeout, 0);
