@@ -8,6 +8,7 @@
 set -u
 BIN=${1:?usage: tcp_interop.sh tcp_echo_host}
 PY=/usr/bin/python3
+HERE=$(cd "$(dirname "$0")" && pwd)
 ID=$$
 NS=tcpi$ID
 VA=tci${ID}a # DPDK side (root namespace)
@@ -64,29 +65,7 @@ tap $? "tcp_echo_host started"
 timeout 20 ip netns exec "$NS" ping -c 3 -i 0.2 -W 2 "$NET.1" >/dev/null
 tap $? "ping $NET.1"
 
-timeout 120 ip netns exec "$NS" "$PY" - "$NET.1" <<'EOF'
-import os, socket, sys, threading, hashlib
-host = sys.argv[1]
-N = 10 * 1024 * 1024
-data = os.urandom(N)
-s = socket.create_connection((host, 7), timeout=30)
-def sender():
-    s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
-t = threading.Thread(target=sender)
-t.start()
-got = bytearray()
-while True:
-    b = s.recv(1 << 20)
-    if not b:
-        break
-    got += b
-t.join()
-s.close()
-if bytes(got) != data:
-    print("# echo mismatch: got %d bytes of %d" % (len(got), N))
-    sys.exit(1)
-EOF
+timeout 120 ip netns exec "$NS" "$PY" "$HERE/echo_check.py" "$NET.1" $((10 * 1024 * 1024)) 30 ""
 tap $? "10 MB echoed byte-identical"
 
 timeout 120 ip netns exec "$NS" "$PY" - "$NET.1" <<'EOF'
@@ -151,28 +130,7 @@ table inet tcpiloss {
 	chain in { type filter hook input priority 0; meta l4proto tcp numgen random mod 100 < 3 drop; }
 }
 NFT
-	timeout 120 ip netns exec "$NS" "$PY" - "$NET.1" <<'EOF'
-import os, socket, sys, threading
-N = 2 * 1024 * 1024
-data = os.urandom(N)
-s = socket.create_connection((sys.argv[1], 7), timeout=60)
-def sender():
-    s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
-t = threading.Thread(target=sender)
-t.start()
-got = bytearray()
-while True:
-    b = s.recv(1 << 20)
-    if not b:
-        break
-    got += b
-t.join()
-s.close()
-if bytes(got) != data:
-    print("# echo mismatch under loss: got %d bytes of %d" % (len(got), N))
-    sys.exit(1)
-EOF
+	timeout 120 ip netns exec "$NS" "$PY" "$HERE/echo_check.py" "$NET.1" $((2 * 1024 * 1024)) 60 " under loss"
 tap $? "2 MB echoed byte-identical with 3% loss each way"
 ip netns exec "$NS" nft delete table inet tcpiloss 2>/dev/null
 
