@@ -89,9 +89,14 @@ static const struct opt opts[] = {
         {"max_topic_length", T_U32, S_GLOBAL, CTL_RELOAD_LIVE, G(max_topic_length), 1, 65535,
          "65535", NULL, "Longest topic name or filter, bytes."},
         {"max_keepalive", T_U32, S_GLOBAL, CTL_RELOAD_LIVE, G(max_keepalive), 0, 65535, "65535",
-         NULL, "Largest keep-alive a client may ask for, seconds."},
+         NULL,
+         "Largest keep-alive a client may ask for, seconds (0 and 65535: no bound). Beyond "
+         "it (or 0): MQTT 5 clients get a Server Keep Alive of this value, 3.x clients are "
+         "refused with CONNACK 0x02 as Mosquitto 2 does."},
         {"min_keepalive", T_U32, S_GLOBAL, CTL_RELOAD_LIVE, G(min_keepalive), 0, 65535, "0", NULL,
-         "Smallest non-zero keep-alive accepted, seconds; at most max_keepalive."},
+         "Smallest non-zero keep-alive accepted, seconds; at most max_keepalive. Below it: "
+         "MQTT 5 clients get a Server Keep Alive of this value, 3.x clients are refused with "
+         "CONNACK 0x02."},
         {"connect_timeout", T_U32, S_GLOBAL, CTL_RELOAD_LIVE, G(connect_timeout), 1, 3600, "10",
          NULL, "Seconds from TCP handshake to CONNECT before the connection is closed."},
         {"password_file", T_STR, S_GLOBAL, CTL_RELOAD_LIVE, G(password_file), 0, 0, "", NULL,

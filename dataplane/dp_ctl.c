@@ -204,6 +204,11 @@ dp_ctl_mqtt_conf(const struct ctl_config *c, struct mqtt_broker_conf *m)
 	m->max_packet_size = c->max_packet_size;
 	m->max_inflight = c->max_inflight_messages;
 	m->max_queued = c->max_queued_messages;
+	/* 65535 (the default) and 0 mean no bound: the broker's 0 */
+	m->max_keepalive = c->max_keepalive >= 65535 ? 0 : (uint16_t)c->max_keepalive;
+	m->min_keepalive = (uint16_t)c->min_keepalive;
+	m->max_subscriptions = c->max_subscriptions;
+	m->max_topic_length = c->max_topic_length;
 }
 
 /* ---------- config publication ---------- */

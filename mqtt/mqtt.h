@@ -45,6 +45,17 @@ struct mqtt_broker_conf {
 					 * 1 drop the oldest queued one (both counted) */
 	uint8_t share_policy;		/* $share groups: 0 round robin, 1 by publisher client
 					 * id, 2 sticky */
+	/* Limits (issue 8). A zeroed field means no limit, so hosts that only memset the
+	 * struct keep the old behaviour. */
+	uint16_t max_keepalive;		/* v5: larger (or 0) keep-alives answered with Server Keep
+					 * Alive = this; 3.x: refused with CONNACK 0x02 */
+	uint16_t min_keepalive;		/* non-zero keep-alives below it: the same treatment */
+	uint32_t max_subscriptions;	/* per session: SUBACK 0x80 (3.x) / 0x97 (v5) beyond it */
+	uint32_t max_topic_length;	/* bytes of a topic name or filter */
+	uint32_t max_topic_levels;	/* '/'-separated levels of a topic name or filter */
+	/* v5 Response Information prefix: a CONNECT with Request Response Information 1 gets
+	 * "<prefix><client id>/" in CONNACK; "" sends none. */
+	char response_info[64];
 };
 
 /* Per-shard counters: plain stores by the one owning thread. */
@@ -64,6 +75,11 @@ struct mqtt_stats {
 	/* Connections refused or ended by the broker, by the v5 reason code that applies
 	 * (index reason - 0x80; 3.x connections are counted under the same codes). */
 	uint64_t errors_by_reason[128];
+	/* Limits (issue 8). */
+	uint64_t keepalive_adjusted;	/* v5 CONNACKs with a Server Keep Alive (3.x: refused,
+					 * counted under reason 0x85) */
+	uint64_t subscriptions_refused; /* SUBACK 0x80/0x97: max_subscriptions reached */
+	uint64_t topics_refused;	/* topic names/filters over max_topic_length/levels */
 };
 
 void mqtt_broker_conf_defaults(struct mqtt_broker_conf *conf);
@@ -108,7 +124,10 @@ struct mqtt_hooks {
 		       const uint8_t *user, size_t user_len, const uint8_t *pass, size_t pass_len);
 	/* ACL: 0 allows. write 1: a PUBLISH to `topic` (and a will topic, checked at CONNECT);
 	 * write 0: a SUBSCRIBE to the filter `topic`. Denied publishes are acknowledged and
-	 * dropped (MQTT-3.3.5-2; v5 reason 0x87), denied subscriptions get SUBACK 0x80/0x87. */
+	 * dropped (MQTT-3.3.5-2; v5 reason 0x87), denied subscriptions get SUBACK 0x80/0x87.
+	 * For a PUBLISH the hook may instead return 0x96 (message rate too high) or 0x97 (quota
+	 * exceeded): the connection is then ended with that reason (3.x: closed) and the
+	 * message dropped. */
 	int (*acl)(void *ctx, struct mqtt_conn *c, int write, const uint8_t *topic, size_t len);
 	void *ctx;
 	/* v5 enhanced authentication (the AUTH exchange of spec 4.12), for SASL-style mechanisms.

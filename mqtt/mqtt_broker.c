@@ -15,183 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "mqtt/mqtt_codec.h"
-#include "mqtt/mqtt_pvt.h"
-
-#define US_PER_S          1000000ull
-#define MAX_SUBIDS        8     /* subscription identifiers carried by one delivery */
-#define TICK_SCAN         64    /* offline sessions examined per mqtt_broker_tick() */
-#define OUTBUF_CTRL_SLACK 65536 /* acks may exceed max_outbuf by this before we give up */
-#define V31_MAX_CLIENT_ID 23
-#define PUB_HDR_STACK     256
-#define HELD_ACKS_MAX     1024    /* acks held back per publisher (back-pressure) */
-#define HELD_ACKS_MAX_US  5000000 /* longest a congested subscriber holds publishers */
-
-/* ------------------------------------------------------------------------------------------ */
-
-enum conn_state {
-	CONN_NEW,       /* waiting for CONNECT */
-	CONN_AUTH,      /* CONNECT parked by hooks->connect; input held in `parked` */
-	CONN_AUTH_EXCH, /* v5 AUTH exchange in progress; the CONNECT kept in `parked` */
-	CONN_CONNECTED, /* CONNACK sent */
-	CONN_CLOSING,   /* ops->close called; waiting for mqtt_conn_closed() */
-};
-
-/* A QoS 1/2 message on its way to one session. */
-enum dlv_state {
-	DLV_QUEUED,    /* behind the inflight window, no packet id yet */
-	DLV_SEND,      /* has a packet id; PUBLISH (re)send pending */
-	DLV_WAIT_ACK,  /* PUBLISH sent; waiting for PUBACK / PUBREC */
-	DLV_REL,       /* PUBREC received; PUBREL (re)send pending */
-	DLV_WAIT_COMP, /* PUBREL sent; waiting for PUBCOMP */
-};
-
-struct mqtt_delivery {
-	struct mqtt_list link; /* session->queue or session->inflight */
-	struct mqtt_msg *msg;  /* NULL once PUBREC arrived (only the id matters then) */
-	uint16_t pid;
-	uint8_t qos, retain, state, dup, nsub;
-	uint32_t subids[];
-};
-
-struct mqtt_session {
-	struct mqtt_list offline_link; /* broker->offline while no connection holds it */
-	struct mqtt_list all_link;     /* broker->sessions_all */
-	struct mqtt_broker *b;
-	struct mqtt_conn *conn;
-	uint64_t serial;       /* identifies the publisher for no-local */
-	uint32_t expiry_s;     /* session expiry interval; UINT32_MAX never */
-	uint64_t expire_at;    /* while offline */
-	struct mqtt_list subs; /* mqtt_sub.session_link */
-	struct mqtt_list inflight, queue;
-	uint32_t n_inflight, n_queued, n_pending; /* n_pending: inflight in DLV_SEND or DLV_REL */
-	uint16_t next_pid;
-	/* Inbound QoS 2 packet ids between PUBREC and PUBREL (exactly once across reconnects). */
-	uint16_t *rx_qos2;
-	uint32_t n_rx_qos2, cap_rx_qos2;
-	/* v5 will delay: the will waits here until will_at or the session's end. */
-	struct mqtt_msg *will;
-	uint8_t will_qos, will_retain;
-	uint64_t will_at;
-	uint8_t congested; /* online with a queue over the high watermark: publishers wait */
-	/* match dedup within one publish */
-	uint64_t match_gen;
-	uint32_t match_idx;
-	uint16_t cid_len;
-	uint8_t cid[];
-};
-
-struct held_ack {
-	uint8_t type;
-	uint16_t pid;
-};
-
-struct out_alias {
-	uint16_t alias;
-	uint16_t len;
-	uint8_t topic[];
-};
-
-struct topic_alias {
-	uint8_t *p;
-	uint16_t len;
-};
-
-struct mqtt_conn {
-	struct mqtt_list link; /* broker->conns */
-	struct mqtt_broker *b;
-	void *io;
-	struct mqtt_session *s;
-	uint8_t state;
-	uint8_t version;
-	uint8_t will_due; /* the will is published when the connection ends */
-	uint8_t counted;  /* counted in connections_current */
-	uint8_t abortive; /* closed with RST: held output is discarded */
-	uint8_t auth_ok;  /* hooks->connect or hooks->auth accepted the CONNECT */
-	/* v5 enhanced authentication: the method (for AUTH checks) and the data for CONNACK */
-	uint8_t *auth_method, *auth_data;
-	uint16_t auth_method_len, auth_data_len;
-	uint16_t keepalive;
-	uint16_t peer_recv_max;
-	uint32_t peer_max_packet;
-	uint64_t deadline;
-	/* input: a fixed header in progress, then one packet being accumulated */
-	uint8_t hdr[MQTT_MAX_FIXED_HEADER];
-	uint8_t hdr_len;
-	uint8_t *in;
-	uint32_t in_len, in_need;
-	/* output held back by the transport */
-	uint8_t *out;
-	size_t out_off, out_len, out_cap;
-	/* will of this connection */
-	struct mqtt_msg *will;
-	uint8_t will_qos, will_retain;
-	uint32_t will_delay_s;
-	/* v5 inbound topic aliases, allocated on first use */
-	struct topic_alias *aliases;
-	/* v5 outbound topic aliases: topic -> struct out_alias, up to out_alias_max, assigned
-	 * first come first served and never replaced (no eviction churn on the wire) */
-	struct mqtt_dict out_aliases;
-	uint16_t out_alias_max, out_alias_n;
-	/* CONN_AUTH: the CONNECT packet, then the input that followed it */
-	uint8_t *parked;
-	uint32_t parked_connect, parked_len;
-	/* PUBACK/PUBREC held back while subscribers are congested (in broker->held_conns) */
-	struct held_ack *held;
-	uint32_t n_held, cap_held, n_held_puback;
-	struct mqtt_list held_link;
-};
-
-struct match {
-	union {
-		struct mqtt_session *s;
-		struct mqtt_msg *retained; /* send_retained() scratch */
-	};
-	uint8_t qos, retain, nsub;
-	uint32_t subids[MAX_SUBIDS];
-};
-
-/* A message being published: a view until someone keeps it. */
-struct pubctx {
-	struct mqtt_props props; /* view.props points here when present */
-	struct mqtt_msg *heap;
-	/* QoS 0 headers are the same for every subscriber of a version that gets no
-	 * per-delivery property (subscription id, alias, expiry): encoded once per (version
-	 * 3.x/5, RETAIN) (hdr_len 0: not yet; -1: does not fit, encode per delivery) */
-	int16_t hdr_len[4];
-	uint8_t hdr[4][PUB_HDR_STACK];
-	/* Last: struct mqtt_msg ends in a flexible array, which ISO C allows only at the end. */
-	struct mqtt_msg view;
-};
-
-struct mqtt_broker {
-	struct mqtt_broker_conf conf;
-	const struct mqtt_transport_ops *ops;
-	struct mqtt_stats stats;
-	struct mqtt_trie subs, retained;
-	struct mqtt_dict sessions; /* client id -> struct mqtt_session */
-	struct mqtt_list conns, offline, sessions_all;
-	uint64_t serial, assigned;
-	/* scratch of one publish */
-	uint64_t match_gen;
-	struct match *matches;
-	uint32_t n_match, cap_match;
-	struct pubctx *cur;
-	bool hit_congested;     /* the current publish was queued behind a congested session */
-	uint32_t last_matched;  /* sessions the last publish reached */
-	const uint8_t *cur_pkt; /* the packet being handled (for conn_park) */
-	uint32_t cur_pkt_len;
-	uint64_t now_hint; /* the time of the input being handled */
-	/* Publisher back-pressure: while any online session's queue is over its high watermark,
-	 * the acks of publishes that reached one are held, so the publishers' own inflight
-	 * windows stop them instead of the queue overflowing. */
-	uint32_t congested;
-	uint64_t congested_since;
-	struct mqtt_list held_conns;
-	struct mqtt_hooks hooks;
-	struct mqtt_shard_ops shard; /* shard hooks (issue 5): cross-shard routes and publishes */
-	bool injecting;              /* delivering another shard's message: never forward it */
-};
+#include "mqtt/mqtt_broker_pvt.h"
 
 static void session_pump(struct mqtt_session *s, uint64_t now);
 static void session_congestion(struct mqtt_session *s, uint64_t now);
@@ -550,6 +374,7 @@ sub_remove(struct mqtt_broker *b, struct mqtt_sub *sub)
 		g->n--;
 	mqtt_list_del(&sub->node_link);
 	mqtt_list_del(&sub->session_link);
+	sub->session->n_subs--;
 	if (g && mqtt_list_empty(&g->members)) {
 		mqtt_list_del(&g->link);
 		mqtt_free(g);
@@ -644,6 +469,7 @@ sub_add(struct mqtt_broker *b, struct mqtt_session *s, const struct mqtt_sub_ent
 		sub->filter_len = (uint16_t)e->filter.len;
 		memcpy(sub->filter, e->filter.p, e->filter.len);
 		mqtt_list_add_tail(&s->subs, &sub->session_link);
+		s->n_subs++;
 		b->subs.count++;
 		b->stats.subscriptions++;
 		if (first)
@@ -1149,6 +975,9 @@ mqtt_broker_conf_defaults(struct mqtt_broker_conf *conf)
 	conf->connect_timeout_us = 10 * US_PER_S;
 	conf->topic_alias_max = 16;
 	conf->queue_drop_oldest = 0;
+	conf->max_keepalive = 0;
+	conf->max_topic_length = 65535;
+	strcpy(conf->response_info, "$response/");
 }
 
 struct mqtt_broker *
@@ -1311,8 +1140,8 @@ conn_fail(struct mqtt_conn *c, uint8_t reason, int err)
 
 	if (reason == MQTT_RC_MALFORMED_PACKET)
 		b->stats.malformed_packets++;
-	else
-		b->stats.protocol_errors++;
+	else if (reason != MQTT_RC_MESSAGE_RATE_TOO_HIGH && reason != MQTT_RC_QUOTA_EXCEEDED)
+		b->stats.protocol_errors++; /* host limits are counted by reason only */
 	count_reason(b, reason);
 	if (c->state == CONN_CONNECTED) {
 		send_disconnect(c, reason);
@@ -1660,6 +1489,7 @@ on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
 	struct mqtt_props ack;
 	char assigned[48];
 	uint8_t buf[512];
+	char rinfo[192];
 	bool present = false;
 	uint32_t expiry;
 
@@ -1720,6 +1550,20 @@ on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
 		expiry = cp->clean_start ? 0 : UINT32_MAX;
 	}
 	c->keepalive = cp->keep_alive;
+	if ((b->conf.max_keepalive && (c->keepalive > b->conf.max_keepalive || !c->keepalive)) ||
+	    (c->keepalive && c->keepalive < b->conf.min_keepalive)) {
+		/* Outside the bounds (0 is unbounded, so above any maximum). v5: MQTT-3.2.2-21/22,
+		 * the client uses our Server Keep Alive. 3.1.1 cannot tell the client another
+		 * value: refused as Mosquitto 2 does (CONNACK 0x02). */
+		if (c->version != MQTT_V5)
+			return connack_refuse(c, MQTT_RC_CLIENT_IDENTIFIER_NOT_VALID, -EINVAL);
+		c->keepalive = c->keepalive && c->keepalive < b->conf.min_keepalive
+		                       ? b->conf.min_keepalive
+		                       : b->conf.max_keepalive;
+		ack.present |= MQTT_PROP_BIT(MQTT_PROP_SERVER_KEEP_ALIVE);
+		ack.server_keep_alive = c->keepalive;
+		b->stats.keepalive_adjusted++;
+	}
 
 	s = mqtt_dict_get(&b->sessions, cid.p, cid.len);
 	if (s && s->conn) {
@@ -1806,6 +1650,18 @@ on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
 		ack.topic_alias_maximum = b->conf.topic_alias_max;
 		if (!ack.topic_alias_maximum)
 			ack.present &= ~MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS_MAXIMUM);
+		if (cp->props.request_response_information == 1 && b->conf.response_info[0]) {
+			/* MQTT-3.1.2-28 permits it only when asked; too long an id: none (allowed,
+			 * the Server MAY send it) */
+			int n = snprintf(rinfo, sizeof(rinfo), "%.*s%.*s/",
+			                 (int)sizeof(b->conf.response_info), b->conf.response_info,
+			                 (int)s->cid_len, (const char *)s->cid);
+			if (n > 0 && (size_t)n < sizeof(rinfo)) {
+				ack.present |= MQTT_PROP_BIT(MQTT_PROP_RESPONSE_INFORMATION);
+				ack.response_information.p = (const uint8_t *)rinfo;
+				ack.response_information.len = (uint32_t)n;
+			}
+		}
 	}
 	if (conn_write_ctrl(c, buf,
 	                    mqtt_encode_connack(present, 0, &ack, c->version, buf, sizeof(buf))))
@@ -1876,6 +1732,25 @@ conn_alias(struct mqtt_conn *c, struct mqtt_publish *p)
 	return 0;
 }
 
+/* Topic name or filter over max_topic_length / max_topic_levels (counted). O(len). */
+static bool
+topic_over_limits(struct mqtt_broker *b, struct mqtt_str t)
+{
+	uint32_t levels = 1;
+
+	if (b->conf.max_topic_length && t.len > b->conf.max_topic_length)
+		goto over;
+	if (!b->conf.max_topic_levels)
+		return false;
+	for (uint32_t i = 0; i < t.len; i++)
+		levels += t.p[i] == '/';
+	if (levels <= b->conf.max_topic_levels)
+		return false;
+over:
+	b->stats.topics_refused++;
+	return true;
+}
+
 static int
 on_publish(struct mqtt_conn *c, struct mqtt_publish *p, uint64_t now)
 {
@@ -1895,6 +1770,13 @@ on_publish(struct mqtt_conn *c, struct mqtt_publish *p, uint64_t now)
 		    !mqtt_utf8_valid(p->payload.p, p->payload.len))
 			rc = MQTT_RC_PAYLOAD_FORMAT_INVALID;
 	}
+	if (!rc && topic_over_limits(b, p->topic)) {
+		/* v5 3.3.4: "Topic Name invalid" (acknowledged and dropped at QoS 1/2, DISCONNECT
+		 * at QoS 0); 3.1.1 has no way to refuse a PUBLISH but closing (4.8) */
+		if (c->version != MQTT_V5)
+			return conn_fail(c, MQTT_RC_TOPIC_NAME_INVALID, -EBADMSG);
+		rc = MQTT_RC_TOPIC_NAME_INVALID;
+	}
 	if (c->version == MQTT_V5 && p->qos &&
 	    c->n_held_puback + s->n_rx_qos2 >= session_window_in(b) &&
 	    !(p->qos == 2 && rx_qos2_has(s, p->packet_id, false)))
@@ -1908,7 +1790,12 @@ on_publish(struct mqtt_conn *c, struct mqtt_publish *p, uint64_t now)
 			return send_ack(c, ack, p->packet_id, rc);
 		return conn_fail(c, rc, -EBADMSG);
 	}
-	if (b->hooks.acl && b->hooks.acl(b->hooks.ctx, c, 1, p->topic.p, p->topic.len)) {
+	if (b->hooks.acl && (rc = (uint8_t)b->hooks.acl(b->hooks.ctx, c, 1, p->topic.p,
+	                                                p->topic.len))) {
+		/* A host limit (publish rate 0x96, quota 0x97) ends the connection (v5 3.14.2.1;
+		 * 3.x: closed), before the message is routed. */
+		if (rc == MQTT_RC_MESSAGE_RATE_TOO_HIGH || rc == MQTT_RC_QUOTA_EXCEEDED)
+			return conn_fail(c, rc, -EDQUOT);
 		/* MQTT-3.3.5-2: not authorised: acknowledged (v5 with 0x87) and dropped */
 		count_reason(b, MQTT_RC_NOT_AUTHORIZED);
 		if (!p->qos)
@@ -2102,7 +1989,7 @@ on_subscribe(struct mqtt_conn *c, const struct mqtt_subscribe *sp, uint64_t now)
 	while (mqtt_sub_next(&it, &e)) {
 		struct mqtt_str name, f;
 		bool existed, shared = mqtt_filter_shared(e.filter, &name, &f);
-		if (!mqtt_filter_valid(e.filter)) {
+		if (!mqtt_filter_valid(e.filter) || topic_over_limits(b, e.filter)) {
 			rc[i++] = c->version == MQTT_V5 ? MQTT_RC_TOPIC_FILTER_INVALID
 			                                : MQTT_SUBACK_FAILURE;
 			continue;
@@ -2116,6 +2003,15 @@ on_subscribe(struct mqtt_conn *c, const struct mqtt_subscribe *sp, uint64_t now)
 		if (b->hooks.acl && b->hooks.acl(b->hooks.ctx, c, 0, e.filter.p, e.filter.len)) {
 			count_reason(b, MQTT_RC_NOT_AUTHORIZED);
 			rc[i++] = c->version == MQTT_V5 ? MQTT_RC_NOT_AUTHORIZED
+			                                : MQTT_SUBACK_FAILURE;
+			continue;
+		}
+		if (b->conf.max_subscriptions && c->s->n_subs >= b->conf.max_subscriptions &&
+		    !sub_find(c->s, e.filter.p, e.filter.len)) {
+			/* replacing an existing subscription stays allowed */
+			b->stats.subscriptions_refused++;
+			count_reason(b, MQTT_RC_QUOTA_EXCEEDED);
+			rc[i++] = c->version == MQTT_V5 ? MQTT_RC_QUOTA_EXCEEDED
 			                                : MQTT_SUBACK_FAILURE;
 			continue;
 		}
@@ -2383,20 +2279,21 @@ mqtt_conn_input(struct mqtt_conn *c, const void *data, size_t len, uint64_t now_
 
 /* ---- shard hooks, part 2 (issue 5, the dataplane's; see mqtt.h) ---- */
 
-void
-mqtt_broker_session_release(struct mqtt_broker *b, const uint8_t *cid, size_t len, uint64_t now_us)
+/* Disconnect the session's connection with `reason` (its will published), then end the
+ * session. Shared by takeovers from another shard and operator drops. */
+static int
+session_end(struct mqtt_broker *b, const uint8_t *cid, size_t len, uint8_t reason, uint64_t now_us)
 {
 	struct mqtt_session *s = mqtt_dict_get(&b->sessions, cid, (uint32_t)len);
 	struct mqtt_conn *old;
 
 	if (!s)
-		return;
+		return -ENOENT;
 	old = s->conn;
 	if (old) {
-		/* as a takeover on this shard (on_connect), then the session ends here */
-		b->stats.takeovers++;
-		count_reason(b, MQTT_RC_SESSION_TAKEN_OVER);
-		send_disconnect(old, MQTT_RC_SESSION_TAKEN_OVER);
+		count_reason(b, reason);
+		if (old->state == CONN_CONNECTED)
+			send_disconnect(old, reason);
 		conn_close(old, 0);
 		conn_will(old, now_us);
 		old->s = NULL;
@@ -2406,6 +2303,67 @@ mqtt_broker_session_release(struct mqtt_broker *b, const uint8_t *cid, size_t le
 	}
 	if (s)
 		session_free(s, now_us);
+	return 0;
+}
+
+void
+mqtt_broker_session_release(struct mqtt_broker *b, const uint8_t *cid, size_t len, uint64_t now_us)
+{
+	struct mqtt_session *s = mqtt_dict_get(&b->sessions, cid, (uint32_t)len);
+
+	/* as a takeover on this shard (on_connect), then the session ends here */
+	if (s && s->conn)
+		b->stats.takeovers++;
+	session_end(b, cid, len, MQTT_RC_SESSION_TAKEN_OVER, now_us);
 }
 
 /* ---- end of shard hooks, part 2 ---- */
+
+/* ---- operator requests (mqtt_admin.h): mutations stay in this file ---- */
+
+int
+mqtt_admin_kick(struct mqtt_broker *b, const uint8_t *cid, size_t len, uint8_t reason,
+                uint64_t now_us)
+{
+	struct mqtt_session *s = mqtt_dict_get(&b->sessions, cid, (uint32_t)len);
+	struct mqtt_conn *c;
+
+	if (!s || !s->conn || s->conn->state == CONN_CLOSING)
+		return -ENOENT;
+	c = s->conn;
+	count_reason(b, reason ? reason : MQTT_RC_ADMINISTRATIVE_ACTION);
+	if (c->state == CONN_CONNECTED)
+		send_disconnect(c, reason ? reason : MQTT_RC_ADMINISTRATIVE_ACTION);
+	/* the will is published when the host reports the transport gone (will_due stays) */
+	conn_close(c, 0);
+	(void)now_us;
+	return 0;
+}
+
+int
+mqtt_admin_session_drop(struct mqtt_broker *b, const uint8_t *cid, size_t len, uint64_t now_us)
+{
+	return session_end(b, cid, len, MQTT_RC_ADMINISTRATIVE_ACTION, now_us);
+}
+
+int
+mqtt_admin_retained_delete(struct mqtt_broker *b, const uint8_t *topic, size_t len)
+{
+	struct mqtt_tnode *n;
+
+	if (len == 0 || len > UINT16_MAX)
+		return -EINVAL;
+	n = mqtt_trie_node(&b->retained, topic, len);
+	if (!n)
+		return -ENOMEM;
+	if (!n->retained) {
+		mqtt_trie_prune(&b->retained, n);
+		return -ENOENT;
+	}
+	mqtt_msg_put(n->retained);
+	n->retained = NULL;
+	b->retained.count--;
+	mqtt_trie_prune(&b->retained, n);
+	b->stats.retained = b->retained.count;
+	return 0;
+}

@@ -1095,6 +1095,12 @@ def t5_puback_reason():
     expect(t == 4 and b[:2] == b'\x00\x02' and b[2:3] in (b'', b'\x00'), 'PUBACK 0x00: %r' % b)
 
 
+@test('5.0 MQTT-3.2.2-22 without a keep-alive bound: no Server Keep Alive, the client\'s stands')
+def t5_no_server_keepalive():
+    c = conn5('ska', keepalive=300)
+    expect(0x13 not in c.connack_props, 'no Server Keep Alive: %r' % c.connack_props)
+
+
 def main():
     want = sys.argv[3:]
     n = failed = 0

@@ -4,6 +4,7 @@
  * where the volume is (every split point, 10,000 messages, back-pressure).
  */
 #include "broker_harness.h"
+#include "mqtt/mqtt_admin.h"
 
 static void
 small_window(struct mqtt_broker_conf *c)
@@ -1038,6 +1039,188 @@ test_mutated_streams(void)
 	mqtt_broker_destroy(b);
 }
 
+static void
+keepalive_bounds(struct mqtt_broker_conf *c)
+{
+	c->max_keepalive = 60;
+	c->min_keepalive = 5;
+}
+
+/* Keep-alive bounds: v5 gets Server Keep Alive (MQTT-3.2.2-21/22) and the broker times out on
+ * that value; 3.1.1 cannot be told, so it is refused with CONNACK 0x02 (Mosquitto 2 does so). */
+static void
+test_keepalive_bounds(void)
+{
+	struct mqtt_broker *b = broker_new(keepalive_bounds);
+	struct fake f;
+	uint64_t t0 = now_us;
+
+	/* 3.1.1, keep-alive 120 > 60: identifier rejected, closed, counted under 0x85 */
+	fake_open(b, &f);
+	CHECK(feed_hex(&f, "10 0e 00 04 4d 51 54 54 04 02 00 78 00 02 63 31") < 0);
+	CHECK(expect_hex(&f, "20 02 00 02"));
+	CHECK_EQ(f.closed, 1);
+	fake_gone(&f);
+	CHECK_EQ(mqtt_broker_stats(b)->errors_by_reason[0x85 - 0x80], 1);
+	/* 3.1.1, keep-alive 0 (none, so above any maximum) and 3 (< 5): refused too */
+	fake_open(b, &f);
+	CHECK(feed_hex(&f, "10 0e 00 04 4d 51 54 54 04 02 00 00 00 02 63 31") < 0);
+	CHECK(expect_hex(&f, "20 02 00 02"));
+	fake_gone(&f);
+	fake_open(b, &f);
+	CHECK(feed_hex(&f, "10 0e 00 04 4d 51 54 54 04 02 00 03 00 02 63 31") < 0);
+	CHECK(expect_hex(&f, "20 02 00 02"));
+	fake_gone(&f);
+	/* 3.1.1, keep-alive 60: accepted, timed at 90 s */
+	fake_open(b, &f);
+	CHECK_EQ(feed_hex(&f, "10 0e 00 04 4d 51 54 54 04 02 00 3c 00 02 63 31"), 0);
+	CHECK(expect_hex(&f, "20 02 00 00"));
+	CHECK_EQ(mqtt_conn_deadline(f.c), t0 + 90000000);
+	CHECK_EQ(feed_hex(&f, "e0 00"), 0);
+	fake_gone(&f);
+	/* v5, keep-alive 120: CONNACK with Server Keep Alive (0x13) 60, timed at 90 s */
+	fake_open(b, &f);
+	CHECK_EQ(feed_hex(&f, "10 0f 00 04 4d 51 54 54 05 02 00 78 00 00 02 63 31"), 0);
+	CHECK(expect_hex(&f, "20 11 00 00 0e 13 00 3c 21 00 20 22 00 10 27 01 00 00 00"));
+	CHECK_EQ(mqtt_conn_deadline(f.c), t0 + 90000000);
+	mqtt_conn_timeout(f.c, t0 + 90000000);
+	CHECK_EQ(f.closed, 1);
+	fake_gone(&f);
+	/* v5, keep-alive 2 (< 5): Server Keep Alive 5; keep-alive 30: no property */
+	fake_open(b, &f);
+	CHECK_EQ(feed_hex(&f, "10 0f 00 04 4d 51 54 54 05 02 00 02 00 00 02 63 31"), 0);
+	CHECK(expect_hex(&f, "20 11 00 00 0e 13 00 05 21 00 20 22 00 10 27 01 00 00 00"));
+	CHECK_EQ(mqtt_conn_deadline(f.c), t0 + 7500000);
+	CHECK_EQ(feed_hex(&f, "e0 00"), 0);
+	fake_gone(&f);
+	fake_open(b, &f);
+	CHECK_EQ(feed_hex(&f, "10 0f 00 04 4d 51 54 54 05 02 00 1e 00 00 02 63 31"), 0);
+	CHECK(expect_hex(&f, "20 0e 00 00 0b 21 00 20 22 00 10 27 01 00 00 00"));
+	CHECK_EQ(feed_hex(&f, "e0 00"), 0);
+	fake_gone(&f);
+	CHECK_EQ(mqtt_broker_stats(b)->keepalive_adjusted, 2);
+	CHECK_EQ(mqtt_broker_stats(b)->errors_by_reason[0x85 - 0x80], 3);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
+	mqtt_broker_destroy(b);
+}
+
+static void
+two_subscriptions(struct mqtt_broker_conf *c)
+{
+	c->max_subscriptions = 2;
+}
+
+/* max_subscriptions 2: a third filter gets 0x80 (3.1.1) / 0x97 Quota exceeded (v5), counted;
+ * replacing an existing subscription and subscribing after an UNSUBSCRIBE stay allowed. */
+static void
+test_max_subscriptions(void)
+{
+	struct mqtt_broker *b = broker_new(two_subscriptions);
+	struct fake f, v;
+
+	client(b, &f, MQTT_V311, "s", 1);
+	CHECK_EQ(feed_hex(&f, "82 0e 00 01 00 03 61 2f 23 01 00 03 61 2f 2b 00"), 0);
+	CHECK(expect_hex(&f, "90 04 00 01 01 00"));
+	CHECK_EQ(feed_hex(&f, "82 06 00 02 00 01 62 01"), 0);
+	CHECK(expect_hex(&f, "90 03 00 02 80"));
+	CHECK_EQ(feed_hex(&f, "82 08 00 03 00 03 61 2f 2b 01"), 0);
+	CHECK(expect_hex(&f, "90 03 00 03 01"));
+	CHECK_EQ(feed_hex(&f, "a2 07 00 04 00 03 61 2f 2b"), 0);
+	CHECK(expect_hex(&f, "b0 02 00 04"));
+	CHECK_EQ(feed_hex(&f, "82 06 00 05 00 01 62 01"), 0);
+	CHECK(expect_hex(&f, "90 03 00 05 01"));
+	CHECK_EQ(mqtt_broker_stats(b)->subscriptions, 2);
+	/* v5: x and y fit, z is over quota */
+	client(b, &v, MQTT_V5, "v", 1);
+	CHECK_EQ(feed_hex(&v, "82 0f 00 01 00 00 01 78 00 00 01 79 00 00 01 7a 00"), 0);
+	CHECK(expect_hex(&v, "90 06 00 01 00 00 00 97"));
+	CHECK_EQ(mqtt_broker_stats(b)->subscriptions, 4);
+	CHECK_EQ(mqtt_broker_stats(b)->subscriptions_refused, 2);
+	CHECK_EQ(mqtt_broker_stats(b)->errors_by_reason[0x97 - 0x80], 2);
+	fake_gone(&f);
+	fake_gone(&v);
+	CHECK_EQ(mqtt_broker_stats(b)->subscriptions, 0);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
+	mqtt_broker_destroy(b);
+}
+
+/* Operator requests (mqtt_admin.h): kick keeps the session and publishes the will, drop ends
+ * the session, retained delete empties the store; unknown ids and topics are -ENOENT. */
+static void
+test_admin(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct fake k, v, w, pub;
+	uint8_t buf[256];
+
+	client(b, &w, MQTT_V311, "watch", 1);
+	subscribe(&w, MQTT_V311, "will", 0);
+	fake_open(b, &k); /* 3.1.1 persistent session, will "bye" on "will" */
+	CHECK_EQ(feed(&k, buf, pkt_connect(buf, MQTT_V311, "k", 0, 0, "will", "bye", 0)), 0);
+	CHECK(expect_hex(&k, "20 02 00 00"));
+	subscribe(&k, MQTT_V311, "t", 1);
+	CHECK_EQ(mqtt_admin_kick(b, (const uint8_t *)"nobody", 6, 0, now_us), -ENOENT);
+	CHECK_EQ(mqtt_admin_kick(b, (const uint8_t *)"k", 1, 0, now_us), 0);
+	CHECK(expect_hex(&k, "")); /* 3.1.1 has no DISCONNECT from the server */
+	CHECK_EQ(k.closed, 1);
+	fake_gone(&k);
+	CHECK(expect_hex(&w, "30 09 00 04 77 69 6c 6c 62 79 65"));
+	client(b, &v, MQTT_V5, "v", 1); /* v5: DISCONNECT 0x98 */
+	CHECK_EQ(mqtt_admin_kick(b, (const uint8_t *)"v", 1, 0, now_us), 0);
+	CHECK(expect_hex(&v, "e0 02 98 00"));
+	fake_gone(&v);
+	CHECK_EQ(mqtt_broker_stats(b)->sessions_persistent, 1);
+	CHECK_EQ(mqtt_broker_stats(b)->errors_by_reason[0x98 - 0x80], 2);
+	/* the offline session still gets its QoS 1 messages; drop frees them with it */
+	client(b, &pub, MQTT_V311, "p", 1);
+	CHECK_EQ(feed(&pub, buf, pkt_publish(buf, sizeof(buf), MQTT_V311, "t", "x", 1, 1, 7, 0)),
+	         0);
+	CHECK_EQ(mqtt_admin_session_drop(b, (const uint8_t *)"k", 1, now_us), 0);
+	CHECK_EQ(mqtt_admin_session_drop(b, (const uint8_t *)"k", 1, now_us), -ENOENT);
+	CHECK_EQ(mqtt_broker_stats(b)->sessions_persistent, 0);
+	CHECK_EQ(feed_hex(&pub, "31 04 00 01 72 41"), 0);
+	CHECK_EQ(mqtt_broker_stats(b)->retained, 1);
+	CHECK_EQ(mqtt_admin_retained_delete(b, (const uint8_t *)"r/x", 3), -ENOENT);
+	CHECK_EQ(mqtt_admin_retained_delete(b, (const uint8_t *)"r", 1), 0);
+	CHECK_EQ(mqtt_broker_stats(b)->retained, 0);
+	fake_gone(&pub);
+	fake_gone(&w);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
+	mqtt_broker_destroy(b);
+}
+
+static int
+hook_rate(void *ctx, struct mqtt_conn *c, int write, const uint8_t *t, size_t len)
+{
+	return write && len == 4 && !memcmp(t, "fast", 4) ? MQTT_RC_MESSAGE_RATE_TOO_HIGH : 0;
+}
+
+/* A host limit answered from the ACL hook (0x96) ends the connection with that reason and
+ * routes nothing; it is counted by reason, not as a protocol error. */
+static void
+test_rate_hook(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct mqtt_hooks h = {NULL, hook_rate, NULL};
+	struct fake f, s;
+	uint8_t buf[128];
+
+	mqtt_broker_set_hooks(b, &h);
+	client(b, &s, MQTT_V311, "s", 1);
+	subscribe(&s, MQTT_V311, "#", 0);
+	client(b, &f, MQTT_V5, "f", 1);
+	CHECK(feed(&f, buf, pkt_publish(buf, sizeof(buf), MQTT_V5, "fast", "x", 1, 1, 3, 0)) < 0);
+	CHECK(expect_hex(&f, "e0 02 96 00"));
+	CHECK_EQ(f.closed, 1);
+	CHECK(expect_hex(&s, ""));
+	CHECK_EQ(mqtt_broker_stats(b)->errors_by_reason[0x96 - 0x80], 1);
+	CHECK_EQ(mqtt_broker_stats(b)->protocol_errors, 0);
+	fake_gone(&f);
+	fake_gone(&s);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
+	mqtt_broker_destroy(b);
+}
+
 int
 main(void)
 {
@@ -1067,5 +1250,9 @@ main(void)
 	TEST(test_hooks);
 	TEST(test_enhanced_auth);
 	TEST(test_mutated_streams);
+	TEST(test_keepalive_bounds);
+	TEST(test_max_subscriptions);
+	TEST(test_admin);
+	TEST(test_rate_hook);
 	return tap_done();
 }

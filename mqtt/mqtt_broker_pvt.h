@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * mqtt broker core: the structures of one shard's broker, shared by mqtt_broker.c (which owns
+ * every mutation of them) and the read-only walkers of mqtt_admin.c. Nothing here is visible to
+ * the dataplane; mqtt.h and mqtt_admin.h are the contracts.
+ */
+#ifndef MQTT_BROKER_PVT_H
+#define MQTT_BROKER_PVT_H
+
+#include "mqtt/mqtt_codec.h"
+#include "mqtt/mqtt_pvt.h"
+
+#define US_PER_S          1000000ull
+#define MAX_SUBIDS        8     /* subscription identifiers carried by one delivery */
+#define TICK_SCAN         64    /* offline sessions examined per mqtt_broker_tick() */
+#define OUTBUF_CTRL_SLACK 65536 /* acks may exceed max_outbuf by this before we give up */
+#define V31_MAX_CLIENT_ID 23
+#define PUB_HDR_STACK     256
+#define HELD_ACKS_MAX     1024    /* acks held back per publisher (back-pressure) */
+#define HELD_ACKS_MAX_US  5000000 /* longest a congested subscriber holds publishers */
+
+/* ------------------------------------------------------------------------------------------ */
+
+enum conn_state {
+	CONN_NEW,       /* waiting for CONNECT */
+	CONN_AUTH,      /* CONNECT parked by hooks->connect; input held in `parked` */
+	CONN_AUTH_EXCH, /* v5 AUTH exchange in progress; the CONNECT kept in `parked` */
+	CONN_CONNECTED, /* CONNACK sent */
+	CONN_CLOSING,   /* ops->close called; waiting for mqtt_conn_closed() */
+};
+
+/* A QoS 1/2 message on its way to one session. */
+enum dlv_state {
+	DLV_QUEUED,    /* behind the inflight window, no packet id yet */
+	DLV_SEND,      /* has a packet id; PUBLISH (re)send pending */
+	DLV_WAIT_ACK,  /* PUBLISH sent; waiting for PUBACK / PUBREC */
+	DLV_REL,       /* PUBREC received; PUBREL (re)send pending */
+	DLV_WAIT_COMP, /* PUBREL sent; waiting for PUBCOMP */
+};
+
+struct mqtt_delivery {
+	struct mqtt_list link; /* session->queue or session->inflight */
+	struct mqtt_msg *msg;  /* NULL once PUBREC arrived (only the id matters then) */
+	uint16_t pid;
+	uint8_t qos, retain, state, dup, nsub;
+	uint32_t subids[];
+};
+
+struct mqtt_session {
+	struct mqtt_list offline_link; /* broker->offline while no connection holds it */
+	struct mqtt_list all_link;     /* broker->sessions_all */
+	struct mqtt_broker *b;
+	struct mqtt_conn *conn;
+	uint64_t serial;       /* identifies the publisher for no-local */
+	uint32_t expiry_s;     /* session expiry interval; UINT32_MAX never */
+	uint64_t expire_at;    /* while offline */
+	struct mqtt_list subs; /* mqtt_sub.session_link */
+	uint32_t n_subs;       /* entries of subs, for max_subscriptions */
+	struct mqtt_list inflight, queue;
+	uint32_t n_inflight, n_queued, n_pending; /* n_pending: inflight in DLV_SEND or DLV_REL */
+	uint16_t next_pid;
+	/* Inbound QoS 2 packet ids between PUBREC and PUBREL (exactly once across reconnects). */
+	uint16_t *rx_qos2;
+	uint32_t n_rx_qos2, cap_rx_qos2;
+	/* v5 will delay: the will waits here until will_at or the session's end. */
+	struct mqtt_msg *will;
+	uint8_t will_qos, will_retain;
+	uint64_t will_at;
+	uint8_t congested; /* online with a queue over the high watermark: publishers wait */
+	/* match dedup within one publish */
+	uint64_t match_gen;
+	uint32_t match_idx;
+	uint16_t cid_len;
+	uint8_t cid[];
+};
+
+struct held_ack {
+	uint8_t type;
+	uint16_t pid;
+};
+
+struct out_alias {
+	uint16_t alias;
+	uint16_t len;
+	uint8_t topic[];
+};
+
+struct topic_alias {
+	uint8_t *p;
+	uint16_t len;
+};
+
+struct mqtt_conn {
+	struct mqtt_list link; /* broker->conns */
+	struct mqtt_broker *b;
+	void *io;
+	struct mqtt_session *s;
+	uint8_t state;
+	uint8_t version;
+	uint8_t will_due; /* the will is published when the connection ends */
+	uint8_t counted;  /* counted in connections_current */
+	uint8_t abortive; /* closed with RST: held output is discarded */
+	uint8_t auth_ok;  /* hooks->connect or hooks->auth accepted the CONNECT */
+	/* v5 enhanced authentication: the method (for AUTH checks) and the data for CONNACK */
+	uint8_t *auth_method, *auth_data;
+	uint16_t auth_method_len, auth_data_len;
+	uint16_t keepalive;
+	uint16_t peer_recv_max;
+	uint32_t peer_max_packet;
+	uint64_t deadline;
+	/* input: a fixed header in progress, then one packet being accumulated */
+	uint8_t hdr[MQTT_MAX_FIXED_HEADER];
+	uint8_t hdr_len;
+	uint8_t *in;
+	uint32_t in_len, in_need;
+	/* output held back by the transport */
+	uint8_t *out;
+	size_t out_off, out_len, out_cap;
+	/* will of this connection */
+	struct mqtt_msg *will;
+	uint8_t will_qos, will_retain;
+	uint32_t will_delay_s;
+	/* v5 inbound topic aliases, allocated on first use */
+	struct topic_alias *aliases;
+	/* v5 outbound topic aliases: topic -> struct out_alias, up to out_alias_max, assigned
+	 * first come first served and never replaced (no eviction churn on the wire) */
+	struct mqtt_dict out_aliases;
+	uint16_t out_alias_max, out_alias_n;
+	/* CONN_AUTH: the CONNECT packet, then the input that followed it */
+	uint8_t *parked;
+	uint32_t parked_connect, parked_len;
+	/* PUBACK/PUBREC held back while subscribers are congested (in broker->held_conns) */
+	struct held_ack *held;
+	uint32_t n_held, cap_held, n_held_puback;
+	struct mqtt_list held_link;
+};
+
+struct match {
+	union {
+		struct mqtt_session *s;
+		struct mqtt_msg *retained; /* send_retained() scratch */
+	};
+	uint8_t qos, retain, nsub;
+	uint32_t subids[MAX_SUBIDS];
+};
+
+/* A message being published: a view until someone keeps it. */
+struct pubctx {
+	struct mqtt_props props; /* view.props points here when present */
+	struct mqtt_msg *heap;
+	/* QoS 0 headers are the same for every subscriber of a version that gets no
+	 * per-delivery property (subscription id, alias, expiry): encoded once per (version
+	 * 3.x/5, RETAIN) (hdr_len 0: not yet; -1: does not fit, encode per delivery) */
+	int16_t hdr_len[4];
+	uint8_t hdr[4][PUB_HDR_STACK];
+	/* Last: struct mqtt_msg ends in a flexible array, which ISO C allows only at the end. */
+	struct mqtt_msg view;
+};
+
+struct mqtt_broker {
+	struct mqtt_broker_conf conf;
+	const struct mqtt_transport_ops *ops;
+	struct mqtt_stats stats;
+	struct mqtt_trie subs, retained;
+	struct mqtt_dict sessions; /* client id -> struct mqtt_session */
+	struct mqtt_list conns, offline, sessions_all;
+	uint64_t serial, assigned;
+	/* scratch of one publish */
+	uint64_t match_gen;
+	struct match *matches;
+	uint32_t n_match, cap_match;
+	struct pubctx *cur;
+	bool hit_congested;     /* the current publish was queued behind a congested session */
+	uint32_t last_matched;  /* sessions the last publish reached */
+	const uint8_t *cur_pkt; /* the packet being handled (for conn_park) */
+	uint32_t cur_pkt_len;
+	uint64_t now_hint; /* the time of the input being handled */
+	/* Publisher back-pressure: while any online session's queue is over its high watermark,
+	 * the acks of publishes that reached one are held, so the publishers' own inflight
+	 * windows stop them instead of the queue overflowing. */
+	uint32_t congested;
+	uint64_t congested_since;
+	struct mqtt_list held_conns;
+	struct mqtt_hooks hooks;
+	struct mqtt_shard_ops shard; /* shard hooks (issue 5): cross-shard routes and publishes */
+	bool injecting;              /* delivering another shard's message: never forward it */
+};
+
+#endif /* MQTT_BROKER_PVT_H */
