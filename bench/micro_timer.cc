@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "micro_main.h"
+
 extern "C" {
 #include "micro_tcp_glue.h"
 #include "tcpstack/tcp_timer.h"
@@ -192,14 +194,16 @@ BENCHMARK(BM_timer_cancel_arm)->Arg(1000)->Arg(1000000);
 int
 main(int argc, char **argv)
 {
-	benchmark::Initialize(&argc, argv);
-	if (benchmark::ReportUnrecognizedArguments(argc, argv))
-		return 1;
-	// stderr: --benchmark_list_tests output on stdout must stay a list of names.
-	fprintf(stderr, "TCB (struct tcp_conn): %zu bytes; timer entry at offset %zu\n",
-	        bench_tcb_size(), bench_tcb_timer_off());
-	benchmark::AddCustomContext("tcb_bytes", std::to_string(bench_tcb_size()));
-	benchmark::RunSpecifiedBenchmarks();
-	benchmark::Shutdown();
-	return 0;
+	return micro_main(
+	        argc, argv,
+	        [](const char *) {
+		        // stderr: --benchmark_list_tests output on stdout must stay a list of
+		        // names.
+		        fprintf(stderr,
+		                "TCB (struct tcp_conn): %zu bytes; timer entry at offset %zu\n",
+		                bench_tcb_size(), bench_tcb_timer_off());
+		        benchmark::AddCustomContext("tcb_bytes", std::to_string(bench_tcb_size()));
+		        return 0;
+	        },
+	        [] {});
 }
