@@ -33,6 +33,8 @@ enum dp_ring_tag {
 	DP_RING_PUB = 1,   /* a reference to a published struct mqtt_msg, to inject (dp_route.c) */
 	DP_RING_RET = 2,   /* that reference coming back to the shard that owns the message */
 	DP_RING_ROUTE = 3, /* struct dp_route_msg: a shard's first/last subscription to a filter */
+	DP_RING_XFER = 4,  /* struct mqtt_xfer: sessions across shards (mqtt/mqtt_xfer.c) */
+	DP_RING_XRET = 5,  /* that message coming back to the shard that allocated it */
 };
 #define DP_RING_TAG(e) ((unsigned int)((uintptr_t)(e)&7u))
 
@@ -144,7 +146,7 @@ void dp_shard_entry_discard(struct dp_lcore *ls, void *e);
 /* dp_route.c: cross-shard publishes and the replicated route table. */
 int dp_route_init(struct dp_lcore *ls); /* after the rings; installs the broker's shard hooks */
 void dp_route_fini(struct dp_lcore *ls); /* after every lcore stopped: staged entries, replica */
-/* One entry from ring `from` (a PUB, RET or ROUTE). */
+/* One entry from ring `from` (a PUB, RET, ROUTE, XFER or XRET). */
 void dp_route_input(struct dp_lcore *ls, unsigned int from, void *e);
 /* Push staged entries to the rings; what does not fit stays staged for the next iteration. */
 int dp_route_flush(struct dp_lcore *ls);

@@ -51,7 +51,6 @@ struct dp_route {
 enum dp_route_op {
 	DP_ROUTE_DEL = 0,
 	DP_ROUTE_ADD = 1,
-	DP_ROUTE_CLAIM = 2, /* filter[] is a client id that connected on `shard` */
 };
 
 struct dp_route_msg {
@@ -72,6 +71,7 @@ struct dp_route_shard {
 	uint32_t n_routes, cap_routes;
 	struct dp_stage out[DP_MAX_SHARDS];
 	uint64_t pub_out, pub_in, pub_dropped_qos0, pub_dropped_nomem, route_msgs;
+	uint64_t xfer_out, xfer_in, xfer_lost;
 } __rte_cache_aligned;
 
 static struct dp_route_shard dp_rs[DP_MAX_SHARDS];
@@ -184,7 +184,7 @@ dp_route_forward(void *ctx, uint64_t shards, struct mqtt_msg *m, uint8_t qos)
 	}
 }
 
-/* To every other shard: a route change or a client id claim. */
+/* To every other shard: a route change. */
 static void
 dp_route_broadcast(struct dp_lcore *ls, const uint8_t *filter, size_t len, enum dp_route_op op)
 {
@@ -199,7 +199,7 @@ dp_route_broadcast(struct dp_lcore *ls, const uint8_t *filter, size_t len, enum 
 		if (rm == NULL || dp_stage_push(rs, s, dp_tag(rm, DP_RING_ROUTE)) < 0) {
 			/* the replica on s misses this filter: publishes here may not reach it */
 			fprintf(stderr,
-			        "tachyond: shard %u: route/claim to shard %u lost (ENOMEM)\n",
+			        "tachyond: shard %u: route to shard %u lost (ENOMEM)\n",
 			        ls->shard, s);
 			free(rm);
 			continue;
@@ -217,20 +217,30 @@ dp_route_update(void *ctx, const uint8_t *filter, size_t len, int add)
 	dp_route_broadcast(ctx, filter, len, add ? DP_ROUTE_ADD : DP_ROUTE_DEL);
 }
 
-/* Takeover across shards, first version: every other shard ends its session of the id. Not yet
- * the design's home-shard arbitration: two connects of one id racing on two shards may end
- * both, and the session's state does not move. */
+/* Sessions across shards: the broker's transfer messages (mqtt/mqtt_xfer.c: claims, pulls,
+ * moves of whole sessions) ride the same rings, staged like everything else so that the FIFO
+ * order between two shards, which the protocol relies on, holds. Rare (one or two per connect
+ * of a client whose session lives elsewhere), so the stage may grow. */
 static void
-dp_route_claim(void *ctx, const uint8_t *cid, size_t len)
+dp_route_xfer_send(void *ctx, unsigned int to, struct mqtt_xfer *x)
 {
-	dp_route_broadcast(ctx, cid, len, DP_ROUTE_CLAIM);
+	struct dp_lcore *ls = ctx;
+	struct dp_route_shard *rs = &dp_rs[ls->shard];
+
+	if (dp_stage_push(rs, to, dp_tag(x, DP_RING_XFER)) < 0) {
+		/* the claimant times out (its CONNECT deadline) and the client retries */
+		rs->xfer_lost++;
+		mqtt_xfer_free(x);
+		return;
+	}
+	rs->xfer_out++;
 }
 
 static const struct mqtt_shard_ops dp_route_ops_tmpl = {
         .route_match = dp_route_match,
         .forward = dp_route_forward,
         .route_update = dp_route_update,
-        .session_claim = dp_route_claim,
+        .xfer_send = dp_route_xfer_send,
 };
 
 int
@@ -242,6 +252,7 @@ dp_route_init(struct dp_lcore *ls)
 	if (dp_n_shards < 2)
 		return 0;
 	ops.ctx = ls;
+	ops.n_shards = dp_n_shards;
 	mqtt_broker_set_shard_ops(ls->broker, &ops);
 	return 0;
 }
@@ -317,12 +328,23 @@ dp_route_input(struct dp_lcore *ls, unsigned int from, void *e)
 		break;
 	case DP_RING_ROUTE:
 		rs->route_msgs++;
-		if (((struct dp_route_msg *)p)->add == DP_ROUTE_CLAIM)
-			mqtt_broker_session_release(ls->broker, ((struct dp_route_msg *)p)->filter,
-			                            ((struct dp_route_msg *)p)->len, ls->now_us);
-		else
-			dp_route_apply(rs, p);
+		dp_route_apply(rs, p);
 		free(p); /* allocated by the sender: a control-path cross-thread free */
+		break;
+	case DP_RING_XFER: {
+		unsigned int owner = mqtt_xfer_owner(p);
+
+		rs->xfer_in++;
+		mqtt_broker_xfer_input(ls->broker, p, ls->now_us);
+		/* back to the allocating shard's arena (its rings are FIFO, so no reordering) */
+		if (owner == ls->shard)
+			mqtt_xfer_free(p);
+		else if (dp_stage_push(rs, owner, dp_tag(p, DP_RING_XRET)) < 0)
+			rs->xfer_lost++; /* leaks rather than freeing into another arena */
+		break;
+	}
+	case DP_RING_XRET:
+		mqtt_xfer_free(p);
 		break;
 	default:
 		break;
@@ -363,6 +385,10 @@ dp_route_discard(void *e)
 	case DP_RING_ROUTE:
 		free(dp_untag(e));
 		break;
+	case DP_RING_XFER:
+	case DP_RING_XRET:
+		mqtt_xfer_free(dp_untag(e));
+		break;
 	default:
 		break;
 	}
@@ -395,7 +421,9 @@ dp_route_summary(const struct dp_lcore *ls)
 
 	printf("tachyond: shard %u: frames steered out/in/dropped %" PRIu64 "/%" PRIu64 "/%" PRIu64
 	       " | cross-shard publishes out %" PRIu64 " in %" PRIu64 " dropped qos0/nomem %" PRIu64
-	       "/%" PRIu64 " | routes %u, route messages %" PRIu64 "\n",
+	       "/%" PRIu64 " | routes %u, route messages %" PRIu64 " | session transfer messages out %" PRIu64
+	       " in %" PRIu64 " lost %" PRIu64 "\n",
 	       ls->shard, ls->steered, ls->rx_steered, ls->steer_dropped, rs->pub_out, rs->pub_in,
-	       rs->pub_dropped_qos0, rs->pub_dropped_nomem, rs->n_routes, rs->route_msgs);
+	       rs->pub_dropped_qos0, rs->pub_dropped_nomem, rs->n_routes, rs->route_msgs,
+	       rs->xfer_out, rs->xfer_in, rs->xfer_lost);
 }

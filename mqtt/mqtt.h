@@ -80,6 +80,9 @@ struct mqtt_stats {
 					 * counted under reason 0x85) */
 	uint64_t subscriptions_refused; /* SUBACK 0x80/0x97: max_subscriptions reached */
 	uint64_t topics_refused;	/* topic names/filters over max_topic_length/levels */
+	/* Sessions across shards (mqtt_xfer.c). */
+	uint64_t sessions_moved_in, sessions_moved_out; /* whole sessions received / sent */
+	uint64_t sessions_move_dropped; /* a moved session met one already here (kept that) */
 };
 
 void mqtt_broker_conf_defaults(struct mqtt_broker_conf *conf);
@@ -172,27 +175,37 @@ void mqtt_conn_timeout(struct mqtt_conn *c, uint64_t now_us);
  * reports this shard's first subscription to a filter (add 1) and its last one gone (add 0),
  * the filter without any $share/group/ prefix. All callbacks run on the shard's thread. */
 struct mqtt_msg;
+struct mqtt_xfer;
 struct mqtt_shard_ops {
 	/* Bit i set: shard i needs a message on `topic` (retain: a retained publish). */
 	uint64_t (*route_match)(void *ctx, const uint8_t *topic, size_t len, int retain);
 	void (*forward)(void *ctx, uint64_t shards, struct mqtt_msg *m, uint8_t qos);
 	void (*route_update)(void *ctx, const uint8_t *filter, size_t len, int add);
 	void *ctx;
-	/* A client id connected here: the other shards must end their session of that id
-	 * (mqtt_broker_session_release). Optional. */
-	void (*session_claim)(void *ctx, const uint8_t *client_id, size_t len);
+	/* Sessions across shards (mqtt_xfer.c). With n_shards > 1 and xfer_send set, the home
+	 * shard of a client id (mqtt_client_home) arbitrates its takeovers and keeps its offline
+	 * session; a client connecting elsewhere gets its whole session moved to it while its
+	 * CONNECT is parked. xfer_send hands a transfer message to shard `to`, whose host runs
+	 * mqtt_broker_xfer_input() with it and then gives it back to mqtt_xfer_owner() to free. */
+	unsigned int n_shards;
+	void (*xfer_send)(void *ctx, unsigned int to, struct mqtt_xfer *x);
 };
-
 /* Install (copied) or remove (NULL) the shard hooks. */
 void mqtt_broker_set_shard_ops(struct mqtt_broker *b, const struct mqtt_shard_ops *ops);
 /* Deliver a message another shard forwarded to this shard's subscribers (and its retained store
  * when it is a retained publish); never forwarded again. `m` stays the caller's. */
 void mqtt_broker_inject(struct mqtt_broker *b, const struct mqtt_msg *m, uint64_t now_us);
-/* Another shard took client id `cid` over: disconnect its connection here (v5 reason 0x8E, the
- * will published as on a takeover) and end its session here (first version: the session's
- * subscriptions and queued messages do not move with the client). */
+/* End client id `cid`'s connection here as a takeover does (v5 reason 0x8E, its will
+ * published) and its session with it. */
 void mqtt_broker_session_release(struct mqtt_broker *b, const uint8_t *cid, size_t len,
                                  uint64_t now_us);
+/* Session transfer messages: handle one (the host keeps ownership of x and returns it to
+ * mqtt_xfer_owner(x), whose thread frees it with mqtt_xfer_free()). */
+void mqtt_broker_xfer_input(struct mqtt_broker *b, const struct mqtt_xfer *x, uint64_t now_us);
+unsigned int mqtt_xfer_owner(const struct mqtt_xfer *x);
+void mqtt_xfer_free(struct mqtt_xfer *x);
+/* The home shard of a client id among n. */
+unsigned int mqtt_client_home(const uint8_t *cid, size_t len, unsigned int n_shards);
 /* Release a reference forward() gave; only on the shard that forwarded it. */
 void mqtt_msg_release(struct mqtt_msg *m);
 /* ---- end of shard hooks ---- */

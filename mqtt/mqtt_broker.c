@@ -18,6 +18,7 @@
 #include "mqtt/mqtt_broker_pvt.h"
 
 static void session_pump(struct mqtt_session *s, uint64_t now);
+static void conn_will(struct mqtt_conn *c, uint64_t now);
 static void session_congestion(struct mqtt_session *s, uint64_t now);
 static void publish_msg(struct mqtt_broker *b, struct pubctx *pc, uint64_t now);
 
@@ -311,13 +312,6 @@ shard_forward(struct mqtt_broker *b, struct pubctx *pc)
 	b->shard.forward(b->shard.ctx, shards, h, h->qos);
 }
 
-static void
-shard_claim(struct mqtt_broker *b, const uint8_t *cid, size_t len)
-{
-	if (b->shard.session_claim)
-		b->shard.session_claim(b->shard.ctx, cid, len);
-}
-
 void
 mqtt_broker_set_shard_ops(struct mqtt_broker *b, const struct mqtt_shard_ops *ops)
 {
@@ -427,8 +421,8 @@ share_get(struct mqtt_tnode *n, struct mqtt_str name)
 }
 
 /* Add or replace the subscription to e->filter. *existed tells which. */
-static struct mqtt_sub *
-sub_add(struct mqtt_broker *b, struct mqtt_session *s, const struct mqtt_sub_entry *e,
+struct mqtt_sub *
+mqtt_sub_add(struct mqtt_broker *b, struct mqtt_session *s, const struct mqtt_sub_entry *e,
         uint32_t subid, bool *existed)
 {
 	struct mqtt_str share_name, f = e->filter;
@@ -529,8 +523,8 @@ session_will_fire(struct mqtt_session *s, uint64_t now)
 	publish_stored(s->b, w, now);
 }
 
-static struct mqtt_session *
-session_new(struct mqtt_broker *b, const uint8_t *cid, size_t len)
+struct mqtt_session *
+mqtt_session_new(struct mqtt_broker *b, const uint8_t *cid, size_t len)
 {
 	struct mqtt_session *s = mqtt_zalloc(sizeof(*s) + len);
 
@@ -554,11 +548,14 @@ session_new(struct mqtt_broker *b, const uint8_t *cid, size_t len)
 	return s;
 }
 
-static void
-session_free(struct mqtt_session *s, uint64_t now)
+void
+mqtt_session_free(struct mqtt_session *s, uint64_t now)
 {
 	struct mqtt_broker *b = s->b;
 	struct mqtt_list *pos, *tmp;
+
+	if (!b->xfer_quiet)
+		mqtt_xfer_gone(s); /* its home shard forgets where it lived */
 
 	/* v5 3.1.3.2.2: a delayed will is sent when the session ends first. */
 	session_will_fire(s, now);
@@ -999,6 +996,8 @@ mqtt_broker_create(const struct mqtt_broker_conf *conf, const struct mqtt_transp
 		b->conf.max_packet_size = MQTT_MAX_REMAINING_LEN + 5;
 	b->ops = ops;
 	mqtt_dict_init(&b->sessions);
+	mqtt_dict_init(&b->xfer_dir);
+	mqtt_dict_init(&b->xfer_wait);
 	mqtt_list_init(&b->conns);
 	mqtt_list_init(&b->offline);
 	mqtt_list_init(&b->sessions_all);
@@ -1023,6 +1022,8 @@ mqtt_broker_destroy(struct mqtt_broker *b)
 
 	if (!b)
 		return;
+	/* nothing is sent to other shards from here on */
+	memset(&b->shard, 0, sizeof(b->shard));
 	mqtt_list_for_each_safe(pos, tmp, &b->conns)
 	{
 		struct mqtt_conn *c = mqtt_container_of(pos, struct mqtt_conn, link);
@@ -1036,8 +1037,9 @@ mqtt_broker_destroy(struct mqtt_broker *b)
 		/* no wills at teardown: nobody is left to receive them */
 		mqtt_msg_put(s->will);
 		s->will = NULL;
-		session_free(s, 0);
+		mqtt_session_free(s, 0);
 	}
+	mqtt_xfer_fini(b);
 	mqtt_dict_free(&b->sessions);
 	mqtt_trie_free(&b->subs);
 	mqtt_trie_free(&b->retained);
@@ -1069,7 +1071,7 @@ mqtt_broker_tick(struct mqtt_broker *b, uint64_t now_us)
 			session_will_fire(s, now_us);
 		if (s->expire_at <= now_us) {
 			b->stats.sessions_expired++;
-			session_free(s, now_us);
+			mqtt_session_free(s, now_us);
 			continue;
 		}
 		mqtt_list_del(&s->offline_link);
@@ -1113,6 +1115,7 @@ mqtt_conn_open(struct mqtt_broker *b, void *io, uint64_t now_us)
 static void
 conn_free(struct mqtt_conn *c)
 {
+	mqtt_xfer_conn_free(c);
 	mqtt_list_del(&c->link);
 	mqtt_list_del(&c->held_link);
 	mqtt_free(c->held);
@@ -1154,10 +1157,11 @@ conn_fail(struct mqtt_conn *c, uint8_t reason, int err)
 	return err;
 }
 
+/* The session has no connection any more: unacknowledged packets are resent, with DUP, on the
+ * next one. */
 static void
-session_detach(struct mqtt_session *s, uint64_t now)
+session_unbind(struct mqtt_session *s, uint64_t now)
 {
-	struct mqtt_broker *b = s->b;
 	struct mqtt_list *pos, *tmp;
 
 	s->conn = NULL;
@@ -1174,12 +1178,47 @@ session_detach(struct mqtt_session *s, uint64_t now)
 			s->n_pending++;
 		}
 	}
+}
+
+static void
+session_detach(struct mqtt_session *s, uint64_t now)
+{
+	struct mqtt_broker *b = s->b;
+
+	session_unbind(s, now);
 	if (s->expiry_s == 0) {
-		session_free(s, now);
+		mqtt_session_free(s, now);
 		return;
 	}
 	s->expire_at = s->expiry_s == UINT32_MAX ? UINT64_MAX : now + s->expiry_s * US_PER_S;
+	if (mqtt_xfer_on(b) && mqtt_xfer_offline(s, now))
+		return; /* shipped to its home shard */
 	mqtt_list_add_tail(&b->offline, &s->offline_link);
+}
+
+/* End the session's connection with `reason` (its will due); the session stays, unbound. */
+static void
+session_kick(struct mqtt_session *s, uint8_t reason, uint64_t now)
+{
+	struct mqtt_conn *old = s->conn;
+
+	if (!old)
+		return;
+	count_reason(s->b, reason);
+	if (old->state == CONN_CONNECTED)
+		send_disconnect(old, reason);
+	conn_close(old, 0);
+	conn_will(old, now);
+	old->s = NULL;
+	session_unbind(s, now);
+}
+
+void
+mqtt_session_takeover(struct mqtt_session *s, uint64_t now)
+{
+	if (s->conn)
+		s->b->stats.takeovers++;
+	session_kick(s, MQTT_RC_SESSION_TAKEN_OVER, now);
 }
 
 /* The connection's will becomes due: published now, or parked in the session (v5 delay). */
@@ -1284,7 +1323,7 @@ static int conn_fail(struct mqtt_conn *c, uint8_t reason, int err);
 static int auth_step(struct mqtt_conn *c, int step, struct mqtt_str method, struct mqtt_str data);
 
 void
-mqtt_conn_auth_done(struct mqtt_conn *c, uint8_t reason, uint64_t now_us)
+mqtt_conn_resume(struct mqtt_conn *c, uint64_t now_us)
 {
 	uint8_t *parked = c->parked;
 	uint32_t n = c->parked_connect, total = c->parked_len;
@@ -1294,17 +1333,36 @@ mqtt_conn_auth_done(struct mqtt_conn *c, uint8_t reason, uint64_t now_us)
 	c->parked = NULL;
 	c->parked_connect = c->parked_len = 0;
 	c->state = CONN_NEW;
-	if (reason) {
-		connack_refuse(c, reason, -EACCES);
-	} else {
-		/* CONN_NEW with state kept: on_connect skips the hook this time */
-		c->auth_ok = 1;
-		if (conn_packet(c, parked, n, now_us) == 0 && total > n) {
-			c->b->stats.bytes_in -= total - n; /* counted when they arrived */
-			mqtt_conn_input(c, parked + n, total - n, now_us);
-		}
+	/* CONN_NEW with state kept: on_connect skips what was settled (auth_ok, xfer_ok) */
+	if (conn_packet(c, parked, n, now_us) == 0 && total > n) {
+		c->b->stats.bytes_in -= total - n; /* counted when they arrived */
+		mqtt_conn_input(c, parked + n, total - n, now_us);
 	}
 	mqtt_free(parked);
+}
+
+void
+mqtt_conn_abandon(struct mqtt_conn *c)
+{
+	if (c->state != CONN_CLOSING)
+		conn_close(c, 0);
+}
+
+void
+mqtt_conn_auth_done(struct mqtt_conn *c, uint8_t reason, uint64_t now_us)
+{
+	if (c->state != CONN_AUTH || c->auth_ok || c->xfer)
+		return; /* not waiting for a login (maybe for its session: mqtt_xfer.c) */
+	if (reason) {
+		mqtt_free(c->parked);
+		c->parked = NULL;
+		c->parked_connect = c->parked_len = 0;
+		c->state = CONN_NEW;
+		connack_refuse(c, reason, -EACCES);
+		return;
+	}
+	c->auth_ok = 1;
+	mqtt_conn_resume(c, now_us);
 }
 
 /* Test support: recount every session's lists and the trie against the counters kept on the
@@ -1527,14 +1585,29 @@ on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
 	}
 	if (cid.len == 0) {
 		/* MQTT-3.1.3-6 / v5 3.2.2.3.7: a unique id assigned by the server */
-		int n = snprintf(assigned, sizeof(assigned), "tachyon-%u-%llu", b->conf.shard,
-		                 (unsigned long long)++b->assigned);
+		int n;
+		/* with shards, an id whose home is this shard: no claim to make, and its session
+		 * stays here (N tries expected) */
+		do
+			n = snprintf(assigned, sizeof(assigned), "tachyon-%u-%llu", b->conf.shard,
+			             (unsigned long long)++b->assigned);
+		while (mqtt_xfer_on(b) &&
+		       mqtt_client_home((const uint8_t *)assigned, (size_t)n, b->shard.n_shards) !=
+		               b->conf.shard);
 		cid.p = (const uint8_t *)assigned;
 		cid.len = (uint32_t)n;
 		if (c->version == MQTT_V5) {
 			ack.present |= MQTT_PROP_BIT(MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER);
 			ack.assigned_client_identifier = cid;
 		}
+	}
+	if (mqtt_xfer_on(b) && !c->xfer_ok) {
+		/* the session may live on another shard: park until it is here (mqtt_xfer.c) */
+		int r = mqtt_xfer_connect(c, cid.p, cid.len, now);
+		if (r < 0)
+			return connack_refuse(c, MQTT_RC_SERVER_UNAVAILABLE, r);
+		if (r > 0)
+			return conn_park(c, cp);
 	}
 	if (c->version == MQTT_V5) {
 		expiry = cp->props.session_expiry_interval; /* 0 when absent */
@@ -1567,21 +1640,22 @@ on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
 
 	s = mqtt_dict_get(&b->sessions, cid.p, cid.len);
 	if (s && s->conn) {
-		/* MQTT-3.1.4-2 takeover: the old connection goes (its will is due), v5 with 0x8E */
-		struct mqtt_conn *old = s->conn;
-		b->stats.takeovers++;
-		count_reason(b, MQTT_RC_SESSION_TAKEN_OVER);
-		send_disconnect(old, MQTT_RC_SESSION_TAKEN_OVER);
-		conn_close(old, 0);
-		conn_will(old, now);
-		old->s = NULL;
-		s->conn = NULL;
-		/* its unacknowledged deliveries are resent to the new connection */
-		session_detach(s, now);
-		s = mqtt_dict_get(&b->sessions, cid.p, cid.len);
+		/* MQTT-3.1.4-2 takeover: the old connection goes (its will is due), v5 with 0x8E;
+		 * its unacknowledged deliveries are resent to the new connection */
+		mqtt_session_takeover(s, now);
+		if (s->expiry_s == 0) {
+			b->xfer_quiet = true; /* replaced at once */
+			mqtt_session_free(s, now);
+			b->xfer_quiet = false;
+			s = NULL;
+		} else {
+			mqtt_list_add_tail(&b->offline, &s->offline_link);
+		}
 	}
 	if (s && cp->clean_start) {
-		session_free(s, now);
+		b->xfer_quiet = true; /* replaced at once: its home shard's record stays right */
+		mqtt_session_free(s, now);
+		b->xfer_quiet = false;
 		s = NULL;
 	}
 	if (s) {
@@ -1593,7 +1667,7 @@ on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
 		if (s->expiry_s)
 			b->stats.sessions_persistent--;
 	} else {
-		s = session_new(b, cid.p, cid.len);
+		s = mqtt_session_new(b, cid.p, cid.len);
 		if (!s)
 			return connack_refuse(c, MQTT_RC_SERVER_UNAVAILABLE, -ENOMEM);
 	}
@@ -1602,7 +1676,6 @@ on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
 		b->stats.sessions_persistent++;
 	s->conn = c;
 	c->s = s;
-	shard_claim(b, cid.p, cid.len); /* shard hook */
 
 	if (cp->will_flag) {
 		struct mqtt_msg v = {
@@ -2016,7 +2089,7 @@ on_subscribe(struct mqtt_conn *c, const struct mqtt_subscribe *sp, uint64_t now)
 			continue;
 		}
 		existed = true;
-		rc[i] = sub_add(b, c->s, &e, subid, &existed)
+		rc[i] = mqtt_sub_add(b, c->s, &e, subid, &existed)
 		                ? e.qos
 		                : (c->version == MQTT_V5 ? MQTT_RC_UNSPECIFIED_ERROR
 		                                         : MQTT_SUBACK_FAILURE);
@@ -2285,24 +2358,11 @@ static int
 session_end(struct mqtt_broker *b, const uint8_t *cid, size_t len, uint8_t reason, uint64_t now_us)
 {
 	struct mqtt_session *s = mqtt_dict_get(&b->sessions, cid, (uint32_t)len);
-	struct mqtt_conn *old;
 
 	if (!s)
 		return -ENOENT;
-	old = s->conn;
-	if (old) {
-		count_reason(b, reason);
-		if (old->state == CONN_CONNECTED)
-			send_disconnect(old, reason);
-		conn_close(old, 0);
-		conn_will(old, now_us);
-		old->s = NULL;
-		s->conn = NULL;
-		session_detach(s, now_us);
-		s = mqtt_dict_get(&b->sessions, cid, (uint32_t)len);
-	}
-	if (s)
-		session_free(s, now_us);
+	session_kick(s, reason, now_us);
+	mqtt_session_free(s, now_us);
 	return 0;
 }
 

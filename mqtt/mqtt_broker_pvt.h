@@ -132,6 +132,10 @@ struct mqtt_conn {
 	struct held_ack *held;
 	uint32_t n_held, cap_held, n_held_puback;
 	struct mqtt_list held_link;
+	/* Session transfer (mqtt_xfer.c): the CONNECT is parked (CONN_AUTH) while the session
+	 * comes from another shard; xfer is its claim, xfer_ok once the claim is answered. */
+	struct xfer_wait *xfer;
+	uint8_t xfer_ok;
 };
 
 struct match {
@@ -183,6 +187,40 @@ struct mqtt_broker {
 	struct mqtt_hooks hooks;
 	struct mqtt_shard_ops shard; /* shard hooks (issue 5): cross-shard routes and publishes */
 	bool injecting;              /* delivering another shard's message: never forward it */
+	/* Session transfer (mqtt_xfer.c). xfer_dir: on a client id's home shard, where its
+	 * session lives when that is another shard (struct xfer_dir); xfer_wait: this shard's
+	 * claims in flight (struct xfer_wait). xfer_quiet: a session freed because it moves or is
+	 * replaced at once, which the home shard must not hear of. */
+	struct mqtt_dict xfer_dir, xfer_wait;
+	bool xfer_quiet;
 };
+
+/* ---- the broker's internals mqtt_xfer.c builds on (mqtt_broker.c) ---- */
+struct mqtt_session *mqtt_session_new(struct mqtt_broker *b, const uint8_t *cid, size_t len);
+void mqtt_session_free(struct mqtt_session *s, uint64_t now);
+struct mqtt_sub *mqtt_sub_add(struct mqtt_broker *b, struct mqtt_session *s,
+                              const struct mqtt_sub_entry *e, uint32_t subid, bool *existed);
+/* End the session's connection as a takeover does (v5 0x8E, will due); the session stays,
+ * unbound, its unacknowledged deliveries marked for resending. */
+void mqtt_session_takeover(struct mqtt_session *s, uint64_t now);
+/* Run a CONNECT parked in CONN_AUTH again (and the input held behind it). */
+void mqtt_conn_resume(struct mqtt_conn *c, uint64_t now);
+void mqtt_conn_abandon(struct mqtt_conn *c); /* a parked connection superseded: close it */
+
+/* ---- session transfer between shards (mqtt_xfer.c), called by mqtt_broker.c ---- */
+static inline bool
+mqtt_xfer_on(const struct mqtt_broker *b)
+{
+	return b->shard.n_shards > 1 && b->shard.xfer_send != NULL;
+}
+/* A CONNECT for `cid` (after its checks): 0 to go on (the session, if any, is here), 1 when
+ * the connection must park until the session arrives, -errno. */
+int mqtt_xfer_connect(struct mqtt_conn *c, const uint8_t *cid, size_t len, uint64_t now);
+/* A persistent session lost its connection on a shard that is not its home: ship it home
+ * (freed here). Returns false when it stays here (this is its home, or no memory). */
+bool mqtt_xfer_offline(struct mqtt_session *s, uint64_t now);
+void mqtt_xfer_gone(struct mqtt_session *s); /* a session ended here: tell its home */
+void mqtt_xfer_conn_free(struct mqtt_conn *c);
+void mqtt_xfer_fini(struct mqtt_broker *b);
 
 #endif /* MQTT_BROKER_PVT_H */

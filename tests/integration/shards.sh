@@ -3,7 +3,9 @@
 # spread over both shards (per-lcore stats prove it), every QoS crosses shards with exact counts,
 # a retained message is found by wildcard subscribers on both shards, a 5,000-message QoS 1
 # stream reaches subscribers on both shards intact, a client id connecting on one shard takes
-# over its connection on the other, and tachyond exits 0 with every mbuf back.
+# over its connection on the other, persistent sessions (3.1.1 and v5) follow their client from
+# lcore to lcore with the messages queued while offline, and tachyond exits 0 with every mbuf
+# back.
 # Usage: shards.sh PATH/TO/tachyond [PATH/TO/tachyonctl]
 # Budget: about 15 s here; the timeout allows for a slow machine.
 set -u
@@ -153,6 +155,118 @@ echo "$out" | grep '^#'
 [ $rc -eq 0 ] && tl_ok "takeover across shards: the first connection of the id is ended" ||
 	tl_fail "takeover across shards: the first connection of the id is ended" "rc=$rc $out"
 
+# Sessions across shards: a persistent client (3.1.1, then v5 with a subscription identifier)
+# disconnects, QoS 1 and 2 messages are published while it is offline, and it reconnects with a
+# new connection (a new source port) each round until it has landed on both lcores: whichever
+# lcore it lands on, the session is present and every message queued while it was offline
+# arrives (QoS 2 exactly once, QoS 1 at least once and any repeat marked DUP), the v5
+# subscription identifier with it. Between connections the session waits on its home shard, so
+# a landing on the other lcore is a move (the exit summaries count them).
+cat >"$TL_DIR/move.py" <<'PY'
+import json, subprocess, sys, time
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.packettypes import PacketTypes
+host, ctl, sock, tag, proto = sys.argv[1:6]
+v5 = proto == "5"
+K = 5
+def per_lcore():
+    time.sleep(0.3)  # the lcores refresh their stats every 100 ms
+    out = subprocess.run([ctl, "-d", sock, "--json", "stats"], capture_output=True, text=True)
+    return [e["counters"]["mqtt.connections_current"] for e in json.loads(out.stdout)["lcores"]]
+def client(cid, first):
+    c = mqtt.Client(client_id=cid, protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+                    **({} if v5 else {"clean_session": False}))
+    c.got, c.flags = [], {}
+    def on_connect(cl, u, flags, rc, *a):
+        cl.flags.update(flags)
+        cl.flags["rc"] = rc if isinstance(rc, int) else rc.value
+    def on_message(cl, u, m):
+        sid = None
+        if v5 and hasattr(m, "properties") and hasattr(m.properties, "SubscriptionIdentifier"):
+            sid = m.properties.SubscriptionIdentifier
+        cl.got.append((m.payload.decode(), m.qos, m.dup, sid))
+    c.on_connect, c.on_message = on_connect, on_message
+    if v5:
+        p = Properties(PacketTypes.CONNECT)
+        p.SessionExpiryInterval = 300
+        c.connect(host, 1883, 60, clean_start=first, properties=p)
+    else:
+        c.connect(host, 1883, 60)
+    c.loop_start()
+    for _ in range(50):
+        if "rc" in c.flags:
+            break
+        time.sleep(0.1)
+    return c
+def stop(c):
+    c.disconnect()
+    c.loop_stop()
+cid = "mv%s-%s" % (proto, tag)
+topic = "mv/%s/%s" % (proto, tag)
+pub = mqtt.Client(client_id="mvpub%s-%s" % (proto, tag))
+pub.connect(host, 1883, 60)
+pub.loop_start()
+base = per_lcore()
+c = client(cid, True)
+if v5:
+    sp = Properties(PacketTypes.SUBSCRIBE)
+    sp.SubscriptionIdentifier = 7
+    c.subscribe(topic + "/#", 2, properties=sp)
+else:
+    c.subscribe(topic + "/#", 2)
+time.sleep(0.3)
+first = [x - y for x, y in zip(per_lcore(), base)].index(1)
+stop(c)
+seen, bad = {first}, 0
+print("# v%s: first connection on lcore %d" % (proto, first))
+for rnd in range(1, 13):
+    time.sleep(0.3)  # the session is back on its home shard
+    want = []
+    for q in (1, 2):
+        for i in range(K):
+            m = "r%d-q%d-%d" % (rnd, q, i)
+            pub.publish("%s/x" % topic, m, q).wait_for_publish()
+            want.append((m, q))
+    time.sleep(0.2)
+    base = per_lcore()
+    c = client(cid, False)
+    for _ in range(50):
+        if len(c.got) >= len(want):
+            break
+        time.sleep(0.1)
+    lc = [x - y for x, y in zip(per_lcore(), base)]
+    stop(c)
+    where = lc.index(1) if lc.count(1) == 1 else -1
+    seen.add(where)
+    names = [g[0] for g in c.got]
+    ok = c.flags.get("rc") == 0 and c.flags.get("session present") == 1
+    for m, q in want:
+        n = names.count(m)
+        if n == 0 or (q == 2 and n > 1):
+            ok = False
+    for g in c.got:
+        if names.count(g[0]) > 1 and not g[2] and names.index(g[0]) != c.got.index(g):
+            ok = False  # a repeat without DUP
+        if v5 and g[3] not in (7, [7]):
+            ok = False
+    print("# v%s round %d: lcore %d, session present %s, %d of %d messages%s" %
+          (proto, rnd, where, c.flags.get("session present"), len(set(names)), len(want),
+           "" if ok else " WRONG: %s" % c.got))
+    bad += not ok
+    if rnd >= 2 and {0, 1} <= seen:
+        break
+stop(pub)
+sys.exit(1 if bad else 0 if {0, 1} <= seen else 2)
+PY
+for v in 4 5; do
+	out=$(tl_ns /usr/bin/python3 "$TL_DIR/move.py" "$TL_DP_IP" "$ctl" "$TL_DIR/tachyond.sock" "$$" $v 2>&1)
+	rc=$?
+	echo "$out" | grep '^#'
+	name="persistent v$v session follows its client across lcores, offline QoS 1/2 delivered"
+	[ $rc -eq 0 ] && tl_ok "$name" || tl_fail "$name" "rc=$rc $(echo "$out" | grep -v '^#' | tail -3)"
+done
+
 tl_dp_stop
 rc=$?
 [ $rc -eq 0 ] && tl_ok "SIGTERM: exit 0, every mbuf returned" || tl_fail "SIGTERM: exit 0" "rc=$rc"
@@ -170,6 +284,11 @@ else
 fi
 [ "$(echo "$sums" | grep -c 'dropped qos0/nomem 0/0 ')" -eq 2 ] &&
 	tl_ok "no cross-shard publish dropped" || tl_fail "no cross-shard publish dropped" "$sums"
+xin=$(echo "$sums" | sed -n 's/.*session transfer messages out [0-9]* in \([0-9]*\) lost 0$/\1/p' |
+	paste -sd+ | bc)
+[ "$(echo "$sums" | grep -c ' lost 0$')" -eq 2 ] && [ "${xin:-0}" -gt 0 ] &&
+	tl_ok "session transfer messages crossed ($xin), none lost" ||
+	tl_fail "session transfer messages crossed, none lost" "$sums"
 [ "$(grep -c 'dropped queue/outbuf 0/0 ' "$TL_DIR/tachyond.log")" -eq 2 ] &&
 	tl_ok "the broker shards dropped no message" ||
 	tl_fail "the broker shards dropped no message" "$(grep 'lcore [01]: rx' "$TL_DIR/tachyond.log")"

@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Sessions across shards (mqtt_xfer.c): three brokers in one process, the "rings" one FIFO of
+ * transfer messages (FIFO per pair of shards, as the dataplane's rings). A client moved between
+ * shards gets its whole session back: subscriptions with options and ids, queued and inflight
+ * QoS 1/2 deliveries, inbound QoS 2 ids, the delayed will, the expiry.
+ */
+#include "broker_harness.h"
+
+#define NS 3
+
+static struct mqtt_broker *br[NS];
+static unsigned int ctx_id[NS];
+
+struct qent {
+	unsigned int to;
+	struct mqtt_xfer *x;
+};
+static struct qent q[1024];
+static unsigned int q_head, q_tail;
+static unsigned int sent_by[NS], returned_to[NS];
+
+static void
+q_send(void *ctx, unsigned int to, struct mqtt_xfer *x)
+{
+	unsigned int from = *(unsigned int *)ctx;
+
+	CHECK(to != from && to < NS);
+	sent_by[from]++;
+	q[q_tail++ % 1024] = (struct qent){to, x};
+}
+
+/* Deliver every message in flight (and what they cause), in order; returns how many. */
+static unsigned int
+pump(void)
+{
+	unsigned int n = 0;
+
+	while (q_head != q_tail) {
+		struct qent e = q[q_head++ % 1024];
+
+		mqtt_broker_xfer_input(br[e.to], e.x, now_us);
+		returned_to[mqtt_xfer_owner(e.x)]++;
+		mqtt_xfer_free(e.x);
+		n++;
+	}
+	return n;
+}
+
+static void
+brokers_new(void)
+{
+	for (unsigned int i = 0; i < NS; i++) {
+		struct mqtt_broker_conf conf;
+		struct mqtt_shard_ops ops;
+
+		mqtt_broker_conf_defaults(&conf);
+		conf.shard = i;
+		br[i] = mqtt_broker_create(&conf, &fake_ops);
+		ctx_id[i] = i;
+		memset(&ops, 0, sizeof(ops));
+		ops.ctx = &ctx_id[i];
+		ops.n_shards = NS;
+		ops.xfer_send = q_send;
+		mqtt_broker_set_shard_ops(br[i], &ops);
+	}
+}
+
+static void
+brokers_free(void)
+{
+	pump();
+	for (unsigned int i = 0; i < NS; i++) {
+		CHECK_EQ(mqtt_broker_verify(br[i]), 0);
+		mqtt_broker_destroy(br[i]);
+	}
+}
+
+/* A client id (prefix + number) whose home is shard `home`. */
+static const char *
+cid_home(const char *prefix, unsigned int home)
+{
+	static char buf[4][64];
+	static int k;
+	char *s = buf[k++ % 4];
+
+	for (int i = 0;; i++) {
+		snprintf(s, 64, "%s%d", prefix, i);
+		if (mqtt_client_home((const uint8_t *)s, strlen(s), NS) == home)
+			return s;
+	}
+}
+
+static size_t
+pkt_connect5(uint8_t *buf, const char *cid, int clean, uint32_t expiry, const char *will_topic,
+             uint32_t will_delay)
+{
+	struct mqtt_packet p;
+	memset(&p, 0, sizeof(p));
+	p.type = MQTT_CONNECT;
+	p.connect.protocol_level = MQTT_V5;
+	p.connect.clean_start = (uint8_t)clean;
+	p.connect.client_id = str(cid);
+	if (expiry) {
+		p.connect.props.present = MQTT_PROP_BIT(MQTT_PROP_SESSION_EXPIRY_INTERVAL);
+		p.connect.props.session_expiry_interval = expiry;
+	}
+	if (will_topic) {
+		p.connect.will_flag = 1;
+		p.connect.will_qos = 1;
+		p.connect.will_topic = str(will_topic);
+		p.connect.will_payload = str("gone");
+		p.connect.will_props.present = MQTT_PROP_BIT(MQTT_PROP_WILL_DELAY_INTERVAL);
+		p.connect.will_props.will_delay_interval = will_delay;
+	}
+	return enc(&p, MQTT_V5, buf, 512);
+}
+
+/* The CONNACK's session-present flag, consumed (what follows it stays), or -1 when the first
+ * packet is not an accepting CONNACK. */
+static int
+take_connack(struct fake *f)
+{
+	size_t n;
+	int present;
+
+	if (f->len < 4 || f->out[0] != 0x20 || f->out[3] != 0)
+		return -1;
+	present = f->out[2];
+	n = 2u + f->out[1];
+	memmove(f->out, f->out + n, f->len - n);
+	f->len -= n;
+	return present;
+}
+
+/* Connect on shard `sh` and let the transfer run; returns the CONNACK's session-present flag,
+ * or -1 when no CONNACK (accepted) came. */
+static int
+connect_on(unsigned int sh, struct fake *f, int v, const char *cid, int clean, uint32_t expiry)
+{
+	uint8_t buf[512];
+	size_t n = v == MQTT_V5 ? pkt_connect5(buf, cid, clean, expiry, NULL, 0)
+	                        : pkt_connect(buf, v, cid, clean, 0, NULL, NULL, 0);
+
+	fake_open(br[sh], f);
+	CHECK_EQ(feed(f, buf, n), 0);
+	pump();
+	return take_connack(f);
+}
+
+/* A persistent 3.1.1 client moves 1 -> home 0 -> 2: its subscription, an unacknowledged QoS 1
+ * message (resent with DUP) and QoS 1/2 messages queued while offline arrive exactly once, in
+ * order, with the session present flag set. */
+static void
+test_move_v311(void)
+{
+	const char *cid = cid_home("m", 0);
+	struct fake sub, pub;
+	uint8_t buf[256];
+
+	brokers_new();
+	CHECK_EQ(connect_on(1, &sub, MQTT_V311, cid, 0, 0), 0); /* claimed at home: none yet */
+	subscribe(&sub, MQTT_V311, "t/+", 2);
+	CHECK_EQ(mqtt_broker_stats(br[1])->subscriptions, 1);
+	/* a QoS 1 message on shard 1, not acknowledged before the connection goes */
+	CHECK_EQ(connect_on(1, &pub, MQTT_V311, "p1", 1, 0), 0);
+	pub.len = 0;
+	CHECK_EQ(feed(&pub, buf, pkt_publish(buf, sizeof(buf), MQTT_V311, "t/a", "A", 1, 1, 1, 0)),
+	         0);
+	CHECK(expect_hex(&sub, "32 08 00 03 74 2f 61 00 01 41"));
+	fake_gone(&pub);
+	fake_gone(&sub);
+	pump();
+	/* home now: nothing left on shard 1 */
+	CHECK_EQ(mqtt_broker_stats(br[1])->subscriptions, 0);
+	CHECK_EQ(mqtt_broker_stats(br[1])->sessions_persistent, 0);
+	CHECK_EQ(mqtt_broker_stats(br[0])->subscriptions, 1);
+	CHECK_EQ(mqtt_broker_stats(br[0])->sessions_persistent, 1);
+	CHECK_EQ(mqtt_broker_stats(br[1])->sessions_moved_out, 1);
+	CHECK_EQ(mqtt_broker_stats(br[0])->sessions_moved_in, 1);
+	/* queued at home while offline: QoS 2 and QoS 1 */
+	CHECK_EQ(connect_on(0, &pub, MQTT_V311, "p0", 1, 0), 0);
+	CHECK_EQ(feed(&pub, buf, pkt_publish(buf, sizeof(buf), MQTT_V311, "t/b", "B", 1, 2, 2, 0)),
+	         0);
+	CHECK_EQ(feed(&pub, buf, pkt_publish(buf, sizeof(buf), MQTT_V311, "t/c", "C", 1, 1, 3, 0)),
+	         0);
+	fake_gone(&pub);
+	/* back on shard 2 */
+	CHECK_EQ(connect_on(2, &sub, MQTT_V311, cid, 0, 0), 1);
+	CHECK(expect_hex(&sub, "3a 08 00 03 74 2f 61 00 01 41 " /* DUP resend, id 1 */
+	                       "34 08 00 03 74 2f 62 00 02 42 " /* QoS 2, id 2 */
+	                       "32 08 00 03 74 2f 63 00 03 43"));
+	CHECK_EQ(mqtt_broker_stats(br[2])->subscriptions, 1);
+	CHECK_EQ(mqtt_broker_stats(br[0])->subscriptions, 0);
+	/* the QoS 2 flow completes on the new shard */
+	CHECK_EQ(feed_hex(&sub, "40 02 00 01 50 02 00 02 40 02 00 03"), 0);
+	CHECK(expect_hex(&sub, "62 02 00 02"));
+	CHECK_EQ(feed_hex(&sub, "70 02 00 02"), 0);
+	CHECK_EQ(mqtt_broker_verify(br[2]), 0);
+	fake_gone(&sub);
+	/* a clean session ends it everywhere */
+	pump();
+	CHECK_EQ(connect_on(1, &sub, MQTT_V311, cid, 1, 0), 0);
+	fake_gone(&sub);
+	pump();
+	for (int i = 0; i < NS; i++)
+		CHECK_EQ(mqtt_broker_stats(br[i])->sessions_persistent, 0);
+	brokers_free();
+}
+
+/* v5: subscription options and identifier travel; an inbound QoS 2 id stays exactly once across
+ * the move; the delayed will goes home and fires there when the delay ends. */
+static void
+test_move_v5(void)
+{
+	const char *cid = cid_home("v", 2);
+	struct mqtt_packet p;
+	struct mqtt_sub_entry e;
+	struct fake c, pub;
+	uint8_t buf[512];
+	size_t n;
+
+	brokers_new();
+	fake_open(br[1], &c);
+	CHECK_EQ(feed(&c, buf, pkt_connect5(buf, cid, 1, 60, "w/x", 5)), 0);
+	pump();
+	CHECK_EQ(take_connack(&c), 0);
+	/* SUBSCRIBE id 42, no local, retain as published, QoS 1 */
+	memset(&p, 0, sizeof(p));
+	memset(&e, 0, sizeof(e));
+	e.filter = str("s/#");
+	e.qos = 1;
+	e.no_local = 1;
+	e.retain_as_published = 1;
+	p.type = MQTT_SUBSCRIBE;
+	p.subscribe.packet_id = 1;
+	p.subscribe.count = 1;
+	p.subscribe.entries = &e;
+	p.subscribe.props.present = 0;
+	p.subscribe.props.sub_id_count = 1;
+	p.subscribe.props.sub_id = 42;
+	CHECK_EQ(feed(&c, buf, enc(&p, MQTT_V5, buf, sizeof(buf))), 0);
+	c.len = 0;
+	/* an inbound QoS 2 publish, PUBREC sent, PUBREL not yet */
+	n = pkt_publish(buf, sizeof(buf), MQTT_V5, "s/in", "X", 1, 2, 9, 0);
+	CHECK_EQ(feed(&c, buf, n), 0);
+	CHECK(expect_hex(&c, "50 04 00 09 10 00")); /* no matching subscribers */
+	fake_gone(&c);                              /* abrupt: the will is due after 5 s */
+	pump();
+	CHECK_EQ(mqtt_broker_stats(br[2])->sessions_persistent, 1);
+	CHECK_EQ(mqtt_broker_stats(br[2])->wills_published, 0);
+	/* reconnect on shard 0 within the delay: will cancelled, session present */
+	CHECK_EQ(connect_on(0, &c, MQTT_V5, cid, 0, 60), 1);
+	c.len = 0;
+	/* the client resends its QoS 2 publish (DUP): not delivered twice, PUBREC again */
+	CHECK_EQ(connect_on(0, &pub, MQTT_V311, "obs", 1, 0), 0);
+	subscribe(&pub, MQTT_V311, "s/in", 0);
+	buf[0] |= 0x08;
+	CHECK_EQ(feed(&c, buf, n), 0);
+	CHECK(expect_hex(&c, "50 02 00 09"));
+	CHECK_EQ(pub.len, 0);
+	CHECK_EQ(feed_hex(&c, "62 02 00 09"), 0);
+	CHECK(expect_hex(&c, "70 02 00 09"));
+	/* the subscription kept its id and options: a publish from another client carries id 42 */
+	CHECK_EQ(feed(&pub, buf, pkt_publish(buf, sizeof(buf), MQTT_V311, "s/y", "Y", 1, 1, 5, 1)),
+	         0);
+	CHECK(expect_hex(&c, "33 0b 00 03 73 2f 79 00 01 02 0b 2a 59"));
+	now_us += 10 * 1000000ull; /* past the old will delay: cancelled by the reconnect */
+	for (int i = 0; i < NS; i++)
+		mqtt_broker_tick(br[i], now_us);
+	CHECK_EQ(mqtt_broker_stats(br[0])->wills_published +
+	                 mqtt_broker_stats(br[2])->wills_published,
+	         0);
+	fake_gone(&pub);
+	fake_gone(&c);
+	pump();
+	brokers_free();
+}
+
+/* The delayed will of a session that went home fires at home once the delay is over. */
+static void
+test_will_home(void)
+{
+	const char *cid = cid_home("w", 0);
+	struct fake c, obs;
+	uint8_t buf[512];
+
+	brokers_new();
+	CHECK_EQ(connect_on(0, &obs, MQTT_V311, "o", 1, 0), 0);
+	subscribe(&obs, MQTT_V311, "w/x", 1);
+	fake_open(br[2], &c);
+	CHECK_EQ(feed(&c, buf, pkt_connect5(buf, cid, 1, 60, "w/x", 2)), 0);
+	pump();
+	fake_gone(&c);
+	pump();
+	mqtt_broker_tick(br[0], now_us + 1000000);
+	CHECK_EQ(obs.len, 0);
+	mqtt_broker_tick(br[0], now_us + 2000001);
+	CHECK_EQ(mqtt_broker_stats(br[0])->wills_published, 1);
+	CHECK(expect_hex(&obs, "32 0b 00 03 77 2f 78 00 01 67 6f 6e 65"));
+	fake_gone(&obs);
+	brokers_free();
+}
+
+/* Takeover across shards: the connection on shard 1 is ended (v5 0x8E) when the id connects on
+ * shard 2; the session (subscriptions) follows. Two connects racing on shards 1 and 2 before the
+ * rings run: the later one wins, the earlier is closed without CONNACK. */
+static void
+test_takeover(void)
+{
+	const char *cid = cid_home("t", 0);
+	struct fake a, b2, c3;
+	uint8_t buf[512];
+
+	brokers_new();
+	CHECK_EQ(connect_on(1, &a, MQTT_V5, cid, 1, 30), 0);
+	a.len = 0;
+	subscribe(&a, MQTT_V5, "k", 1);
+	CHECK_EQ(connect_on(2, &b2, MQTT_V5, cid, 0, 30), 1);
+	CHECK_EQ(a.closed, 1);
+	CHECK(a.len >= 3 && a.out[0] == 0xe0 && a.out[2] == 0x8e);
+	CHECK_EQ(mqtt_broker_stats(br[2])->subscriptions, 1);
+	CHECK_EQ(mqtt_broker_stats(br[1])->takeovers, 1);
+	fake_gone(&a);
+	pump();
+	/* race: connects on 1 then on 0 (the home) before any message moves. The home orders
+	 * the claims: its own first (at once), then shard 1's when it arrives, which wins */
+	fake_open(br[1], &a);
+	CHECK_EQ(feed(&a, buf, pkt_connect5(buf, cid, 0, 30, NULL, 0)), 0);
+	fake_open(br[0], &c3);
+	CHECK_EQ(feed(&c3, buf, pkt_connect5(buf, cid, 0, 30, NULL, 0)), 0);
+	CHECK_EQ(a.len + c3.len, 0);
+	pump();
+	CHECK_EQ(c3.closed, 1);
+	CHECK_EQ(c3.len, 0);
+	CHECK_EQ(b2.closed, 1);
+	CHECK_EQ(take_connack(&a), 1);
+	CHECK_EQ(mqtt_broker_stats(br[1])->subscriptions, 1);
+	CHECK_EQ(mqtt_broker_stats(br[0])->subscriptions + mqtt_broker_stats(br[2])->subscriptions,
+	         0);
+	fake_gone(&a);
+	fake_gone(&b2);
+	fake_gone(&c3);
+	pump();
+	CHECK_EQ(mqtt_broker_stats(br[0])->sessions_persistent, 1);
+	CHECK_EQ(mqtt_broker_stats(br[0])->subscriptions, 1);
+	brokers_free();
+	for (int i = 0; i < NS; i++)
+		CHECK_EQ(sent_by[i], returned_to[i]);
+}
+
+/* A parked connection that goes before its session arrives: the session is not lost, it goes
+ * home; a reconnect on the home shard finds it. */
+static void
+test_claimant_gone(void)
+{
+	const char *cid = cid_home("g", 1);
+	struct fake a;
+	uint8_t buf[512];
+
+	brokers_new();
+	CHECK_EQ(connect_on(0, &a, MQTT_V311, cid, 0, 0), 0);
+	subscribe(&a, MQTT_V311, "g", 1);
+	fake_gone(&a);
+	pump();
+	fake_open(br[2], &a);
+	CHECK_EQ(feed(&a, buf, pkt_connect(buf, MQTT_V311, cid, 0, 0, NULL, NULL, 0)), 0);
+	fake_gone(&a); /* before the rings run */
+	pump();
+	CHECK_EQ(mqtt_broker_stats(br[2])->subscriptions, 0);
+	CHECK_EQ(mqtt_broker_stats(br[1])->subscriptions, 1);
+	CHECK_EQ(connect_on(1, &a, MQTT_V311, cid, 0, 0), 1);
+	fake_gone(&a);
+	brokers_free();
+}
+
+int
+main(void)
+{
+	TEST(test_move_v311);
+	TEST(test_move_v5);
+	TEST(test_will_home);
+	TEST(test_takeover);
+	TEST(test_claimant_gone);
+	return tap_done();
+}
