@@ -6,12 +6,14 @@
 #
 # REPLAY_BINARY is an in-process replay: it sets up a broker and its clients, then calls
 # FUNCTION (default replay_run) to push the workload through without a network, and prints a
-# line "messages N" with the deliveries it made. Only FUNCTION and what it calls are counted
+# line "messages N" with the deliveries it made (and "expected E" when it knows: N != E fails).
+# Only FUNCTION and what it calls are counted
 # (--toggle-collect), so set-up and tear-down are left out. Output: one JSON line on stdout
-#   {"label":..., "instructions":I, "messages":N, "instructions_per_message":I/N}
-# and a human line on stderr. Replays today: BUILD/bench/replay-mqtt (the MQTT core alone,
-# fanout and pairs). The full-stack replay (TCP stack + broker on recorded segments) plugs in
-# the same way when the dataplane provides it.
+#   {"label":..., "instructions":I, "messages":N, "expected":E, "instructions_per_message":I/N}
+# and a human line on stderr (E is 0 when the replay does not say). Replays:
+#   BUILD/bench/replay-mqtt fanout|pairs ...                  the MQTT core alone (replay_run)
+#   --fn replay_poll -- BUILD/bench/replay-full fanout|pairs ...   the whole lcore: Ethernet
+#                                         frames through tcpstack, dp_conn and the broker
 set -euo pipefail
 fn=replay_run
 label=
@@ -39,6 +41,13 @@ timeout 600 valgrind --tool=callgrind --collect-atstart=no --toggle-collect="$fn
 	exit 1
 }
 msgs=$(awk '$1 == "messages" { n = $2 } END { print n + 0 }' "$tmp/stdout")
+# A replay that knows how many deliveries it should see prints "expected E": any difference
+# makes the figure meaningless (a dropped message costs nothing), so it is an error.
+want=$(awk '$1 == "expected" { n = $2 } END { print n + 0 }' "$tmp/stdout")
+if [ "$want" -gt 0 ] && [ "$want" -ne "$msgs" ]; then
+	echo "callgrind.sh: $msgs messages delivered, $want expected" >&2
+	exit 1
+fi
 # "summary:" (or "totals:") holds the collected event counts; Ir comes first.
 ins=$(awk '$1 == "summary:" || $1 == "totals:" { n = $2 } END { print n + 0 }' "$tmp/cg.out")
 if [ "$msgs" -le 0 ] || [ "$ins" -le 0 ]; then
@@ -46,6 +55,6 @@ if [ "$msgs" -le 0 ] || [ "$ins" -le 0 ]; then
 	exit 1
 fi
 per=$(awk -v i="$ins" -v m="$msgs" 'BEGIN { printf "%.1f", i / m }')
-printf '{"label":"%s","function":"%s","instructions":%s,"messages":%s,"instructions_per_message":%s}\n' \
-	"$label" "$fn" "$ins" "$msgs" "$per"
+printf '{"label":"%s","function":"%s","instructions":%s,"messages":%s,"expected":%s,"instructions_per_message":%s}\n' \
+	"$label" "$fn" "$ins" "$msgs" "$want" "$per"
 echo "$label: $ins instructions / $msgs messages = $per instructions per delivered message" >&2

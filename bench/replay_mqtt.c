@@ -10,6 +10,7 @@
  * broker encodes every delivery into the transport. The program prints
  *   published M
  *   messages D        (PUBLISH packets the broker sent: deliveries)
+ *   expected E        (M x N for fanout, M for pairs; the exit status is 1 when D != E)
  * bench/callgrind.sh runs it under callgrind collecting only replay_run(), so instructions /
  * D is the MQTT core's cost per delivered message, repeatable on a noisy machine.
  */
@@ -20,6 +21,7 @@
 
 #include "mqtt/mqtt.h"
 #include "mqtt/mqtt_codec.h"
+#include "replay_args.h"
 
 struct sink {
 	struct mqtt_conn *c;
@@ -114,27 +116,12 @@ replay_run(struct replay *r)
 int
 main(int argc, char **argv)
 {
-	if (argc < 2 || (strcmp(argv[1], "fanout") && strcmp(argv[1], "pairs")))
-		die("usage: replay-mqtt fanout|pairs [--clients N] [--msgs M] [--payload B] "
-		    "[--batch K]");
-	int fanout = !strcmp(argv[1], "fanout");
-	unsigned long clients = 100, msgs = 100000, payload = 64, batch = 16;
-	for (int i = 2; i + 1 < argc; i += 2) {
-		unsigned long v = strtoul(argv[i + 1], NULL, 10);
-		if (!strcmp(argv[i], "--clients"))
-			clients = v;
-		else if (!strcmp(argv[i], "--msgs"))
-			msgs = v;
-		else if (!strcmp(argv[i], "--payload"))
-			payload = v;
-		else if (!strcmp(argv[i], "--batch"))
-			batch = v;
-		else
-			die("unknown option");
-	}
-	if (!clients || clients > 100000 || !batch || batch > 1024 || payload > 65536 ||
-	    msgs > 100000000)
-		die("option out of range");
+	struct replay_args ra;
+	const char *err = replay_args_parse(argc, argv, &ra, 100000, 100000000, 65536);
+	if (err)
+		die(err);
+	int fanout = ra.fanout;
+	unsigned long clients = ra.clients, msgs = ra.msgs, payload = ra.payload, batch = ra.batch;
 
 	struct mqtt_broker_conf conf;
 	mqtt_broker_conf_defaults(&conf);
@@ -180,9 +167,9 @@ main(int argc, char **argv)
 	uint64_t out0 = st->messages_out;
 	uint64_t sent = replay_run(&r);
 	uint64_t delivered = st->messages_out - out0;
-	printf("published %llu\nmessages %llu\n", (unsigned long long)sent,
-	       (unsigned long long)delivered);
 	uint64_t want = fanout ? sent * clients : sent;
+	printf("published %llu\nmessages %llu\nexpected %llu\n", (unsigned long long)sent,
+	       (unsigned long long)delivered, (unsigned long long)want);
 	if (delivered != want) {
 		fprintf(stderr, "replay-mqtt: %llu deliveries, expected %llu\n",
 		        (unsigned long long)delivered, (unsigned long long)want);
