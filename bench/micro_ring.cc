@@ -8,8 +8,11 @@
 //                         the two ends cost, caches warm
 //   BM_ring_cross_core/B  a producer thread on another core enqueues bursts of B while this
 //                         thread dequeues: adds the cache-line transfers a real hand-off pays.
-//                         On a machine whose cores are shared with other work this one is noisy;
-//                         the producer spins when the ring is full (bounded by the run).
+//                         The two threads are pinned to the first and the last CPU whatever
+//                         the process's affinity (run-micro.sh pins the rest to one core),
+//                         and the benchmark is skipped on one CPU. On a machine whose cores are
+//                         shared with other work this one is noisy; the producer spins when the
+//                         ring is full (bounded by the run).
 // Time per message: s_per_msg. No EAL needed: the ring lives in ordinary memory
 // (rte_ring_init).
 #include <benchmark/benchmark.h>
@@ -19,6 +22,10 @@
 #include <cstdlib>
 #include <thread>
 #include <vector>
+
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
 
 #include <rte_ring.h>
 
@@ -98,11 +105,22 @@ BM_ring_cross_core(benchmark::State &state)
 	std::atomic<bool> stop{false};
 	uint64_t msgs = 0;
 
-	if (!ring.r) {
-		state.SkipWithError("ring init failed");
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t saved, one;
+
+	if (!ring.r || ncpu < 2) {
+		state.SkipWithError(ring.r ? "needs two CPUs" : "ring init failed");
 		return;
 	}
+	pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved);
+	CPU_ZERO(&one);
+	CPU_SET(static_cast<int>(ncpu - 1), &one);
+	pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
 	std::thread producer([&] {
+		cpu_set_t first;
+		CPU_ZERO(&first);
+		CPU_SET(0, &first);
+		pthread_setaffinity_np(pthread_self(), sizeof(first), &first);
 		std::vector<void *> in(burst);
 		fill(in);
 		while (!stop.load(std::memory_order_relaxed))
@@ -119,6 +137,7 @@ BM_ring_cross_core(benchmark::State &state)
 	}
 	stop.store(true);
 	producer.join();
+	pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
 	per_msg_counter(state, msgs);
 }
 BENCHMARK(BM_ring_cross_core)->Arg(8)->Arg(32)->UseRealTime();
