@@ -78,6 +78,9 @@ struct tcp_stack_conf {
 	uint32_t msl_us;         /* TCP MSL; TIME_WAIT lasts 2*MSL. 0 = 30 s (tests shorten it) */
 	uint64_t keepalive_us;   /* idle time before keepalive probes (75 s apart, 9 unanswered
 	                          * ones end it with TCP_CLOSE_TIMEOUT); 0 = off */
+	uint32_t sack_boards;    /* SACK scoreboards (80 B each), held by connections with SACKed
+	                          * data outstanding; 0 = min(max_conns, 4096). A connection that
+	                          * finds none left recovers with NewReno. */
 };
 
 /* Counters: plain per-lcore stores (one writer), read by whoever aggregates. */
@@ -99,6 +102,9 @@ struct tcp_stats {
 	uint64_t challenge_acks, challenge_acks_limited; /* RFC 5961, and those rate-limited */
 	uint64_t syn_cookies_sent, syn_cookies_ok, syn_cookies_bad; /* RFC 4987 */
 	uint64_t paws_dropped; /* RFC 7323 5: old duplicates refused by their timestamp */
+	uint64_t sack_recoveries;   /* RFC 6675 loss recoveries (NewReno ones: fast_retransmits) */
+	uint64_t tlp_probes;        /* RFC 8985 7 tail-loss probes sent */
+	uint64_t limited_transmits; /* RFC 3042 segments sent on the first two duplicate ACKs */
 };
 
 struct tcp_stack *tcp_stack_create(const struct tcp_stack_conf *conf);
@@ -119,12 +125,40 @@ uint64_t tcp_stack_next_timer(const struct tcp_stack *st);
 
 const struct tcp_stats *tcp_stack_stats(const struct tcp_stack *st);
 
-/* Passive open on our address. `ctx` is handed to ops->accepted. */
-int tcp_listen(struct tcp_stack *st, uint16_t port, void *ctx);
+/* Congestion controllers (chosen per listener or per active open; fixed for a connection). */
+enum tcp_cc {
+	TCP_CC_NEWRENO = 0, /* RFC 5681 + RFC 6582 (the default) */
+	TCP_CC_CUBIC,       /* RFC 9438 */
+	TCP_CC_MAX
+};
+/* "newreno" (or "reno") and "cubic" -> enum tcp_cc; -EINVAL for anything else. */
+int tcp_cc_by_name(const char *name);
+const char *tcp_cc_name(enum tcp_cc cc);
 
-/* Active open; `conn_ctx` is the context ops->connected and later events get. */
+/* Passive open on our address. `ctx` is handed to ops->accepted. NewReno. */
+int tcp_listen(struct tcp_stack *st, uint16_t port, void *ctx);
+/* The same with a congestion controller for the listener's connections. */
+int tcp_listen_cc(struct tcp_stack *st, uint16_t port, void *ctx, enum tcp_cc cc);
+
+/* Active open; `conn_ctx` is the context ops->connected and later events get. NewReno, any
+ * free ephemeral port. */
 struct tcp_conn *tcp_connect(struct tcp_stack *st, uint32_t dst_ip, uint16_t dst_port,
                              void *conn_ctx, uint64_t now_us);
+
+struct tcp_connect_opts {
+	enum tcp_cc cc;
+	/* Optional: consulted for each candidate ephemeral port (ports in host order, address in
+	 * network order); return nonzero to take it. E.g. a dataplane keeps only ports whose RSS
+	 * hash brings the replies back to the opening lcore's queue. At most
+	 * TCP_CONNECT_PORT_TRIES candidates are offered, then tcp_connect fails (EADDRNOTAVAIL). */
+	int (*port_ok)(void *arg, uint32_t raddr, uint16_t rport, uint16_t lport);
+	void *port_arg;
+};
+#define TCP_CONNECT_PORT_TRIES 4096
+/* tcp_connect with options (NULL = defaults). */
+struct tcp_conn *tcp_connect_opts(struct tcp_stack *st, uint32_t dst_ip, uint16_t dst_port,
+                                  void *conn_ctx, uint64_t now_us,
+                                  const struct tcp_connect_opts *o);
 
 /* Replace the context later events receive (e.g. after accepted returned a placeholder). */
 void tcp_set_ctx(struct tcp_conn *c, void *conn_ctx);

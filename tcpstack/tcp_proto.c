@@ -168,6 +168,7 @@ conn_alloc(struct tcp_stack *st, const struct tcp_key *k)
 	c->ev_next = c->out_next = c->tw_prev = c->tw_next = TCP_NIL;
 	c->rto = TCP_RTO_INIT_US;
 	c->ssthresh = UINT32_MAX;
+	c->sb = TCP_NIL;
 	if (rte_hash_add_key_data(st->hash, k, c) < 0) {
 		c->ev_next = st->free_head;
 		st->free_head = idx;
@@ -211,6 +212,47 @@ tw_append(struct tcp_conn *c)
 	st->tw_tail = idx;
 }
 
+/* ---------------------------------------------------------------- SACK scoreboards */
+
+static struct tcp_sackboard *
+sb_of(const struct tcp_conn *c)
+{
+	return c->sb == TCP_NIL ? NULL : &c->st->sbs[c->sb];
+}
+
+/* A scoreboard for a connection that has just been sent SACK blocks; NULL when the pool is
+ * empty (that connection then recovers with NewReno). O(1). */
+static struct tcp_sackboard *
+sb_get(struct tcp_conn *c)
+{
+	struct tcp_stack *st = c->st;
+	struct tcp_sackboard *sb;
+
+	if (c->sb != TCP_NIL)
+		return &st->sbs[c->sb];
+	if (st->sb_free == TCP_NIL)
+		return NULL;
+	c->sb = st->sb_free;
+	sb = &st->sbs[c->sb];
+	st->sb_free = sb->next;
+	memset(sb, 0, sizeof(*sb));
+	sb->next = TCP_NIL;
+	sb->high_rxt = sb->lost_to = c->snd_una;
+	return sb;
+}
+
+static void
+sb_release(struct tcp_conn *c)
+{
+	struct tcp_stack *st = c->st;
+
+	if (c->sb == TCP_NIL)
+		return;
+	st->sbs[c->sb].next = st->sb_free;
+	st->sb_free = c->sb;
+	c->sb = TCP_NIL;
+}
+
 /* Return the TCB to the pool. Only when no event is pending for it (see tcp_dispatch). */
 void
 tcp_conn_free(struct tcp_conn *c)
@@ -232,6 +274,7 @@ tcp_conn_free(struct tcp_conn *c)
 		if (st->outq_tail == idx)
 			st->outq_tail = prev;
 	}
+	sb_release(c);
 	tcp_mq_free(&c->sndq);
 	tcp_mq_free(&c->rcvq);
 	while (c->ooo) {
@@ -264,6 +307,7 @@ conn_close(struct tcp_conn *c, enum tcp_close_reason why)
 	c->state = TCPS_CLOSED;
 	tcp_timer_cancel(&st->wheel, &c->timer);
 	c->flags &= ~(TF_RTO | TF_DELACK | TF_ACKNOW);
+	sb_release(c);
 	tcp_mq_free(&c->sndq);
 	c->snd_len = 0;
 	if (((c->flags & TF_APP) || (c->ev & TEV_OPEN)) && !(c->flags & TF_APP_GONE)) {
@@ -302,6 +346,7 @@ conn_timer_update(struct tcp_conn *c)
 static void
 rto_arm(struct tcp_conn *c, uint32_t after_us)
 {
+	c->lr &= (uint8_t)~LR_PTO;
 	c->flags |= TF_RTO;
 	c->rto_at = now32(c->st) + after_us;
 	conn_timer_update(c);
@@ -324,13 +369,43 @@ rto_stop(struct tcp_conn *c)
 		return;
 	}
 	c->flags &= ~TF_RTO;
+	c->lr &= (uint8_t)~LR_PTO;
 	conn_timer_update(c);
+}
+
+/* Data in flight: arm the RTO, or a tail-loss probe timeout before it (RFC 8985 7.2) when the
+ * peer does SACK, an RTT is known, no recovery or probe is under way and nothing has timed out:
+ * PTO = 2 SRTT, plus the worst-case delayed ACK when a single segment is out. */
+static uint32_t
+tlp_pto(const struct tcp_conn *c)
+{
+	uint32_t pto;
+
+	if (!c->sack_ok || c->srtt == 0 || c->retries || (c->flags & TF_RECOVERY) ||
+	    (c->lr & LR_TLP_OUT) || (c->state != TCPS_ESTABLISHED && c->state != TCPS_CLOSE_WAIT))
+		return 0;
+	pto = 2 * c->srtt;
+	if (c->snd_max - c->snd_una <= c->mss)
+		pto += TCP_WCDELACK_US;
+	pto = RTE_MAX(pto, TCP_TLP_MIN_US);
+	return pto < c->rto ? pto : 0;
+}
+
+static void
+rto_rearm(struct tcp_conn *c)
+{
+	uint32_t pto = tlp_pto(c);
+
+	rto_arm(c, pto ? pto : c->rto);
+	if (pto)
+		c->lr |= LR_PTO;
 }
 
 static void
 enter_time_wait(struct tcp_conn *c)
 {
 	c->state = TCPS_TIME_WAIT;
+	sb_release(c);
 	tcp_mq_free(&c->sndq);
 	c->snd_len = 0;
 	c->flags &= ~TF_DELACK;
@@ -544,6 +619,100 @@ seg_send(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_t
 	return 0;
 }
 
+/* Retransmit [seq, seq + len) of the send queue (len 0: a lone FIN); the FIN rides along when
+ * the segment ends where the queued data does and the FIN was sent. Returns the sequence space
+ * sent, 0 if nothing went out. */
+static uint32_t
+resend(struct tcp_conn *c, uint32_t seq, uint32_t len)
+{
+	uint32_t off = seq - c->snd_una;
+	uint8_t fl = TH_ACK;
+
+	if (off > c->snd_len)
+		return 0;
+	len = RTE_MIN(len, c->snd_len - off);
+	if (off + len == c->snd_len && (c->flags & TF_FIN_SENT))
+		fl |= TH_FIN;
+	if (len == 0 && !(fl & TH_FIN))
+		return 0;
+	if (seg_send(c, seq, fl, off, len) != 0)
+		return 0;
+	c->st->stats.retransmits++;
+	return len + !!(fl & TH_FIN);
+}
+
+/* One segment from SND.NXT within `usable` bytes of window: data up to an MSS, the FIN after
+ * the data. `force` sends a byte past a closed window (probe / RTO). Returns the sequence space
+ * sent, 0 if nothing may or can go. */
+static uint32_t
+send_next(struct tcp_conn *c, uint32_t usable, int force)
+{
+	struct tcp_stack *st = c->st;
+	uint32_t off = c->snd_nxt - c->snd_una;
+	uint32_t unsent = off < c->snd_len ? c->snd_len - off : 0;
+	uint32_t len = RTE_MIN(RTE_MIN(unsent, usable), (uint32_t)c->mss);
+	int fin = 0, fresh = c->snd_nxt == c->snd_max;
+	uint8_t fl;
+
+	if (force && len == 0 && unsent)
+		len = 1;
+	/* Sender SWS avoidance (RFC 1122 4.2.3.4) without Nagle: a short segment only if it is the
+	 * tail of the queue or half the peer's largest window. */
+	if (len && len < c->mss && len < unsent && len < c->max_wnd / 2u && !force)
+		len = 0;
+	if ((c->flags & TF_FIN_QUEUED) && len == unsent &&
+	    (!(c->flags & TF_FIN_SENT) || SEQ_LT(c->snd_nxt + len, c->snd_max)))
+		fin = 1;
+	if (len == 0 && !fin)
+		return 0;
+	fl = (uint8_t)(TH_ACK | (fin ? TH_FIN : 0) | (len && len == unsent ? TH_PSH : 0));
+	if (seg_send(c, c->snd_nxt, fl, off, len) != 0)
+		return 0; /* out of mbufs: the RTO timer retries */
+	if (!(c->flags & TF_RTT) && fresh && len) {
+		c->flags |= TF_RTT;
+		c->rtt_seq = c->snd_nxt + len;
+		c->rtt_ts = now32(st);
+	}
+	if (!fresh)
+		st->stats.retransmits++;
+	c->snd_nxt += len + (uint32_t)fin;
+	if (fin)
+		c->flags |= TF_FIN_SENT;
+	if (SEQ_GT(c->snd_nxt, c->snd_max))
+		c->snd_max = c->snd_nxt;
+	return len + (uint32_t)fin;
+}
+
+/* RFC 6675 5 step (C): while cwnd - pipe >= 1 SMSS, send what NextSeg picks: a lost hole
+ * (rule 1), else new data (rule 2), else a hole below the highest SACKed byte (rule 3), else
+ * the rescue retransmission (rule 4). Cost: O(TCP_SB_BLOCKS) per segment sent. */
+static void
+sack_output(struct tcp_conn *c, struct tcp_sackboard *sb)
+{
+	uint32_t una = c->snd_una, max = c->snd_max, mss = c->mss;
+	uint32_t pipe = tcp_sb_pipe(sb, una, max, mss);
+
+	while (c->cwnd >= pipe + mss) {
+		uint32_t seq, len, n = 0, inflight = c->snd_max - c->snd_una;
+
+		if (tcp_sb_next_seg(sb, una, max, mss, 1, &seq, &len)) {
+			n = resend(c, seq, len);
+			sb->high_rxt = seq + len;
+		} else if ((n = send_next(c, c->snd_wnd > inflight ? c->snd_wnd - inflight : 0,
+		                          0)) != 0) {
+			max = c->snd_max;
+		} else if (tcp_sb_next_seg(sb, una, max, mss, 3, &seq, &len)) {
+			n = resend(c, seq, len);
+			sb->high_rxt = seq + len;
+		} else if (tcp_sb_next_seg(sb, una, max, mss, 4, &seq, &len)) {
+			n = resend(c, seq, len); /* RescueRxt: HighRxt stays */
+		}
+		if (n == 0)
+			break;
+		pipe += n;
+	}
+}
+
 /* Send what the windows allow: data segments at min(MSS, window), the FIN after the data, or
  * an ACK if one is owed. `force` sends at least one byte past a closed window (probe / RTO).
  * Cost: O(segments sent x send-queue mbufs). */
@@ -551,8 +720,9 @@ static void
 output(struct tcp_conn *c, int force)
 {
 	struct tcp_stack *st = c->st;
-	uint8_t fl = TH_ACK;
-	int idle;
+	struct tcp_sackboard *sb;
+	uint32_t lt, pto;
+	int idle, sent_new = 0;
 
 	switch (c->state) {
 	case TCPS_SYN_SENT:
@@ -581,51 +751,49 @@ output(struct tcp_conn *c, int force)
 	default:
 		break;
 	}
+	sb = sb_of(c);
+	if (sb && sb->rec) {
+		sack_output(c, sb);
+		goto ack;
+	}
 	/* Nothing in flight: an armed deadline is a keepalive or persist one, not an RTO. */
 	idle = c->snd_una == c->snd_max;
+	/* RFC 3042 limited transmit: the first two duplicate ACKs each let one new segment out
+	 * beyond cwnd, so a small flight still collects DupThresh of them. */
+	lt = !(c->flags & TF_RECOVERY) && c->dupacks < TCP_DUPTHRESH && c->snd_nxt == c->snd_max
+	             ? (uint32_t)c->dupacks * c->mss
+	             : 0;
 	for (;;) {
-		uint32_t off = c->snd_nxt - c->snd_una;
-		uint32_t unsent = off < c->snd_len ? c->snd_len - off : 0;
-		uint32_t wnd = RTE_MIN(c->snd_wnd, c->cwnd);
-		uint32_t inflight = c->snd_nxt - c->snd_una;
-		uint32_t usable = wnd > inflight ? wnd - inflight : 0;
-		uint32_t len = RTE_MIN(RTE_MIN(unsent, usable), (uint32_t)c->mss);
-		int fin = 0;
+		uint32_t wnd = RTE_MIN(c->snd_wnd, c->cwnd + lt);
+		uint32_t inflight, usable, n;
+		int fresh;
 
-		if (force && len == 0 && unsent)
-			len = 1;
-		if (len) {
-			/* Sender SWS avoidance (RFC 1122 4.2.3.4) without Nagle: a short segment
-			 * only if it is the tail of the queue or half the peer's largest window. */
-			if (len < c->mss && len < unsent && len < c->max_wnd / 2u && !force)
-				len = 0;
-		}
-		if ((c->flags & TF_FIN_QUEUED) && len == unsent &&
-		    (!(c->flags & TF_FIN_SENT) || SEQ_LT(c->snd_nxt + len, c->snd_max)))
-			fin = 1;
-		if (len == 0 && !fin)
+		/* Going back N after an RTO: what the peer has SACKed since is not sent again. */
+		if (sb && SEQ_LT(c->snd_nxt, c->snd_max))
+			c->snd_nxt = tcp_sb_skip(sb, c->snd_nxt);
+		inflight = c->snd_nxt - c->snd_una;
+		usable = wnd > inflight ? wnd - inflight : 0;
+		if (sb && SEQ_LT(c->snd_nxt, c->snd_max))
+			usable = RTE_MIN(usable, tcp_sb_hole_len(sb, c->snd_nxt, c->snd_max));
+		fresh = c->snd_nxt == c->snd_max;
+		n = send_next(c, usable, force);
+		if (n == 0)
 			break;
-		fl = (uint8_t)(TH_ACK | (fin ? TH_FIN : 0) | (len && len == unsent ? TH_PSH : 0));
-		if (seg_send(c, c->snd_nxt, fl, off, len) != 0)
-			break; /* out of mbufs: the RTO timer retries */
-		if (!(c->flags & TF_RTT) && c->snd_nxt == c->snd_max && len) {
-			c->flags |= TF_RTT;
-			c->rtt_seq = c->snd_nxt + len;
-			c->rtt_ts = now32(st);
-		}
-		if (SEQ_LT(c->snd_nxt, c->snd_max))
-			st->stats.retransmits++;
-		c->snd_nxt += len + (uint32_t)fin;
-		if (fin)
-			c->flags |= TF_FIN_SENT;
-		if (SEQ_GT(c->snd_nxt, c->snd_max))
-			c->snd_max = c->snd_nxt;
+		if (lt && inflight + n > c->cwnd)
+			st->stats.limited_transmits++;
 		if (idle || !(c->flags & TF_RTO))
 			rto_arm(c, c->rto);
+		sent_new |= fresh;
 		idle = 0;
 		force = 0;
-		if (fin)
-			break;
+	}
+	/* RFC 8985 7.2: (re)start the probe timer after new data, sized for the whole flight. An
+	 * RTO already running stays (RFC 6298 5.1) unless the probe comes first. */
+	if (sent_new && (pto = tlp_pto(c)) != 0 &&
+	    (!(c->flags & TF_RTO) || (c->lr & LR_PTO) ||
+	     (int32_t)(c->rto_at - (now32(st) + pto)) > 0)) {
+		rto_arm(c, pto);
+		c->lr |= LR_PTO;
 	}
 	/* Zero window with data waiting and nothing in flight: the RTO timer acts as the persist
 	 * timer and its expiry sends a one-byte probe. An earlier deadline (a persist already
@@ -633,6 +801,7 @@ output(struct tcp_conn *c, int force)
 	if (c->snd_len && c->snd_una == c->snd_max &&
 	    (!(c->flags & TF_RTO) || (int32_t)(c->rto_at - (now32(st) + c->rto)) > 0))
 		rto_arm(c, c->rto);
+ack:
 	if (c->flags & TF_ACKNOW)
 		seg_send(c, c->snd_nxt, TH_ACK, 0, 0);
 }
@@ -669,6 +838,31 @@ keepalive_fire(struct tcp_conn *c)
 	rto_arm(c, TCP_KA_INTVL_US);
 }
 
+/* RFC 8985 7.3: the PTO fired. Probe with one new segment if the peer's window allows, else
+ * with the last segment sent, so a loss at the tail of a flight draws a SACK (and recovery)
+ * instead of waiting for the RTO. The RTO is armed behind the probe. */
+static void
+tlp_fire(struct tcp_conn *c)
+{
+	uint32_t inflight = c->snd_max - c->snd_una, seq = c->snd_nxt, n = 0;
+
+	if (c->snd_nxt == c->snd_max && c->snd_wnd > inflight)
+		n = send_next(c, RTE_MIN(c->snd_wnd - inflight, (uint32_t)c->mss), 0);
+	if (n == 0 && c->snd_len) {
+		uint32_t len = RTE_MIN(c->snd_len, (uint32_t)c->mss);
+
+		seq = c->snd_una + c->snd_len - len;
+		n = resend(c, seq, len);
+	}
+	if (n) {
+		c->st->stats.tlp_probes++;
+		c->tlp_seq = seq;
+		c->tlp_end = c->snd_max;
+		c->lr |= LR_TLP_OUT;
+	}
+	rto_arm(c, c->rto);
+}
+
 static void
 rto_expired(struct tcp_conn *c)
 {
@@ -688,6 +882,11 @@ rto_expired(struct tcp_conn *c)
 		keepalive_fire(c); /* nothing outstanding: this was the keepalive deadline */
 		return;
 	}
+	if (c->lr & LR_PTO) {
+		c->lr &= (uint8_t)~LR_PTO;
+		tlp_fire(c);
+		return;
+	}
 	st->stats.rto_expired++;
 	/* A zero-window probe answered keeps the connection alive; only silence counts. */
 	if (++c->retries > ((c->state == TCPS_SYN_SENT || c->state == TCPS_SYN_RCVD)
@@ -700,13 +899,16 @@ rto_expired(struct tcp_conn *c)
 	 * restart from a one-segment window. Karn: the timed segment may be a retransmission. */
 	c->rto = RTE_MIN(c->rto * 2, TCP_RTO_MAX_US);
 	c->flags &= ~(TF_RTT | TF_RECOVERY);
-	c->recover = c->snd_max; /* RFC 6582 4: no fast retransmit for this window's dupacks */
+	c->lr &= (uint8_t)~LR_TLP_OUT;
+	/* RFC 6582 4 and RFC 6675 5.1: no new recovery until this flight is acknowledged; the
+	 * SACK information is dropped (RFC 2018 8: the peer may have reneged) and rebuilt from
+	 * the ACKs that follow. */
+	c->recover = c->snd_max;
 	c->dupacks = 0;
-	if (c->snd_max != c->snd_una) {
-		uint32_t flight = c->snd_max - c->snd_una;
-
-		c->ssthresh = RTE_MAX(flight / 2, 2u * c->mss);
-	}
+	sb_release(c);
+	/* Only the first expiry is a new congestion event; later ones back off the timer. */
+	if (c->snd_max != c->snd_una && c->retries == 1)
+		c->ssthresh = tcp_cc_table[c->cc]->on_loss(c);
 	c->cwnd = c->mss;
 	c->snd_nxt = c->snd_una; /* go back N; a FIN still unacknowledged is resent too */
 	rto_arm(c, c->rto);
@@ -723,7 +925,9 @@ struct seg {
 	uint8_t flags;
 	uint8_t has_ts; /* timestamps option present */
 	uint8_t sack_ok; /* SYN: SACK-permitted option present */
+	uint8_t nsack;   /* SACK blocks (RFC 2018 3) in sack[] */
 	uint32_t tsval, tsecr;
+	uint32_t sack[TCP_SACK_MAX][2];
 };
 
 static void
@@ -761,7 +965,8 @@ rst_for(struct tcp_stack *st, const struct tcp_key *k, const struct seg *s)
 		send_rst(st, k->faddr, k->fport, k->lport, 0, s->seq + seglen, TH_RST | TH_ACK);
 }
 
-/* Options we use: MSS and window scale (SYN only), timestamps. Cost: O(option bytes). */
+/* Options we use: MSS, window scale and SACK-permitted (SYN only), timestamps, SACK blocks.
+ * Cost: O(option bytes). */
 static void
 parse_opts(const struct rte_tcp_hdr *th, uint32_t doff, struct seg *s)
 {
@@ -782,6 +987,17 @@ parse_opts(const struct rte_tcp_hdr *th, uint32_t doff, struct seg *s)
 			s->ws = (int8_t)RTE_MIN(o[2], TCP_WS_MAX); /* larger: use 14 (2.3) */
 		if (o[0] == 4 && o[1] == 2)
 			s->sack_ok = 1;
+		if (o[0] == 5 && o[1] >= 10 && (o[1] - 2) % 8 == 0) {
+			s->nsack = (uint8_t)RTE_MIN((o[1] - 2) / 8, TCP_SACK_MAX);
+			for (unsigned int i = 0; i < s->nsack; i++)
+				for (unsigned int j = 0; j < 2; j++) {
+					const uint8_t *v = o + 2 + 8 * i + 4 * j;
+
+					s->sack[i][j] = (uint32_t)v[0] << 24 |
+					                (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 |
+					                v[3];
+				}
+		}
 		if (o[0] == 8 && o[1] == 10) {
 			s->has_ts = 1;
 			s->tsval = (uint32_t)o[2] << 24 | (uint32_t)o[3] << 16 |
@@ -848,26 +1064,78 @@ rtt_sample(struct tcp_conn *c, uint32_t r)
 	c->rto = RTE_MIN(c->rto, TCP_RTO_MAX_US);
 }
 
-/* Resend the first unacknowledged segment without moving SND.NXT (fast retransmit). */
+/* RFC 6675 5 step (4): enter SACK-based loss recovery. cwnd = ssthresh (from the congestion
+ * controller), RecoveryPoint = HighData, the first hole is resent at once, then step (C). */
 static void
-retransmit_una(struct tcp_conn *c)
+sack_enter(struct tcp_conn *c, struct tcp_sackboard *sb)
 {
-	uint32_t len = RTE_MIN(c->snd_len, (uint32_t)c->mss);
-	uint8_t fl = TH_ACK;
+	struct tcp_stack *st = c->st;
+	uint32_t len = RTE_MIN(tcp_sb_hole_len(sb, c->snd_una, c->snd_max), (uint32_t)c->mss);
 
-	if (len == c->snd_len && (c->flags & TF_FIN_SENT))
-		fl |= TH_FIN;
-	if (len == 0 && !(fl & TH_FIN))
-		return;
-	if (seg_send(c, c->snd_una, fl, 0, len) == 0)
-		c->st->stats.retransmits++;
+	c->ssthresh = tcp_cc_table[c->cc]->on_loss(c);
+	c->cwnd = c->ssthresh;
+	c->recover = c->snd_max;
+	c->flags |= TF_RECOVERY;
+	c->flags &= ~TF_RTT; /* Karn */
+	c->lr &= (uint8_t)~LR_TLP_OUT;
+	sb->rec = 1;
+	sb->rescued = 0;
+	st->stats.fast_retransmits++;
+	st->stats.sack_recoveries++;
+	resend(c, c->snd_una, len);
+	sb->high_rxt = c->snd_una + len;
+	rto_arm(c, c->rto);
+	tcp_out_post(c);
+}
+
+/* RFC 6582 3.2 step 2 (fast retransmit) with NewReno recovery, for peers without SACK. */
+static void
+newreno_enter(struct tcp_conn *c)
+{
+	struct tcp_stack *st = c->st;
+
+	c->ssthresh = tcp_cc_table[c->cc]->on_loss(c);
+	c->recover = c->snd_max;
+	c->flags |= TF_RECOVERY;
+	c->flags &= ~TF_RTT; /* Karn */
+	st->stats.fast_retransmits++;
+	resend(c, c->snd_una, c->mss);
+	c->cwnd = c->ssthresh + 3u * c->mss;
+	rto_arm(c, c->rto);
+}
+
+/* The peer's SACK blocks into the scoreboard (RFC 6675 Update()), before SND.UNA moves to
+ * `ack`; and the verdict on an outstanding tail-loss probe. Returns the bytes newly SACKed. */
+static uint32_t
+sack_update(struct tcp_conn *c, const struct seg *s)
+{
+	struct tcp_sackboard *sb = sb_of(c);
+	uint32_t sacked = 0;
+
+	if (s->nsack && c->sack_ok && SEQ_GEQ(s->ack, c->snd_una) &&
+	    SEQ_LEQ(s->ack, c->snd_max) && (sb != NULL || (sb = sb_get(c)) != NULL))
+		sacked = tcp_sb_update(sb, s->ack, c->snd_max, s->sack, s->nsack);
+	if (c->lr & LR_TLP_OUT) {
+		if (SEQ_GEQ(s->ack, c->tlp_end)) {
+			c->lr &= (uint8_t)~LR_TLP_OUT; /* all delivered, or the probe repaired it */
+		} else if (sb && tcp_sb_covers(sb, c->tlp_end - 1)) {
+			/* The probe arrived and a hole below it did not: that was sent at least a
+			 * PTO earlier, so RACK (RFC 8985 6.2) calls it lost. */
+			sb->lost_to = c->tlp_seq;
+			c->lr &= (uint8_t)~LR_TLP_OUT;
+		}
+	}
+	return sacked;
 }
 
 /* ACK processing for synchronized states: returns 1 if our FIN is now acknowledged. */
 static int
-ack_process(struct tcp_conn *c, uint32_t ack, uint32_t seq, uint32_t wnd, uint32_t seglen)
+ack_process(struct tcp_conn *c, const struct seg *s)
 {
 	struct tcp_stack *st = c->st;
+	uint32_t ack = s->ack, wnd = s->wnd;
+	uint32_t sacked = sack_update(c, s);
+	struct tcp_sackboard *sb = sb_of(c);
 	int fin_acked = 0;
 
 	if (SEQ_GT(ack, c->snd_una) && SEQ_LEQ(ack, c->snd_max)) {
@@ -887,62 +1155,74 @@ ack_process(struct tcp_conn *c, uint32_t ack, uint32_t seq, uint32_t wnd, uint32
 		}
 		c->retries = 0;
 		c->dupacks = 0;
+		if (sb)
+			tcp_sb_trim(sb, ack);
 		if (c->flags & TF_RECOVERY) {
 			if (SEQ_GEQ(ack, c->recover)) {
-				/* RFC 6582 3.2 step 3: full ACK, deflate and leave recovery. */
+				/* RFC 6582 3.2 step 3 / RFC 6675: full ACK, leave recovery at
+				 * ssthresh (no burst beyond one segment past the flight). */
 				c->cwnd = RTE_MIN(c->ssthresh, (c->snd_max - c->snd_una) + c->mss);
 				c->flags &= ~TF_RECOVERY;
+				if (sb)
+					sb->rec = 0;
+			} else if (sb && sb->rec) {
+				tcp_out_post(c); /* partial ACK: pipe fell, NextSeg decides */
 			} else {
 				/* Partial ACK: the next hole is lost too; resend it at once and
 				 * deflate by what was acked (step 4). */
-				retransmit_una(c);
+				resend(c, c->snd_una, c->mss);
 				c->cwnd = c->cwnd > data ? c->cwnd - data : 0;
 				if (data >= c->mss)
 					c->cwnd += c->mss;
 			}
-		} else if (c->cwnd < c->ssthresh) {
-			c->cwnd += RTE_MIN(data, (uint32_t)c->mss); /* RFC 5681 slow start */
 		} else {
-			c->cwnd += RTE_MAX(1u, (uint32_t)c->mss * c->mss / c->cwnd);
+			tcp_cc_table[c->cc]->on_ack(c, data);
+		}
+		if (sb && sb->n == 0 && !sb->rec) {
+			sb_release(c);
+			sb = NULL;
 		}
 		if (c->snd_una == c->snd_max)
 			rto_stop(c);
 		else
-			rto_arm(c, c->rto);
+			rto_rearm(c);
 		if ((c->flags & TF_WANT_WRITE) && c->snd_len < st->conf.sndbuf) {
 			c->flags &= ~TF_WANT_WRITE;
 			tcp_ev_post(c, TEV_WRITABLE);
 		}
-	} else if (ack == c->snd_una && seglen == 0 && c->snd_una != c->snd_max &&
-	           wnd == c->snd_wnd) {
+	} else if (ack == c->snd_una && s->len == 0 && c->snd_una != c->snd_max &&
+	           (wnd == c->snd_wnd || sacked)) {
+		/* A duplicate ACK (RFC 5681 2; RFC 6675 2: or one that SACKs new data). */
 		st->stats.dup_acks++;
 		if (c->dupacks < UINT8_MAX)
 			c->dupacks++;
-		if (c->flags & TF_RECOVERY) {
+		if (!(c->flags & TF_RECOVERY))
+			tcp_out_post(c); /* limited transmit, or the entry below */
+		else if (sb && sb->rec)
+			tcp_out_post(c);
+		else
 			c->cwnd += c->mss; /* RFC 5681 3.2 step 4: a segment left the network */
-		} else if (c->dupacks == 3 && SEQ_GT(ack - 1, c->recover)) {
-			/* RFC 5681 3.2 fast retransmit, RFC 6582 NewReno recovery; the
-			 * `recover` check keeps one loss window from triggering twice. */
-			uint32_t flight = c->snd_max - c->snd_una;
-
-			c->ssthresh = RTE_MAX(flight / 2, 2u * c->mss);
-			c->recover = c->snd_max;
-			c->flags |= TF_RECOVERY;
-			c->flags &= ~TF_RTT; /* Karn */
-			st->stats.fast_retransmits++;
-			retransmit_una(c);
-			c->cwnd = c->ssthresh + 3u * c->mss;
-			rto_arm(c, c->rto);
-		}
+		/* The `recover` check (RFC 6582 3.2 step 2): one loss window, one entry. Read as
+		 * "ACK beyond recover", so a loss in the very first flight (recover = ISS) still
+		 * gets its fast retransmit. */
+		if (!(c->flags & TF_RECOVERY) && sb == NULL && c->dupacks == TCP_DUPTHRESH &&
+		    SEQ_GT(ack, c->recover))
+			newreno_enter(c);
 	}
+	/* RFC 6675 5 steps (2)-(4): DupThresh duplicates or IsLost(HighACK + 1). */
+	if (sb && !(c->flags & TF_RECOVERY) && c->snd_una != c->snd_max &&
+	    SEQ_GEQ(c->snd_una, c->recover) &&
+	    (c->dupacks >= TCP_DUPTHRESH ||
+	     SEQ_GT(tcp_sb_lost_edge(sb, c->snd_una, c->mss), c->snd_una)))
+		sack_enter(c, sb);
 	/* Window update (RFC 9293 3.10.7.4, the SND.WL1/WL2 rule). */
-	if (SEQ_LT(c->snd_wl1, seq) || (c->snd_wl1 == seq && SEQ_LEQ(c->snd_wl2, ack))) {
+	if (SEQ_LT(c->snd_wl1, s->seq) || (c->snd_wl1 == s->seq && SEQ_LEQ(c->snd_wl2, ack))) {
 		/* Window reopened without acking a zero-window probe: the probe was discarded,
 		 * so send again from SND.UNA rather than wait for the RTO. */
 		if (c->snd_wnd == 0 && wnd && ack == c->snd_una)
 			c->snd_nxt = c->snd_una;
 		c->snd_wnd = wnd;
-		c->snd_wl1 = seq;
+		c->snd_wl1 = s->seq;
 		c->snd_wl2 = ack;
 		if (wnd > c->max_wnd)
 			c->max_wnd = wnd;
@@ -1057,13 +1337,25 @@ ooo_drain(struct tcp_conn *c)
 	return 0;
 }
 
-/* Delayed ACK (RFC 1122 4.2.3.2, RFC 5681 4.2): at least every second full segment, else
+/* A pure ACK built now rather than at the flush, so a burst of segments gets one ACK per
+ * event that deserves one, not one in all. */
+static void
+ack_now(struct tcp_conn *c)
+{
+	if (seg_send(c, c->snd_nxt, TH_ACK, 0, 0) != 0) {
+		c->flags |= TF_ACKNOW; /* no mbuf now: the flush retries */
+		tcp_out_post(c);
+	}
+}
+
+/* Delayed ACK (RFC 9293 3.8.6.3, RFC 1122 4.2.3.2, RFC 5681 4.2): an ACK at once for every
+ * second full-sized segment, even inside one input burst (a sender's cwnd grows per ACK), else
  * within TCP_DELACK_US. */
 static void
 ack_schedule(struct tcp_conn *c)
 {
 	if (c->rcv_nxt - c->rcv_acked >= 2u * c->mss) {
-		c->flags |= TF_ACKNOW;
+		ack_now(c);
 	} else if (!(c->flags & TF_DELACK)) {
 		c->flags |= TF_DELACK;
 		c->delack_at = now32(c->st) + TCP_DELACK_US;
@@ -1133,6 +1425,7 @@ syn_sent_input(struct tcp_conn *c, struct seg *s)
 	set_mss(c, s->mss);
 	set_ws(c, s);
 	set_ts(c, s);
+	c->sack_ok = s->sack_ok;
 	c->snd_wnd = s->wnd; /* a SYN's window is never scaled */
 	c->max_wnd = s->wnd;
 	c->snd_wl1 = s->seq;
@@ -1282,7 +1575,7 @@ conn_input(struct tcp_conn *c, struct seg *s, struct rte_mbuf *data)
 		challenge_ack(c);
 		return;
 	}
-	fin = ack_process(c, s->ack, s->seq, s->wnd, s->len);
+	fin = ack_process(c, s);
 	switch (c->state) {
 	case TCPS_FIN_WAIT_1:
 		if (fin) {
@@ -1343,10 +1636,7 @@ conn_input(struct tcp_conn *c, struct seg *s, struct rte_mbuf *data)
 		/* One duplicate ACK per out-of-order segment, built now (RFC 5681 4.2): posting the
 		 * connection would fold a burst's worth into one ACK, and a peer without SACK needs
 		 * three duplicates to fast-retransmit instead of waiting for its RTO. */
-		if (seg_send(c, c->snd_nxt, TH_ACK, 0, 0) != 0) {
-			c->flags |= TF_ACKNOW; /* no mbuf now: the flush retries */
-			tcp_out_post(c);
-		}
+		ack_now(c);
 		goto out;
 	}
 	{
@@ -1367,9 +1657,11 @@ conn_input(struct tcp_conn *c, struct seg *s, struct rte_mbuf *data)
 			peer_fin(c);
 		else if (had_ooo)
 			fin = ooo_drain(c);
-		if (had_ooo)
-			c->flags |= TF_ACKNOW; /* filled (part of) a hole: RFC 5681 4.2 */
-		if (len && !fin)
+		if (had_ooo && !fin)
+			ack_now(c); /* filled (part of) a hole: RFC 5681 4.2, at once */
+		else if (had_ooo)
+			c->flags |= TF_ACKNOW;
+		else if (len && !fin)
 			ack_schedule(c);
 		if (fin) {
 			switch (c->state) {
@@ -1469,6 +1761,8 @@ cookie_accept(struct tcp_stack *st, const struct tcp_key *k, const struct seg *s
 	st->n_synrcvd++;
 	c->state = TCPS_SYN_RCVD;
 	c->listener = (uint8_t)li;
+	c->cc = st->listeners[li].cc;
+	tcp_cc_table[c->cc]->init(c);
 	c->irs = irs;
 	c->rcv_nxt = s->seq;
 	c->rcv_acked = c->rcv_nxt;
@@ -1513,6 +1807,7 @@ tcp_input(struct tcp_stack *st, struct rte_mbuf *m, struct rte_ipv4_hdr *ip, uin
 	s.ws = -1;
 	s.has_ts = 0;
 	s.sack_ok = 0;
+	s.nsack = 0;
 	s.tsval = s.tsecr = 0;
 	if (doff > sizeof(*th))
 		parse_opts(th, doff, &s);
@@ -1571,6 +1866,8 @@ tcp_input(struct tcp_stack *st, struct rte_mbuf *m, struct rte_ipv4_hdr *ip, uin
 	st->n_synrcvd++;
 	c->state = TCPS_SYN_RCVD;
 	c->listener = (uint8_t)li;
+	c->cc = st->listeners[li].cc;
+	tcp_cc_table[c->cc]->init(c);
 	c->irs = s.seq;
 	c->rcv_nxt = s.seq + 1;
 	c->rcv_adv = c->rcv_nxt;
@@ -1582,9 +1879,9 @@ tcp_input(struct tcp_stack *st, struct rte_mbuf *m, struct rte_ipv4_hdr *ip, uin
 	set_mss(c, s.mss);
 	set_ws(c, &s);
 	set_ts(c, &s);
-	/* Receiver-side SACK only (RFC 2018): we report holes, and ignore the peer's blocks.
-	 * Without it Linux runs NewReno with no tail-loss probe or RACK, and a lost last segment
-	 * of an app-limited flight waits for its RTO. */
+	/* SACK both ways (RFC 2018): we report holes, and recover from the peer's blocks (RFC
+	 * 6675). Without it Linux runs NewReno with no tail-loss probe or RACK, and a lost last
+	 * segment of an app-limited flight waits for its RTO. */
 	c->sack_ok = s.sack_ok;
 	/* Time the SYN-ACK for a first RTT sample (only if it is never retransmitted). */
 	c->rtt_ts = now32(st);
@@ -1603,22 +1900,40 @@ struct tcp_conn *
 tcp_connect(struct tcp_stack *st, uint32_t dst_ip, uint16_t dst_port, void *conn_ctx,
             uint64_t now_us)
 {
+	return tcp_connect_opts(st, dst_ip, dst_port, conn_ctx, now_us, NULL);
+}
+
+struct tcp_conn *
+tcp_connect_opts(struct tcp_stack *st, uint32_t dst_ip, uint16_t dst_port, void *conn_ctx,
+                 uint64_t now_us, const struct tcp_connect_opts *o)
+{
+	static const struct tcp_connect_opts defaults = {.cc = TCP_CC_NEWRENO};
 	struct tcp_conn *c = NULL;
 	struct tcp_key k = {.faddr = dst_ip, .fport = rte_cpu_to_be_16(dst_port)};
+	int tries, offered = 0;
 
+	if (o == NULL)
+		o = &defaults;
 	if (now_us > st->now_us)
 		st->now_us = now_us;
-	if (dst_ip == 0 || dst_port == 0) {
+	if (dst_ip == 0 || dst_port == 0 || (unsigned int)o->cc >= TCP_CC_MAX) {
 		errno = EINVAL;
 		return NULL;
 	}
-	/* Ephemeral ports 32768-60999 (Linux's range), skipping listeners and tuples in use.
-	 * Cost: one hash lookup per port tried, usually one. */
-	for (int tries = 0; tries < 28232 && c == NULL; tries++) {
+	/* Ephemeral ports 32768-60999 (Linux's range), skipping listeners and tuples in use, and
+	 * those port_ok refuses (at most TCP_CONNECT_PORT_TRIES offered to it). Cost: one hash
+	 * lookup per port tried, usually one; with port_ok about as many as it has lcores. */
+	for (tries = 0; tries < 28232 && c == NULL; tries++) {
 		k.lport = st->next_port;
 		st->next_port = st->next_port >= 60999 ? 32768 : (uint16_t)(st->next_port + 1);
 		if (find_listener(st, k.lport) >= 0 || conn_lookup(st, &k))
 			continue;
+		if (o->port_ok != NULL) {
+			if (offered++ == TCP_CONNECT_PORT_TRIES)
+				break;
+			if (!o->port_ok(o->port_arg, dst_ip, dst_port, k.lport))
+				continue;
+		}
 		c = conn_alloc(st, &k);
 		if (c == NULL) {
 			errno = ENOBUFS;
@@ -1632,11 +1947,14 @@ tcp_connect(struct tcp_stack *st, uint32_t dst_ip, uint16_t dst_port, void *conn
 	c->state = TCPS_SYN_SENT;
 	c->flags = TF_ACTIVE | TF_APP;
 	c->ctx = conn_ctx;
+	c->cc = (uint8_t)o->cc;
+	tcp_cc_table[c->cc]->init(c);
 	c->iss = tcp_siphash_isn(st, &k);
 	c->snd_una = c->snd_nxt = c->snd_max = c->recover = c->iss;
 	c->mss = st->mss_local;
 	c->ws_ok = 1; /* offered in our SYN; settled by the SYN-ACK */
 	c->ts_ok = 1;
+	c->sack_ok = 1;
 	c->cwnd = TCP_IW_SEGS * (uint32_t)c->mss;
 	c->flags |= TF_RTT;
 	c->rtt_seq = c->iss + 1;

@@ -44,6 +44,11 @@
 #define TCP_TIMER_BUDGET    4096 /* timer callbacks per tcp_stack_timers call */
 #define TCP_DEFAULT_ARP_US  (300u * 1000000u)
 #define TCP_HDRS_LEN        (RTE_ETHER_HDR_LEN + 20 + 20)
+#define TCP_DUPTHRESH       3       /* RFC 5681 / RFC 6675 DupThresh */
+#define TCP_SB_BLOCKS       8       /* SACKed ranges kept per scoreboard (the lowest go first) */
+#define TCP_SB_DEFAULT      4096u   /* scoreboards per stack unless conf.sack_boards says */
+#define TCP_TLP_MIN_US      10000u  /* PTO floor (Linux's tcp_rto_min for probes) */
+#define TCP_WCDELACK_US     200000u /* RFC 8985 7.2 WCDelAckT */
 
 enum tcp_state {
 	TCPS_CLOSED = 0,
@@ -77,6 +82,10 @@ enum tcp_state {
 #define TF_RTO        0x4000 /* rto_at armed: RTO, persist, FIN_WAIT_2 or TIME_WAIT deadline */
 #define TF_RECOVERY   0x8000 /* in fast recovery until SND.UNA reaches `recover` */
 
+/* tcp_conn.lr: loss-recovery state beyond TF_RECOVERY */
+#define LR_PTO     0x01 /* rto_at is a tail-loss probe timeout (RFC 8985 7), not an RTO */
+#define LR_TLP_OUT 0x02 /* a probe is in flight: [tlp_seq, tlp_end) */
+
 /* tcp_conn.ev: pending application events, delivered in this order */
 #define TEV_OPEN     0x01
 #define TEV_READABLE 0x02
@@ -96,6 +105,32 @@ struct tcp_key {
 struct tcp_mq {
 	struct rte_mbuf *head, *tail;
 };
+
+/* Sender-side SACK scoreboard (RFC 6675): the SACKed ranges above SND.UNA, sorted and
+ * disjoint, and the recovery variables. Held only while SACKed data is outstanding or SACK
+ * recovery runs, taken from a per-stack pool (no allocation per packet, and the idle TCB keeps
+ * only a 32-bit index). */
+struct tcp_sackboard {
+	uint32_t next;     /* free list */
+	uint8_t n;         /* ranges in blk */
+	uint8_t rec;       /* RFC 6675 recovery in progress (TF_RECOVERY too) */
+	uint8_t rescued;   /* the rescue retransmission (NextSeg rule 4) was sent */
+	uint32_t high_rxt; /* HighRxt, exclusive: [SND.UNA, high_rxt) holes were retransmitted */
+	uint32_t lost_to;  /* TLP/RACK: every unSACKed byte below this is lost */
+	uint32_t blk[TCP_SB_BLOCKS][2];
+};
+
+/* Congestion control, chosen per listener / active open (nginx style: one ops table, one
+ * indirect call per ACK that advances SND.UNA outside recovery). */
+struct tcp_cc_ops {
+	const char *name;
+	void (*init)(struct tcp_conn *c);
+	/* `acked` new bytes, outside recovery: grow cwnd. */
+	void (*on_ack)(struct tcp_conn *c, uint32_t acked);
+	/* A congestion event (fast retransmit, RTO): returns the new ssthresh. */
+	uint32_t (*on_loss)(struct tcp_conn *c);
+};
+extern const struct tcp_cc_ops *const tcp_cc_table[TCP_CC_MAX];
 
 /* The TCB. Field order groups what the fast path touches together; docs/tcp.md has the
  * measured size. Sequence variables follow RFC 9293 names. Queues hold mbufs only while data is
@@ -136,12 +171,27 @@ struct tcp_conn {
 	uint8_t snd_ws, rcv_ws; /* RFC 7323 shifts: peer's windows <<= snd_ws, ours >>= rcv_ws */
 	uint8_t ws_ok;          /* window scaling negotiated (or offered, before the SYN-ACK) */
 	uint8_t ts_ok;      /* timestamps negotiated (or offered): every non-RST segment has one */
-	uint8_t sack_ok;    /* peer sent SACK-permitted: our duplicate ACKs carry SACK blocks */
+	uint8_t sack_ok;    /* peer sent SACK-permitted: our duplicate ACKs carry SACK blocks,
+	                     * and its blocks feed our scoreboard */
 	uint32_t ts_recent; /* RFC 7323 TS.Recent: the peer's TSval we echo */
+	uint32_t sb;        /* scoreboard index in st->sbs, TCP_NIL = none */
+	uint32_t tlp_seq;   /* tail-loss probe sent as [tlp_seq, tlp_end) (LR_TLP_OUT) */
+	uint32_t tlp_end;
+	uint8_t cc;         /* enum tcp_cc */
+	uint8_t lr;         /* LR_* */
+	uint16_t cc_k_ms;   /* CUBIC: K, ms (RFC 9438 4.2) */
+	uint32_t cc_w_max;  /* CUBIC: W_max, bytes */
+	uint32_t cc_w_last; /* CUBIC: W_max before the last reduction (fast convergence) */
+	uint32_t cc_epoch;  /* CUBIC: congestion-avoidance epoch start, ms; 0 = none */
+	uint32_t cc_w_est;  /* CUBIC: Reno-friendly estimate W_est, bytes */
 };
+
+/* Issue 3's budget for an idle connection; docs/tcp.md has the layout. */
+_Static_assert(sizeof(struct tcp_conn) <= 256, "idle TCB over 256 bytes");
 
 struct tcp_listener {
 	uint16_t port; /* host order; 0 = free */
+	uint8_t cc;    /* enum tcp_cc for its connections */
 	void *ctx;
 };
 
@@ -168,6 +218,9 @@ struct tcp_stack {
 	uint16_t next_port;
 	uint32_t n_listeners;
 	struct tcp_listener listeners[TCP_MAX_LISTENERS];
+
+	struct tcp_sackboard *sbs; /* SACK scoreboard pool */
+	uint32_t sb_free, n_sbs;
 
 	struct rte_hash *hash; /* tcp_key -> struct tcp_conn * */
 	struct tcp_conn *conns;
@@ -220,5 +273,21 @@ void tcp_output(struct tcp_conn *c);
 void tcp_timer_fire(void *arg, struct tcp_timer *t);
 void tcp_conn_free(struct tcp_conn *c);
 void tcp_mq_free(struct tcp_mq *q);
+
+/* tcp_sack.c: the scoreboard as pure functions of (una, max, mss) */
+uint32_t tcp_sb_update(struct tcp_sackboard *sb, uint32_t una, uint32_t max,
+                       const uint32_t (*blk)[2], unsigned int n);
+void tcp_sb_trim(struct tcp_sackboard *sb, uint32_t una);
+uint32_t tcp_sb_lost_edge(const struct tcp_sackboard *sb, uint32_t una, uint32_t mss);
+uint32_t tcp_sb_pipe(const struct tcp_sackboard *sb, uint32_t una, uint32_t max, uint32_t mss);
+int tcp_sb_next_seg(struct tcp_sackboard *sb, uint32_t una, uint32_t max, uint32_t mss, int rule,
+                    uint32_t *seq, uint32_t *len);
+uint32_t tcp_sb_skip(const struct tcp_sackboard *sb, uint32_t seq);
+int tcp_sb_covers(const struct tcp_sackboard *sb, uint32_t seq);
+uint32_t tcp_sb_hole_len(const struct tcp_sackboard *sb, uint32_t seq, uint32_t max);
+
+/* tcp_cc.c */
+uint32_t tcp_cubic_w(uint32_t w_max, uint32_t k_ms, uint32_t t_ms, uint32_t mss);
+uint32_t tcp_cubic_k_ms(uint32_t w_max, uint32_t cwnd, uint32_t mss);
 
 #endif

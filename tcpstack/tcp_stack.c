@@ -554,7 +554,13 @@ tcp_stack_stats(const struct tcp_stack *st)
 int
 tcp_listen(struct tcp_stack *st, uint16_t port, void *ctx)
 {
-	if (port == 0)
+	return tcp_listen_cc(st, port, ctx, TCP_CC_NEWRENO);
+}
+
+int
+tcp_listen_cc(struct tcp_stack *st, uint16_t port, void *ctx, enum tcp_cc cc)
+{
+	if (port == 0 || (unsigned int)cc >= TCP_CC_MAX)
 		return -EINVAL;
 	for (uint32_t i = 0; i < st->n_listeners; i++)
 		if (st->listeners[i].port == port)
@@ -563,6 +569,7 @@ tcp_listen(struct tcp_stack *st, uint16_t port, void *ctx)
 		return -ENOSPC;
 	st->listeners[st->n_listeners].port = port;
 	st->listeners[st->n_listeners].ctx = ctx;
+	st->listeners[st->n_listeners].cc = (uint8_t)cc;
 	st->n_listeners++;
 	return 0;
 }
@@ -708,6 +715,16 @@ tcp_stack_create(const struct tcp_stack_conf *conf)
 	}
 	st->free_head = 0;
 
+	st->n_sbs =
+	        conf->sack_boards ? conf->sack_boards : RTE_MIN(conf->max_conns, TCP_SB_DEFAULT);
+	st->sbs = rte_zmalloc_socket("tcp_sack", sizeof(struct tcp_sackboard) * st->n_sbs,
+	                             RTE_CACHE_LINE_SIZE, SOCKET_ID_ANY);
+	if (st->sbs == NULL)
+		goto nomem;
+	for (uint32_t i = 0; i < st->n_sbs; i++)
+		st->sbs[i].next = i + 1 < st->n_sbs ? i + 1 : TCP_NIL;
+	st->sb_free = 0;
+
 	snprintf(name, sizeof(name), "tcp%u_%u", conf->lcore,
 	         __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
 	hp.name = name;
@@ -721,6 +738,7 @@ tcp_stack_create(const struct tcp_stack_conf *conf)
 		goto nomem;
 	return st;
 nomem:
+	rte_free(st->sbs);
 	rte_free(st->conns);
 	rte_free(st);
 	errno = ENOMEM;
@@ -753,6 +771,7 @@ tcp_stack_destroy(struct tcp_stack *st)
 	for (uint16_t i = 0; i < st->txq_len; i++)
 		rte_pktmbuf_free(st->txq[i]);
 	rte_hash_free(st->hash);
+	rte_free(st->sbs);
 	rte_free(st->conns);
 	rte_free(st);
 }

@@ -289,12 +289,19 @@ h_in(const struct seg_spec *s, int line)
 	uint32_t seq = s->seq == ANY ? peer_nxt : (uint32_t)s->seq;
 	uint32_t ack = s->ack == ANY ? our_nxt : (uint32_t)s->ack;
 	uint32_t len = s->len == ANY ? 0 : (uint32_t)s->len;
-	uint16_t optlen = (uint16_t)((s->mss == ANY ? 0 : 4) + (s->wscale == ANY ? 0 : 4) +
-	                             (s->tsval == ANY ? 0 : 12) + (s->sackok ? 4 : 0));
+	unsigned int nsack = 0;
+	uint16_t optlen;
+
+	while (nsack < 4 && s->sack[nsack][1] != 0)
+		nsack++;
+	optlen = (uint16_t)((s->mss == ANY ? 0 : 4) + (s->wscale == ANY ? 0 : 4) +
+	                    (s->tsval == ANY ? 0 : 12) + (s->sackok ? 4 : 0) +
+	                    (nsack ? 4 + 8 * nsack : 0));
 	uint16_t sport = s->sport == ANY ? PEER_PORT : (uint16_t)s->sport;
 	uint32_t iss = iss_get(sport);
-	uint8_t *pl = (uint8_t *)(th + 1) + optlen;
+	uint8_t *pl;
 
+	pl = (uint8_t *)(th + 1) + optlen;
 	memset(f, 0, sizeof(f));
 	eh->dst_addr = our_mac;
 	eh->src_addr = peer_mac;
@@ -345,6 +352,19 @@ h_in(const struct seg_spec *s, int line)
 			*o++ = 1;
 			*o++ = 4;
 			*o++ = 2;
+		}
+		if (nsack) {
+			*o++ = 1;
+			*o++ = 1;
+			*o++ = 5;
+			*o++ = (uint8_t)(2 + 8 * nsack);
+			for (unsigned int i = 0; i < nsack; i++, o += 8) {
+				uint32_t l = rte_cpu_to_be_32(iss + s->sack[i][0]);
+				uint32_t r = rte_cpu_to_be_32(iss + s->sack[i][1]);
+
+				memcpy(o, &l, 4);
+				memcpy(o + 4, &r, 4);
+			}
 		}
 	}
 	for (uint32_t i = 0; i < len; i++)
@@ -572,16 +592,28 @@ h_send(struct app_conn *a, size_t n)
 	return r;
 }
 
-struct app_conn *
-h_handshake(uint16_t win, uint16_t mss)
+static struct app_conn *
+handshake(uint16_t win, uint16_t mss, int sackok)
 {
 	h_peer_arp();
-	IN(.flags = SYN, .seq = 0, .win = win, .mss = mss);
-	OUT(.flags = SYN | ACK, .seq = 0, .ack = 1, .mss = 1460);
+	IN(.flags = SYN, .seq = 0, .win = win, .mss = mss, .sackok = sackok);
+	OUT(.flags = SYN | ACK, .seq = 0, .ack = 1, .mss = 1460, .sackok = sackok);
 	IN(.flags = ACK, .seq = 1, .ack = 1, .win = win);
 	if (H.n_conns != 1) {
 		h_fail(__LINE__, "handshake: accepted %d", H.n_conns);
 		return &H.conns[RTE_DIM(H.conns) - 1];
 	}
 	return &H.conns[0];
+}
+
+struct app_conn *
+h_handshake(uint16_t win, uint16_t mss)
+{
+	return handshake(win, mss, 0);
+}
+
+struct app_conn *
+h_handshake_sack(uint16_t win, uint16_t mss)
+{
+	return handshake(win, mss, 1);
 }

@@ -49,6 +49,7 @@ struct seg_spec {
 	int sackok;           /* IN: SYN carries SACK-permitted; OUT: 1 = must carry it */
 	int64_t sack_n;       /* OUT: number of SACK blocks (0: none) */
 	int64_t sack_l, sack_r; /* OUT: first SACK block, peer sequence relative to its ISN */
+	uint32_t sack[4][2];    /* IN: SACK blocks, relative to our ISS ({0, 0} ends the list) */
 };
 
 /* Per-connection record the test app keeps. */
@@ -117,6 +118,8 @@ void h_build_arp(uint8_t *f, uint16_t op, uint8_t sha_last, uint32_t sip, uint32
 void h_peer_arp(void);
 /* The three-way handshake as the peer: SYN (mss), our SYN-ACK, ACK. Returns the app record. */
 struct app_conn *h_handshake(uint16_t win, uint16_t mss);
+/* The same with SACK-permitted in the peer's SYN (and checked in our SYN-ACK). */
+struct app_conn *h_handshake_sack(uint16_t win, uint16_t mss);
 
 /* tcp_send n bytes of the pattern OUT() checks payloads against. */
 ssize_t h_send(struct app_conn *a, size_t n);

@@ -17,6 +17,7 @@
 #include "tap.h"
 #pragma GCC diagnostic warning "-Wunused-variable"
 #include "tcp_harness.h"
+#include "tcpstack/tcp_pvt.h" /* white-box: cwnd, ssthresh, the CUBIC curve */
 
 #pragma GCC diagnostic ignored "-Woverride-init"
 
@@ -451,12 +452,13 @@ delayed_ack(void)
 	AT(40);
 	/* Right edge unchanged: the window opens only by >= MSS (receiver SWS rule). */
 	OUT(.flags = ACK, .ack = 101, .win = 65435);
-	/* Every second full-sized segment is ACKed at once. */
+	/* Every second full-sized segment is ACKed at once: before the application has read it,
+	 * so the window shows the 1460 bytes still queued. */
 	AT(100);
 	IN(.len = 1460);
 	NONE();
 	IN(.len = 1460);
-	OUT(.flags = ACK, .ack = 3021, .win = 65535);
+	OUT(.flags = ACK, .ack = 3021, .win = 64075);
 	/* Out of order: immediate duplicate ACK; filling the hole: immediate ACK. */
 	IN(.seq = 4021, .len = 500);
 	OUT(.flags = ACK, .ack = 3021);
@@ -1171,7 +1173,8 @@ active_open(void)
 		uint8_t f[128];
 		struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(f + 34);
 
-		CHECKH(h_pop_frame(f, sizeof(f), __LINE__) == 74); /* MSS, NOP WS, NOP NOP TS */
+		/* MSS, NOP WS, NOP NOP SACK-permitted, NOP NOP TS */
+		CHECKH(h_pop_frame(f, sizeof(f), __LINE__) == 78);
 		CHECKH_EQ(th->tcp_flags, SYN);
 		CHECKH_EQ(rte_be_to_cpu_16(th->dst_port), PEER_PORT);
 		lport = rte_be_to_cpu_16(th->src_port);
@@ -1198,7 +1201,7 @@ active_open(void)
 		uint8_t f[128];
 		struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(f + 34);
 
-		CHECKH(h_pop_frame(f, sizeof(f), __LINE__) == 74);
+		CHECKH(h_pop_frame(f, sizeof(f), __LINE__) == 78);
 		lport = rte_be_to_cpu_16(th->src_port);
 		H.iss = rte_be_to_cpu_32(th->sent_seq);
 	}
@@ -1302,6 +1305,439 @@ timer_wheel_long(void)
 		tap_result(!H.failed, #fn);                                                        \
 	} while (0)
 
+/* ------------------------------------------------------------------ sender-side SACK */
+
+/* A SACK connection with a 100 ms handshake RTT: SRTT 100 ms, RTTVAR 50 ms, RTO 300 ms, so a
+ * tail-loss probe (PTO = 2 SRTT = 200 ms) comes before the RTO. Starts at t = 100 ms. */
+static struct app_conn *
+sack_conn(uint16_t mss)
+{
+	h_peer_arp();
+	IN(.flags = SYN, .seq = 0, .win = 65535, .mss = mss, .sackok = 1);
+	OUT(.flags = SYN | ACK, .seq = 0, .ack = 1, .sackok = 1);
+	AT(100);
+	IN(.flags = ACK, .seq = 1, .ack = 1, .win = 65535);
+	CHECKH_EQ(H.n_conns, 1);
+	return &H.conns[0];
+}
+
+static void
+abort_at(struct app_conn *a, uint64_t ms)
+{
+	tcp_abort(a->c);
+	AT(ms);
+	OUT(.flags = RST);
+}
+
+/* RFC 6675, one hole: the third SACK-bearing duplicate ACK retransmits the hole and nothing
+ * the peer holds; cwnd = ssthresh = FlightSize / 2 and pipe keep anything else back. */
+static void
+sack_recovery_one_hole(void)
+{
+	struct app_conn *a = sack_conn(1000);
+
+	h_send(a, 6000);
+	AT(100);
+	for (uint32_t i = 0; i < 6; i++)
+		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	AT(110);
+	IN(.ack = 1001);
+	IN(.ack = 1001, .sack = {{2001, 3001}});
+	IN(.ack = 1001, .sack = {{2001, 4001}});
+	NONE();
+	IN(.ack = 1001, .sack = {{2001, 5001}});
+	OUT(.seq = 1001, .len = 1000);
+	NONE(); /* pipe 2000 (the resent hole, 5001-6001) vs cwnd 2500 */
+	CHECKH_EQ(a->c->cwnd, 2500);
+	CHECKH_EQ(a->c->ssthresh, 2500);
+	IN(.ack = 1001, .sack = {{2001, 6001}});
+	NONE(); /* everything else is SACKed: nothing is sent twice */
+	IN(.ack = 6001);
+	AT(2000);
+	NONE();
+	CHECKH_EQ(ST->sack_recoveries, 1);
+	CHECKH_EQ(ST->retransmits, 1);
+	CHECKH_EQ(ST->rto_expired, 0);
+	CHECKH_EQ(ST->tlp_probes, 0);
+	abort_at(a, 2001);
+}
+
+/* Two holes: the second is retransmitted once the SACKs above it make it lost (DupThresh *
+ * SMSS rule), before any partial ACK; the partial ACK then sends nothing more. */
+static void
+sack_recovery_two_holes(void)
+{
+	struct app_conn *a = sack_conn(1000);
+
+	h_send(a, 8000);
+	AT(100);
+	for (uint32_t i = 0; i < 8; i++)
+		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	AT(110);
+	IN(.ack = 1001);
+	IN(.ack = 1001, .sack = {{2001, 3001}});
+	IN(.ack = 1001, .sack = {{2001, 4001}});
+	IN(.ack = 1001, .sack = {{5001, 6001}, {2001, 4001}});
+	OUT(.seq = 1001, .len = 1000); /* 3000 bytes SACKed above: lost */
+	NONE();
+	CHECKH_EQ(a->c->cwnd, 3500);
+	IN(.ack = 1001, .sack = {{5001, 7001}, {2001, 4001}});
+	NONE(); /* 4001 not yet lost (2000 bytes above it, not more), pipe 3000 */
+	IN(.ack = 1001, .sack = {{5001, 8001}, {2001, 4001}});
+	OUT(.seq = 4001, .len = 1000);
+	NONE(); /* no rescue of data already resent */
+	IN(.ack = 4001, .sack = {{5001, 8001}});
+	NONE();
+	IN(.ack = 8001);
+	AT(2000);
+	NONE();
+	CHECKH_EQ(ST->sack_recoveries, 1);
+	CHECKH_EQ(ST->retransmits, 2);
+	CHECKH_EQ(ST->rto_expired, 0);
+	abort_at(a, 2001);
+}
+
+/* pipe limits sending in recovery: new data goes out one segment per segment that leaves the
+ * network (NextSeg rule 2), never a burst. The flight starts cwnd-limited, so the first two
+ * duplicate ACKs also release a segment each (RFC 3042). */
+static void
+sack_pipe_limit(void)
+{
+	struct app_conn *a = sack_conn(1000);
+
+	h_send(a, 14000);
+	AT(100);
+	for (uint32_t i = 0; i < 10; i++)
+		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	NONE();
+	AT(110);
+	IN(.ack = 1, .sack = {{1001, 2001}});
+	OUT(.seq = 10001, .len = 1000); /* limited transmit */
+	IN(.ack = 1, .sack = {{1001, 3001}});
+	OUT(.seq = 11001, .len = 1000);
+	IN(.ack = 1, .sack = {{1001, 4001}});
+	OUT(.seq = 1, .len = 1000);
+	NONE(); /* cwnd 6000 (half of 12000), pipe 1000 + 8000 */
+	CHECKH_EQ(a->c->cwnd, 6000);
+	IN(.ack = 1, .sack = {{1001, 6001}});
+	IN(.ack = 1, .sack = {{1001, 7001}});
+	NONE(); /* pipe 6000 */
+	IN(.ack = 1, .sack = {{1001, 8001}});
+	OUT(.seq = 12001, .len = 1000);
+	NONE();
+	IN(.ack = 1, .sack = {{1001, 9001}});
+	OUT(.seq = 13001, .len = 1000, .flags = ACK | PSH);
+	NONE();
+	IN(.ack = 12001, .sack = {{13001, 14001}}); /* RecoveryPoint: recovery ends */
+	CHECKH(!(a->c->flags & TF_RECOVERY));
+	IN(.ack = 14001);
+	NONE();
+	CHECKH_EQ(ST->retransmits, 1);
+	CHECKH_EQ(ST->limited_transmits, 2);
+	abort_at(a, 2000);
+}
+
+/* RFC 6675 5.1 / RFC 2018 8: an RTO ends recovery and forgets the SACKed ranges, so going back
+ * N resends 1001-2001 too; ranges SACKed after the RTO are skipped. Also the probe before it. */
+static void
+sack_rto_clears_scoreboard(void)
+{
+	struct app_conn *a = sack_conn(1000);
+
+	h_send(a, 4000);
+	AT(100);
+	for (uint32_t i = 0; i < 4; i++)
+		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	AT(110);
+	IN(.ack = 1, .sack = {{1001, 2001}});
+	NONE();
+	AT(299);
+	NONE();
+	AT(300); /* PTO = 2 SRTT: probe with the last segment */
+	OUT(.seq = 3001, .len = 1000);
+	AT(599);
+	NONE();
+	AT(600); /* RTO (300 ms after the probe): scoreboard gone, back to SND.UNA, cwnd 1 */
+	OUT(.seq = 1, .len = 1000);
+	NONE();
+	CHECKH(a->c->sb == TCP_NIL);
+	AT(610);
+	IN(.ack = 1001, .sack = {{3001, 4001}});
+	OUT(.seq = 1001, .len = 1000); /* the peer had it: its old SACK was forgotten */
+	OUT(.seq = 2001, .len = 1000);
+	NONE(); /* 3001-4001 SACKed since the RTO: skipped */
+	IN(.ack = 4001);
+	AT(3000);
+	NONE();
+	CHECKH_EQ(ST->rto_expired, 1);
+	CHECKH_EQ(ST->tlp_probes, 1);
+	CHECKH_EQ(ST->sack_recoveries, 0);
+	CHECKH_EQ(ST->retransmits, 4);
+	abort_at(a, 3001);
+}
+
+/* RFC 8985 7: a loss at the tail of a flight. The probe (the last segment) is SACKed, so the
+ * hole below it is lost and SACK recovery repairs it: no RTO. Then a probe of new data when
+ * cwnd is full but the peer's window is not. */
+static void
+tail_loss_probe(void)
+{
+	struct app_conn *a = sack_conn(1000);
+
+	h_send(a, 5000);
+	AT(100);
+	for (uint32_t i = 0; i < 5; i++)
+		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	AT(110);
+	IN(.ack = 3001); /* the last two are lost; SRTT 88.75 ms, RTO 328.75 ms */
+	AT(287);
+	NONE();
+	AT(288); /* PTO = 2 SRTT = 177.5 ms, on the next 1 ms tick */
+	OUT(.seq = 4001, .len = 1000);
+	CHECKH_EQ(ST->tlp_probes, 1);
+	AT(300);
+	IN(.ack = 3001, .sack = {{4001, 5001}});
+	OUT(.seq = 3001, .len = 1000);
+	NONE();
+	IN(.ack = 5001);
+	AT(1500);
+	NONE();
+	CHECKH_EQ(ST->rto_expired, 0);
+	CHECKH_EQ(ST->sack_recoveries, 1);
+	/* New data as the probe: cwnd (set to 2000; recovery left it at 1000) is full, the
+	 * peer's window is not. */
+	a->c->cwnd = 2000;
+	h_send(a, 3000);
+	AT(1500);
+	OUT(.seq = 5001, .len = 1000);
+	OUT(.seq = 6001, .len = 1000);
+	NONE();
+	AT(1677);
+	NONE();
+	AT(1678);
+	OUT(.seq = 7001, .len = 1000); /* PTO, 150 ms before the RTO */
+	CHECKH_EQ(ST->tlp_probes, 2);
+	IN(.ack = 8001);
+	AT(4000);
+	NONE();
+	CHECKH_EQ(ST->rto_expired, 0);
+	abort_at(a, 4001);
+}
+
+/* RFC 3042 with a peer without SACK: the first two duplicate ACKs each release one new segment
+ * beyond cwnd, so the third arrives and NewReno recovers without an RTO. */
+static void
+limited_transmit(void)
+{
+	struct app_conn *a = h_handshake(65535, 1000);
+
+	h_send(a, 12000);
+	AT(0);
+	for (uint32_t i = 0; i < 10; i++)
+		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	NONE(); /* cwnd 10000 */
+	AT(10);
+	IN(.ack = 1);
+	OUT(.seq = 10001, .len = 1000);
+	IN(.ack = 1);
+	OUT(.seq = 11001, .len = 1000);
+	IN(.ack = 1);
+	OUT(.seq = 1, .len = 1000); /* fast retransmit */
+	NONE();
+	CHECKH_EQ(ST->limited_transmits, 2);
+	IN(.ack = 12001);
+	AT(2000);
+	NONE();
+	CHECKH_EQ(ST->rto_expired, 0);
+	abort_at(a, 2001);
+}
+
+/* RFC 9293 3.8.6.3: an ACK for every second full-sized segment even within one input burst,
+ * at once for out-of-order data and for the segment that fills the hole; a lone segment
+ * waits for the delayed-ACK timer. */
+static void
+ack_every_second_segment(void)
+{
+	struct app_conn *a = h_handshake(65535, 1000);
+
+	h_in_burst_begin();
+	for (uint32_t i = 0; i < 5; i++)
+		IN(.seq = 1 + 1000 * i, .len = 1000);
+	h_in_burst_end();
+	OUT(.flags = ACK, .ack = 2001);
+	OUT(.flags = ACK, .ack = 4001);
+	NONE(); /* the fifth waits */
+	AT(40);
+	OUT(.flags = ACK, .ack = 5001);
+	/* Out of order in one burst: one duplicate ACK each; the hole fill at once. */
+	h_in_burst_begin();
+	IN(.seq = 6001, .len = 1000);
+	IN(.seq = 7001, .len = 1000);
+	IN(.seq = 5001, .len = 1000);
+	h_in_burst_end();
+	OUT(.flags = ACK, .ack = 5001);
+	OUT(.flags = ACK, .ack = 5001);
+	OUT(.flags = ACK, .ack = 8001);
+	NONE();
+	IN(.seq = 8001, .len = 500);
+	AT(79);
+	NONE();
+	AT(80);
+	OUT(.flags = ACK, .ack = 8501);
+	CHECKH_EQ(a->consumed, 8500);
+	abort_at(a, 81);
+}
+
+/* ------------------------------------------------------------------ CUBIC (RFC 9438) */
+
+/* The curve itself: K, W_cubic at known times, beta 0.7, fast convergence, the Reno-friendly
+ * region; then a CUBIC listener's connection entering SACK recovery at 0.7 cwnd. */
+static void
+cubic_curve(void)
+{
+	const struct tcp_cc_ops *cubic = tcp_cc_table[TCP_CC_CUBIC];
+	struct app_conn *a;
+	struct tcp_conn *c;
+	uint32_t k, t0;
+
+	/* W_max 100 segments, cwnd 70: K = cbrt(30 / 0.4) s = 4.217 s. */
+	k = tcp_cubic_k_ms(100000, 70000, 1000);
+	CHECKH_EQ(k, 4217);
+	/* K is truncated to the ms: W(0) within a few bytes of cwnd_epoch. */
+	CHECKH(tcp_cubic_w(100000, k, 0, 1000) >= 69990 &&
+	       tcp_cubic_w(100000, k, 0, 1000) <= 70010);
+	CHECKH_EQ(tcp_cubic_w(100000, k, k, 1000), 100000);
+	CHECKH_EQ(tcp_cubic_w(100000, k, k + 1000, 1000), 100400); /* C = 0.4 seg/s^3 */
+	CHECKH(tcp_cubic_w(100000, k, 2 * k, 1000) >= 129990 &&
+	       tcp_cubic_w(100000, k, 2 * k, 1000) <= 130010);
+	CHECKH_EQ(tcp_cc_by_name("cubic"), TCP_CC_CUBIC);
+	CHECKH_EQ(tcp_cc_by_name("reno"), TCP_CC_NEWRENO);
+	CHECKH_EQ(tcp_cc_by_name("bbr"), -EINVAL);
+
+	CHECKH_EQ(tcp_listen_cc(H.st, 1884, NULL, TCP_CC_CUBIC), 0);
+	h_peer_arp();
+	IN(.flags = SYN, .seq = 0, .win = 65535, .mss = 1000, .sackok = 1, .dport = 1884);
+	OUT(.flags = SYN | ACK, .seq = 0, .ack = 1, .sackok = 1);
+	AT(100);
+	IN(.flags = ACK, .seq = 1, .ack = 1, .dport = 1884);
+	CHECKH_EQ(H.n_conns, 1);
+	a = &H.conns[0];
+	c = a->c;
+	CHECKH_EQ(c->cc, TCP_CC_CUBIC);
+	/* beta 0.7 at a congestion event, and fast convergence on a second, smaller one. */
+	c->cwnd = 100000;
+	CHECKH_EQ(cubic->on_loss(c), 70000);
+	CHECKH_EQ(c->cc_w_max, 100000);
+	c->cwnd = 80000;
+	CHECKH_EQ(cubic->on_loss(c), 56000);
+	CHECKH_EQ(c->cc_w_max, 68000); /* 80000 (1 + 0.7) / 2 */
+	/* Congestion avoidance from cwnd 70000 below W_max 100000 with a 100 ms SRTT, a full
+	 * cwnd acknowledged per RTT: cwnd follows W_cubic(t + RTT) and is W_max at t = K - RTT. */
+	c->cc_w_max = 100000;
+	c->cc_w_last = 100000;
+	c->cwnd = c->ssthresh = 70000;
+	c->srtt = 100000;
+	t0 = 1000;
+	AT(t0);
+	for (uint32_t t = 0; t + 100 <= k; t += 100) {
+		AT(t0 + t);
+		cubic->on_ack(c, c->cwnd);
+		CHECKH_EQ(c->cc_k_ms, k);
+		/* cwnd grows by at least a byte per ACK, hence the 1-byte slack near K. */
+		if (c->cwnd - tcp_cubic_w(100000, k, t + 100, 1000) > 1)
+			h_fail(__LINE__, "t=%u cwnd %u W_cubic %u", t, c->cwnd,
+			       tcp_cubic_w(100000, k, t + 100, 1000));
+	}
+	/* The Reno-friendly region: no loss history (W_max = cwnd, K = 0), the cubic term is
+	 * tiny at first and W_est (alpha = 3 (1 - beta) / (1 + beta) per RTT) leads. */
+	c->cc_epoch = 0;
+	c->cc_w_max = 0;
+	c->cwnd = c->ssthresh = 20000;
+	AT(t0 + 5000);
+	cubic->on_ack(c, c->cwnd);
+	CHECKH_EQ(c->cc_k_ms, 0);
+	CHECKH_EQ(c->cwnd, 20000 + 529); /* W_est, above W_cubic(0.1 s) = 20000.4 */
+	/* In a real recovery: SACK loss at cwnd 10000 gives ssthresh 7000. */
+	c->cwnd = 10000;
+	c->ssthresh = UINT32_MAX;
+	h_send(a, 6000);
+	AT(t0 + 5000);
+	for (uint32_t i = 0; i < 6; i++)
+		OUT(.seq = 1 + 1000 * i, .len = 1000, .sport = 1884);
+	AT(t0 + 5010);
+	IN(.ack = 1, .sack = {{1001, 4001}}, .dport = 1884);
+	OUT(.seq = 1, .len = 1000, .sport = 1884);
+	/* pipe 3000 of 7000, nothing lost above 1001, no new data: NextSeg rule 4, the rescue
+	 * retransmission of the highest unSACKed segment (once per recovery). */
+	OUT(.seq = 5001, .len = 1000, .sport = 1884);
+	NONE();
+	CHECKH_EQ(c->ssthresh, 7000);
+	CHECKH_EQ(c->cwnd, 7000);
+	IN(.ack = 6001, .dport = 1884);
+	tcp_abort(c);
+	AT(t0 + 5020);
+	OUT(.flags = RST, .sport = 1884);
+}
+
+/* ------------------------------------------------------------------ active open port choice */
+
+static int
+odd_quarter(void *arg, uint32_t raddr, uint16_t rport, uint16_t lport)
+{
+	int *calls = arg;
+
+	(*calls)++;
+	return raddr == rte_cpu_to_be_32(PEER_IP) && rport == PEER_PORT && lport % 4 == 1;
+}
+
+static int
+refuse_all(void *arg, uint32_t raddr, uint16_t rport, uint16_t lport)
+{
+	(void)raddr, (void)rport, (void)lport;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* tcp_connect_opts: port_ok picks the source port (a dataplane keeps the ones whose RSS hash
+ * returns to its queue); the search is bounded, and the connection's controller is set. */
+static void
+connect_port_choice(void)
+{
+	static struct app_conn ac;
+	struct tcp_connect_opts o = {.cc = TCP_CC_CUBIC, .port_ok = odd_quarter};
+	struct tcp_conn *c;
+	int calls = 0;
+	uint8_t f[128];
+	struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(f + 34);
+
+	memset(&ac, 0, sizeof(ac));
+	h_peer_arp();
+	o.port_arg = &calls;
+	c = tcp_connect_opts(H.st, rte_cpu_to_be_32(PEER_IP), PEER_PORT, &ac, H.now_us, &o);
+	CHECKH(c != NULL);
+	CHECKH(calls >= 1 && calls <= 4);
+	CHECKH_EQ(c->cc, TCP_CC_CUBIC);
+	AT(0);
+	CHECKH(h_pop_frame(f, sizeof(f), __LINE__) > 0);
+	CHECKH_EQ(th->tcp_flags, SYN);
+	CHECKH_EQ(rte_be_to_cpu_16(th->src_port) % 4, 1);
+	tcp_abort(c);
+	AT(1);
+	NONE(); /* SYN_SENT: an abort sends nothing (no RST for a SYN nobody answered) */
+	calls = 0;
+	o.port_ok = refuse_all;
+	errno = 0;
+	CHECKH(tcp_connect_opts(H.st, rte_cpu_to_be_32(PEER_IP), PEER_PORT, &ac, H.now_us, &o) ==
+	       NULL);
+	CHECKH_EQ(errno, EADDRNOTAVAIL);
+	CHECKH_EQ(calls, TCP_CONNECT_PORT_TRIES);
+	o.cc = TCP_CC_MAX;
+	o.port_ok = NULL;
+	CHECKH(tcp_connect_opts(H.st, rte_cpu_to_be_32(PEER_IP), PEER_PORT, &ac, H.now_us, &o) ==
+	       NULL);
+	CHECKH_EQ(errno, EINVAL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1331,6 +1767,8 @@ main(int argc, char **argv)
 		printf("not ok 1 - mbuf pool\n1..1\n");
 		return 1;
 	}
+	printf("# sizeof(struct tcp_conn) = %zu, sizeof(struct tcp_sackboard) = %zu\n",
+	       sizeof(struct tcp_conn), sizeof(struct tcp_sackboard));
 	SCRIPT(arp_request_reply, 0);
 	SCRIPT(arp_queue_and_give_up, 0);
 	SCRIPT(arp_resolution_then_send, 0);
@@ -1347,6 +1785,15 @@ main(int argc, char **argv)
 	SCRIPT(sack_blocks, 0);
 	SCRIPT(rto_backoff, 0);
 	SCRIPT(fast_retransmit_newreno, 0);
+	SCRIPT(sack_recovery_one_hole, 0);
+	SCRIPT(sack_recovery_two_holes, 0);
+	SCRIPT(sack_pipe_limit, 0);
+	SCRIPT(sack_rto_clears_scoreboard, 0);
+	SCRIPT(tail_loss_probe, 0);
+	SCRIPT(limited_transmit, 0);
+	SCRIPT(ack_every_second_segment, 0);
+	SCRIPT(cubic_curve, 0);
+	SCRIPT(connect_port_choice, 0);
 	SCRIPT(rto_timeout, 0);
 	SCRIPT(flow_control, 4000);
 	SCRIPT(tiny_segments_bounded, 0);
