@@ -83,7 +83,9 @@ static const struct opt opts[] = {
         {"max_queued_messages", T_U32, S_GLOBAL, CTL_RELOAD_LIVE, G(max_queued_messages), 0,
          1000000, "1000", NULL, "Messages queued per session behind the inflight window."},
         {"max_connections", T_U32, S_GLOBAL, CTL_RELOAD_LIVE, G(max_connections), 0, 100000000, "0",
-         NULL, "Connections accepted by the whole broker; 0 = unlimited."},
+         NULL,
+         "MQTT connections (past CONNECT) of the whole broker; 0 = unlimited. Beyond it: "
+         "CONNACK 0x97 (3.x: 0x03)."},
         {"max_subscriptions", T_U32, S_GLOBAL, CTL_RELOAD_LIVE, G(max_subscriptions), 0, 1000000,
          "0", NULL, "Subscriptions per client; 0 = unlimited."},
         {"max_topic_length", T_U32, S_GLOBAL, CTL_RELOAD_LIVE, G(max_topic_length), 1, 65535,
@@ -99,6 +101,25 @@ static const struct opt opts[] = {
          "CONNACK 0x02."},
         {"connect_timeout", T_U32, S_GLOBAL, CTL_RELOAD_LIVE, G(connect_timeout), 1, 3600, "10",
          NULL, "Seconds from TCP handshake to CONNECT before the connection is closed."},
+        {"max_topic_levels", T_U32, S_GLOBAL, CTL_RELOAD_RESTART, G(max_topic_levels), 0, 65535,
+         "0", NULL,
+         "Most `/`-separated levels of a topic name or filter; 0 = unlimited. Beyond it: "
+         "PUBLISH answered 0x90 (3.x: closed), SUBSCRIBE 0x8F (3.x: 0x80)."},
+        {"max_connection_rate", T_U32, S_GLOBAL, CTL_RELOAD_LIVE, G(max_connection_rate), 0,
+         1000000, "0", NULL,
+         "New connections per second from one source IPv4 address (token bucket, per "
+         "lcore); 0 = unlimited. Beyond it: CONNACK 0x9F (3.x: 0x03)."},
+        {"connection_rate_burst", T_U32, S_GLOBAL, CTL_RELOAD_LIVE, G(connection_rate_burst), 1,
+         1000000, "10", NULL,
+         "Connections one source address may open at once before `max_connection_rate` "
+         "applies."},
+        {"max_publish_rate", T_U32, S_GLOBAL, CTL_RELOAD_LIVE, G(max_publish_rate), 0, 1000000, "0",
+         NULL,
+         "PUBLISH packets per second from one connection (token bucket); 0 = unlimited. "
+         "Beyond it: DISCONNECT 0x96 (3.x: closed)."},
+        {"publish_rate_burst", T_U32, S_GLOBAL, CTL_RELOAD_LIVE, G(publish_rate_burst), 1, 1000000,
+         "100", NULL,
+         "PUBLISH packets one connection may send at once before `max_publish_rate` applies."},
         {"password_file", T_STR, S_GLOBAL, CTL_RELOAD_LIVE, G(password_file), 0, 0, "", NULL,
          "Password file (`tachyonctl passwd`); empty = none."},
         {"acl_file", T_STR, S_GLOBAL, CTL_RELOAD_LIVE, G(acl_file), 0, 0, "", NULL,
@@ -112,7 +133,9 @@ static const struct opt opts[] = {
         {"protocol", T_ENUM, S_LISTENER, CTL_RELOAD_RESTART, L(proto), 0, 0, "mqtt", proto_names,
          "What the listener speaks."},
         {"max_connections", T_U32, S_LISTENER, CTL_RELOAD_RESTART, L(max_connections), 0, 100000000,
-         "0", NULL, "Connections accepted on this listener; 0 = global limit only."},
+         "0", NULL,
+         "MQTT connections (past CONNECT) on this listener; 0 = global limit only. Beyond "
+         "it: CONNACK 0x97 (3.x: 0x03)."},
         {"certfile", T_STR, S_LISTENER, CTL_RELOAD_RESTART, L(certfile), 0, 0, "", NULL,
          "PEM server certificate (chain); required for `tls`."},
         {"keyfile", T_STR, S_LISTENER, CTL_RELOAD_RESTART, L(keyfile), 0, 0, "", NULL,
@@ -123,8 +146,8 @@ static const struct opt opts[] = {
          "false", NULL,
          "Accept clients without a user name. With neither `password_file` nor `acl_file` "
          "set, every listener accepts them (no users exist)."},
-        {"require_certificate", T_BOOL, S_LISTENER, CTL_RELOAD_RESTART, L(require_certificate),
-         0, 0, "false", NULL,
+        {"require_certificate", T_BOOL, S_LISTENER, CTL_RELOAD_RESTART, L(require_certificate), 0,
+         0, "false", NULL,
          "`tls`: refuse clients without a certificate signed by `cafile` (with `false` and a "
          "`cafile`, one is asked for but optional)."},
         {"use_identity_as_username", T_BOOL, S_LISTENER, CTL_RELOAD_RESTART,
@@ -507,8 +530,10 @@ check_whole(struct pctx *p, struct ctl_config *cfg, const unsigned int *gline)
 		if (l->require_certificate && !l->cafile[0])
 			return perr(p, "listener %u: require_certificate needs cafile", l->port);
 		if (l->use_identity_as_username && !l->require_certificate)
-			return perr(p, "listener %u: use_identity_as_username needs "
-			            "require_certificate true", l->port);
+			return perr(p,
+			            "listener %u: use_identity_as_username needs "
+			            "require_certificate true",
+			            l->port);
 	}
 	return 0;
 }

@@ -88,6 +88,11 @@ struct ctl_config {
 	uint32_t max_topic_length;
 	uint32_t max_keepalive, min_keepalive; /* seconds */
 	uint32_t connect_timeout;              /* seconds from handshake to CONNECT */
+	uint32_t max_topic_levels;             /* 0 = unlimited */
+	uint32_t max_connection_rate;   /* new connections/s per source IPv4, 0 = unlimited */
+	uint32_t connection_rate_burst; /* bucket depth of the above */
+	uint32_t max_publish_rate;      /* PUBLISH/s per connection, 0 = unlimited */
+	uint32_t publish_rate_burst;    /* bucket depth of the above */
 	/* security (issue 8) */
 	char password_file[CTL_PATH_MAX];
 	char acl_file[CTL_PATH_MAX];

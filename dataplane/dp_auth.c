@@ -23,8 +23,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <rte_jhash.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_random.h>
 #include <rte_thread.h>
 
 #include "dp_sec.h"
@@ -38,6 +40,12 @@
 #define RC_BAD_CREDENTIALS 0x86
 #define RC_NOT_AUTHORIZED  0x87
 #define RC_UNAVAILABLE     0x88
+#define RC_RATE_TOO_HIGH   0x96
+#define RC_QUOTA_EXCEEDED  0x97
+#define RC_CONN_RATE       0x9F
+
+#define DP_RATE_SLOTS 4096 /* source-address buckets per lcore (64 KiB), a power of two */
+#define DP_RATE_PROBE 8    /* slots looked at per lookup: two cache lines */
 
 struct dp_auth_file {
 	char path[CTL_PATH_MAX];
@@ -65,7 +73,20 @@ static struct {
 	pthread_t tid;
 	_Atomic int state; /* 0 starting, 1 running, -errno failed; stop: 2 */
 	int started;
+	/* lcores whose connection counts make up the global one (every EAL lcore: an lcore
+	 * that polls nothing keeps zeros) */
+	unsigned int count_lcore[RTE_MAX_LCORE], n_count_lcores;
 } g = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Connections past the connect hook, per lcore and listener ([DP_MAX_LISTENERS]: all). Each
+ * row has one writer, its lcore (relaxed stores: plain movs); the others read it relaxed at
+ * CONNECT. No lock and no shared atomic read-modify-write: the cost of a global limit is one
+ * cache line per lcore per CONNECT. Slack: lcores deciding CONNECTs at the same instant each see
+ * the others' counts without the slot being taken, so the total can pass a limit by at most
+ * (lcores - 1) until those connections go. */
+static struct dp_sec_count {
+	uint32_t n[DP_MAX_LISTENERS + 1];
+} __rte_cache_aligned counts[RTE_MAX_LCORE];
 
 struct tls_ctx *
 dp_sec_listener_tls(unsigned int listener)
@@ -236,6 +257,11 @@ dp_sec_init(const struct dp_conf *conf)
 		                    : "",
 		       l->use_identity_as_username ? ", CN as user name" : "");
 	}
+	unsigned int lc;
+
+	for (lc = rte_get_next_lcore(-1, 0, 0); lc < RTE_MAX_LCORE;
+	     lc = rte_get_next_lcore(lc, 0, 0))
+		g.count_lcore[g.n_count_lcores++] = lc;
 	if (!c->password_file[0] && !c->acl_file[0])
 		printf("tachyond: no password_file and no acl_file: anonymous clients are accepted "
 		       "on every listener\n");
@@ -277,10 +303,125 @@ dp_sec_fini(void)
 	}
 }
 
+/* ---- limits ---- */
+
+/* A token bucket as one timestamp (GCRA): *tat is when the bucket is full again. A request
+ * conforms when the bucket holds a token, i.e. *tat - now <= (burst - 1) * interval; it then
+ * takes one (*tat advances by interval). Returns 0 when it conforms. */
+static inline int
+dp_gcra(uint64_t *tat, uint64_t now, uint32_t interval, uint32_t burst)
+{
+	uint64_t t = *tat > now ? *tat : now;
+
+	if (t - now > (uint64_t)(burst - 1) * interval)
+		return -1;
+	*tat = t + interval;
+	return 0;
+}
+
+static uint32_t
+dp_rate_interval(uint32_t per_s)
+{
+	return per_s ? RTE_MAX(1000000u / per_s, 1u) : 0;
+}
+
+static void
+dp_limits_set(struct dp_sec_limits *lim, const struct ctl_config *cfg)
+{
+	memset(lim, 0, sizeof(*lim));
+	lim->max_conns = cfg->max_connections;
+	for (unsigned int i = 0; i < cfg->n_listeners && i < DP_MAX_LISTENERS; i++)
+		lim->listener_max[i] = cfg->listeners[i].max_connections;
+	lim->conn_interval = dp_rate_interval(cfg->max_connection_rate);
+	lim->conn_burst = RTE_MAX(cfg->connection_rate_burst, 1u);
+	lim->pub_interval = dp_rate_interval(cfg->max_publish_rate);
+	lim->pub_burst = RTE_MAX(cfg->publish_rate_burst, 1u);
+}
+
+/* Take a connection token for source `ip` (network order); 0 when there was one.
+ *
+ * Hand-rolled rather than rte_hash: rte_hash neither expires nor evicts, so a full table
+ * would refuse new addresses (or need a sweep) and a flood from many sources would fill it.
+ * Here a bucket whose tat has passed is full, which is what a missing entry means, so
+ * expiry costs nothing; a lookup probes DP_RATE_PROBE slots from a keyed hash (per-boot
+ * random seed: sources cannot be chosen to collide) and, when the address is absent, takes
+ * a free or full slot, else evicts the bucket closest to full (counted: that address starts
+ * again with a full bucket, the slack of a bounded table). Cost: DP_RATE_PROBE compares. */
+static int
+dp_rate_take(struct dp_sec_lcore *sl, uint32_t ip, uint64_t now)
+{
+	uint32_t h = rte_jhash_1word(ip, sl->rate_seed);
+	struct dp_rate_slot *victim = NULL, *e;
+
+	for (unsigned int k = 0; k < DP_RATE_PROBE; k++) {
+		e = &sl->rate[(h + k) & (DP_RATE_SLOTS - 1)];
+		if (e->ip == ip)
+			return dp_gcra(&e->tat, now, sl->lim.conn_interval, sl->lim.conn_burst);
+		if (victim == NULL ||
+		    (victim->ip != 0 && victim->tat > now && (e->ip == 0 || e->tat < victim->tat)))
+			victim = e;
+	}
+	if (victim->ip != 0 && victim->tat > now)
+		sl->st.rate_evictions++;
+	victim->ip = ip;
+	victim->tat = 0;
+	return dp_gcra(&victim->tat, now, sl->lim.conn_interval, sl->lim.conn_burst);
+}
+
+/* Connections counted against `row` over every lcore (relaxed loads; see struct
+ * dp_sec_count). Cost: one load per EAL lcore. */
+static uint64_t
+dp_conn_count(unsigned int row)
+{
+	uint64_t sum = 0;
+
+	for (unsigned int i = 0; i < g.n_count_lcores; i++)
+		sum += __atomic_load_n(&counts[g.count_lcore[i]].n[row], __ATOMIC_RELAXED);
+	return sum;
+}
+
+static void
+dp_conn_count_add(struct dp_sec_lcore *sl, unsigned int listener, int d)
+{
+	struct dp_sec_count *mine = &counts[sl->ls->lcore_id];
+
+	__atomic_store_n(&mine->n[listener], mine->n[listener] + d, __ATOMIC_RELAXED);
+	__atomic_store_n(&mine->n[DP_MAX_LISTENERS], mine->n[DP_MAX_LISTENERS] + d,
+	                 __ATOMIC_RELAXED);
+	sl->st.connections = mine->n[DP_MAX_LISTENERS];
+}
+
+/* The connect-time limits: 0, or the reason code to refuse with (counted). */
+static int
+dp_limits_connect(struct dp_sec_lcore *sl, const struct dp_sec_conn *s)
+{
+	unsigned int li = s->listener;
+
+	if (s->rate_over) {
+		sl->st.conn_rate_refused++;
+		return RC_CONN_RATE;
+	}
+	if (sl->lim.listener_max[li] && dp_conn_count(li) >= sl->lim.listener_max[li]) {
+		sl->st.listener_limit_refused++;
+		return RC_QUOTA_EXCEEDED;
+	}
+	if (sl->lim.max_conns && dp_conn_count(DP_MAX_LISTENERS) >= sl->lim.max_conns) {
+		sl->st.conn_limit_refused++;
+		return RC_QUOTA_EXCEEDED;
+	}
+	return 0;
+}
+
+const struct dp_sec_stats *
+dp_sec_lcore_stats(const struct dp_lcore *ls)
+{
+	return &ls->sec->st;
+}
+
 void
 dp_sec_apply_cfg(struct dp_lcore *ls, const struct ctl_config *cfg)
 {
-	RTE_SET_USED(ls);
+	dp_limits_set(&ls->sec->lim, cfg);
 	/* Rare (a config generation): the lock is held by the reload thread only for two copies. */
 	pthread_mutex_lock(&g.lock);
 	snprintf(g.want_pw, sizeof(g.want_pw), "%s", cfg->password_file);
@@ -320,18 +461,17 @@ dp_auth_will_denied(struct dp_sec_lcore *sl, struct dp_sec_conn *s)
 		return 0;
 	if (s->will_long || s->id_long ||
 	    mqtt_acl_check_publish(sl->acl, s->user_len ? s->user : NULL, s->cid, s->will_topic)) {
-		sl->acl_denied_pub++;
+		sl->st.acl_denied_pub++;
 		return 1;
 	}
 	return 0;
 }
 
 static int
-dp_auth_connect(void *ctx, struct mqtt_conn *c, const uint8_t *client_id, size_t cid_len,
-                const uint8_t *user, size_t user_len, const uint8_t *pass, size_t pass_len)
+dp_auth_login(struct dp_sec_lcore *sl, struct dp_sec_conn *s, const uint8_t *client_id,
+              size_t cid_len, const uint8_t *user, size_t user_len, const uint8_t *pass,
+              size_t pass_len)
 {
-	struct dp_sec_lcore *sl = ctx;
-	struct dp_sec_conn *s = dp_auth_conn(c);
 	unsigned int li = s->listener;
 	/* No users and no rules (neither file configured, now): nothing to authenticate against. */
 	int anon = g.allow_anon[li] || (sl->pw == NULL && sl->acl == NULL);
@@ -339,35 +479,34 @@ dp_auth_connect(void *ctx, struct mqtt_conn *c, const uint8_t *client_id, size_t
 	uint64_t cookie;
 	int rc;
 
-	s->connect_seen = 1;
 	s->id_long = 0;
 	s->cid_len = dp_auth_keep(s->cid, client_id, cid_len, &s->id_long);
 	if (g.use_identity[li]) {
 		/* The verified certificate is the credential; the CONNECT's user is ignored. */
 		cn = s->tls ? tls_conn_peer_cn(s->tls) : NULL;
 		if (cn == NULL || cn[0] == '\0') {
-			sl->logins_refused++;
+			sl->st.logins_refused++;
 			return RC_NOT_AUTHORIZED;
 		}
 		s->user_len = dp_auth_keep(s->user, (const uint8_t *)cn, strlen(cn), &s->id_long);
 	} else if (user == NULL) {
 		s->user_len = 0;
 	} else if (user_len == 0 || user_len > MQTT_PASSWD_MAX_USER || memchr(user, 0, user_len)) {
-		sl->logins_refused++;
+		sl->st.logins_refused++;
 		return RC_BAD_CREDENTIALS;
 	} else {
 		s->user_len = dp_auth_keep(s->user, user, user_len, &s->id_long);
 	}
 	if (dp_auth_will_denied(sl, s)) {
-		sl->logins_refused++;
+		sl->st.logins_refused++;
 		return RC_NOT_AUTHORIZED;
 	}
 	if (cn != NULL || (user == NULL && anon)) {
-		sl->logins_ok++;
+		sl->st.logins_ok++;
 		return 0;
 	}
 	if (user == NULL) {
-		sl->logins_refused++;
+		sl->st.logins_refused++;
 		return RC_NOT_AUTHORIZED;
 	}
 	cookie = ((uint64_t)(s - sl->conns) << 32) | ++s->login_seq;
@@ -375,31 +514,57 @@ dp_auth_connect(void *ctx, struct mqtt_conn *c, const uint8_t *client_id, size_t
 	                           pass ? pass_len : 0);
 	switch (rc) {
 	case 0:
-		sl->logins_ok++;
+		sl->st.logins_ok++;
 		return 0;
 	case -EINPROGRESS:
 		s->parked = 1;
-		sl->logins_parked++;
+		sl->st.logins_parked++;
 		return -EINPROGRESS;
 	case -EAGAIN:
-		sl->logins_refused++;
+		sl->st.logins_refused++;
 		return RC_UNAVAILABLE;
 	default:
-		sl->logins_refused++;
+		sl->st.logins_refused++;
 		return RC_BAD_CREDENTIALS;
 	}
+}
+
+/* Limits first (cheap, and a full broker hashes no passwords), then the login; a connection
+ * accepted or parked holds its max_connections slot until it closes. */
+static int
+dp_auth_connect(void *ctx, struct mqtt_conn *c, const uint8_t *client_id, size_t cid_len,
+                const uint8_t *user, size_t user_len, const uint8_t *pass, size_t pass_len)
+{
+	struct dp_sec_lcore *sl = ctx;
+	struct dp_sec_conn *s = dp_auth_conn(c);
+	int rc;
+
+	s->connect_seen = 1;
+	rc = dp_limits_connect(sl, s);
+	if (rc == 0)
+		rc = dp_auth_login(sl, s, client_id, cid_len, user, user_len, pass, pass_len);
+	if ((rc == 0 || rc == -EINPROGRESS) && !s->counted) {
+		s->counted = 1;
+		dp_conn_count_add(sl, s->listener, 1);
+	}
+	return rc;
 }
 
 static int
 dp_auth_acl(void *ctx, struct mqtt_conn *c, int write, const uint8_t *topic, size_t len)
 {
 	struct dp_sec_lcore *sl = ctx;
-	struct dp_sec_conn *s;
+	struct dp_sec_conn *s = dp_auth_conn(c);
 	int rc;
 
+	/* Publish rate: one timestamp per connection, so nothing allocated per message. */
+	if (write && s->connect_seen && sl->lim.pub_interval &&
+	    dp_gcra(&s->pub_tat, sl->ls->now_us, sl->lim.pub_interval, sl->lim.pub_burst)) {
+		sl->st.pub_rate_exceeded++;
+		return RC_RATE_TOO_HIGH;
+	}
 	if (sl->acl == NULL)
 		return 0;
-	s = dp_auth_conn(c);
 	if (!s->connect_seen) {
 		/* The will topic, checked before the connect hook: decided there. */
 		s->will = 1;
@@ -420,9 +585,9 @@ dp_auth_acl(void *ctx, struct mqtt_conn *c, int write, const uint8_t *topic, siz
 	}
 	if (rc != 0) {
 		if (write)
-			sl->acl_denied_pub++;
+			sl->st.acl_denied_pub++;
 		else
-			sl->acl_denied_sub++;
+			sl->st.acl_denied_sub++;
 	}
 	return rc;
 }
@@ -447,6 +612,12 @@ dp_sec_lcore_init(struct dp_lcore *ls, const struct dp_conf *conf)
 	sl->free_idx = rte_malloc_socket("dp_sec_free", sizeof(uint32_t) * sl->n_conns, 0, socket);
 	if (sl->conns == NULL || sl->free_idx == NULL)
 		return -ENOMEM;
+	sl->rate = rte_zmalloc_socket("dp_sec_rate", sizeof(*sl->rate) * DP_RATE_SLOTS,
+	                              RTE_CACHE_LINE_SIZE, socket);
+	if (sl->rate == NULL)
+		return -ENOMEM;
+	sl->rate_seed = (uint32_t)rte_rand();
+	dp_limits_set(&sl->lim, &conf->cfg);
 	for (uint32_t i = 0; i < sl->n_conns; i++)
 		sl->free_idx[i] = sl->n_conns - 1 - i;
 	sl->n_free = sl->n_conns;
@@ -478,14 +649,20 @@ dp_sec_lcore_fini(struct dp_lcore *ls)
 	printf("tachyond: lcore %u: security: logins ok %" PRIu64 " refused %" PRIu64
 	       " parked %" PRIu64 " | acl denied publish %" PRIu64 " subscribe %" PRIu64
 	       " | tls open %" PRIu64 " failed %" PRIu64 "\n",
-	       ls->lcore_id, sl->logins_ok, sl->logins_refused, sl->logins_parked,
-	       sl->acl_denied_pub, sl->acl_denied_sub, sl->tls_open, sl->tls_failed);
+	       ls->lcore_id, sl->st.logins_ok, sl->st.logins_refused, sl->st.logins_parked,
+	       sl->st.acl_denied_pub, sl->st.acl_denied_sub, sl->st.tls_open, sl->st.tls_failed);
+	printf("tachyond: lcore %u: limits: max_connections refused %" PRIu64
+	       " listener max_connections refused %" PRIu64 " connection rate refused %" PRIu64
+	       " publish rate exceeded %" PRIu64 " rate evictions %" PRIu64 "\n",
+	       ls->lcore_id, sl->st.conn_limit_refused, sl->st.listener_limit_refused,
+	       sl->st.conn_rate_refused, sl->st.pub_rate_exceeded, sl->st.rate_evictions);
 	atomic_store_explicit(&g.seen[ls->lcore_id], UINT64_MAX, memory_order_release);
 	dp_tls_lcore_fini(sl);
 	if (sl->auth != NULL)
 		mqtt_auth_lcore_free(sl->auth);
 	rte_free(sl->conns);
 	rte_free(sl->free_idx);
+	rte_free(sl->rate);
 	rte_free(sl);
 	ls->sec = NULL;
 }
@@ -521,9 +698,9 @@ dp_sec_poll(struct dp_lcore *ls)
 			continue;
 		s->parked = 0;
 		if (res[i].rc == 0)
-			sl->logins_ok++;
+			sl->st.logins_ok++;
 		else
-			sl->logins_refused++;
+			sl->st.logins_refused++;
 		mqtt_conn_auth_done(s->mqtt, res[i].rc == 0 ? 0 : RC_BAD_CREDENTIALS, ls->now_us);
 	}
 	return work + dp_tls_poll(sl);
@@ -554,6 +731,15 @@ dp_sec_conn_open(struct dp_lcore *ls, struct dp_conn *dc, unsigned int listener,
 	s->listener = (uint8_t)listener;
 	s->in_use = 1;
 	s->user[0] = s->cid[0] = '\0';
+	/* Charged at the handshake, not at CONNECT, so connections that never send one (the
+	 * slowloris pattern) count too; the refusal waits for CONNECT to carry its reason code. */
+	if (sl->lim.conn_interval) {
+		uint32_t ip;
+		uint16_t port;
+
+		tcp_peer(tcp, &ip, &port);
+		s->rate_over = dp_rate_take(sl, ip, ls->now_us) != 0;
+	}
 	return s;
 }
 
@@ -572,6 +758,10 @@ dp_sec_conn_close(struct dp_sec_conn *s)
 		dp_tls_forget(s);
 		tls_conn_free(s->tls);
 		s->tls = NULL;
+	}
+	if (s->counted) {
+		dp_conn_count_add(sl, s->listener, -1);
+		s->counted = 0;
 	}
 	s->in_use = 0;
 	s->parked = 0;

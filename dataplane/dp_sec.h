@@ -38,6 +38,25 @@ int dp_sec_poll(struct dp_lcore *ls);
 /* A new config generation (password_file/acl_file paths). */
 void dp_sec_apply_cfg(struct dp_lcore *ls, const struct ctl_config *cfg);
 
+/* Counters of one lcore: plain stores by that lcore only, as in dp_stats.h (a reader loads
+ * each 64-bit field whole and tolerates fields from slightly different instants). */
+struct dp_sec_stats {
+	uint64_t logins_ok, logins_refused, logins_parked;
+	uint64_t acl_denied_pub, acl_denied_sub;
+	uint64_t tls_open, tls_failed;
+	/* limits (docs/security.md, "Limits") */
+	uint64_t connections;            /* current: past the connect hook, as max_connections
+	                                  * counts them (this lcore's share) */
+	uint64_t conn_limit_refused;     /* CONNACK 0x97 (3.x 0x03): global max_connections */
+	uint64_t listener_limit_refused; /* CONNACK 0x97 (3.x 0x03): a listener's max_connections */
+	uint64_t conn_rate_refused;      /* CONNACK 0x9F (3.x 0x03): max_connection_rate */
+	uint64_t pub_rate_exceeded;      /* DISCONNECT 0x96 (3.x closed): max_publish_rate */
+	uint64_t rate_evictions;         /* source-address buckets evicted while not yet full */
+};
+
+/* This lcore's counters (for its stats refresh: dp_stats[id].sec = *dp_sec_lcore_stats(ls)). */
+const struct dp_sec_stats *dp_sec_lcore_stats(const struct dp_lcore *ls);
+
 /* Connection life: open on accept (NULL: refuse it), the MQTT side once it exists, close when
  * the transport is gone (after mqtt_conn_closed). */
 struct dp_sec_conn *dp_sec_conn_open(struct dp_lcore *ls, struct dp_conn *dc, unsigned int listener,
@@ -79,9 +98,27 @@ struct dp_sec_conn {
 	uint16_t user_len, cid_len; /* user_len 0 = anonymous */
 	uint16_t will_len;          /* will topic stashed before the connect hook */
 	uint8_t will, will_long;
+	uint8_t rate_over; /* max_connection_rate tripped at accept: CONNECT gets 0x9F */
+	uint8_t counted;   /* holds a max_connections slot (released on close) */
+	uint64_t pub_tat;  /* publish-rate bucket (GCRA: when it is full again, us) */
 	char user[DP_SEC_ID_MAX + 1];
 	char cid[DP_SEC_ID_MAX + 1];
 	char will_topic[DP_SEC_ID_MAX + 1];
+};
+
+/* Limits as this lcore applies them (from the config at start and on each new generation). */
+struct dp_sec_limits {
+	uint32_t max_conns;                      /* 0: none */
+	uint32_t listener_max[DP_MAX_LISTENERS]; /* 0: none */
+	uint32_t conn_interval, conn_burst;      /* us per token, bucket depth; 0: off */
+	uint32_t pub_interval, pub_burst;
+};
+
+/* A source address's connection-rate bucket; ip 0 (never a TCP peer) marks a free slot. */
+struct dp_rate_slot {
+	uint32_t ip;
+	uint32_t pad;
+	uint64_t tat; /* GCRA: when the bucket is full again (us); <= now: as good as free */
 };
 
 struct dp_sec_lcore {
@@ -96,10 +133,11 @@ struct dp_sec_lcore {
 	struct dp_sec_conn **dirty; /* TLS connections with work for the next bursts */
 	struct tls_conn **burst;
 	uint32_t n_dirty;
+	struct dp_sec_limits lim;
+	struct dp_rate_slot *rate; /* DP_RATE_SLOTS buckets by source address */
+	uint32_t rate_seed;
+	struct dp_sec_stats st;
 	char topic[65536];
-	/* counters (printed at exit) */
-	uint64_t logins_ok, logins_refused, logins_parked, acl_denied_pub, acl_denied_sub;
-	uint64_t tls_open, tls_failed;
 };
 
 /* dp_tls.c */

@@ -214,14 +214,14 @@ dp_tls_poll(struct dp_sec_lcore *sl)
 
 		if (st == TLS_FAILED) {
 			/* The alert goes out, then the FIN; the last loop drops it. */
-			sl->tls_failed++;
+			sl->st.tls_failed++;
 			dp_tls_push(s);
 			dp_conn_shutdown(s->dc);
 			continue;
 		}
 		if (st != TLS_HANDSHAKE && !s->opened) {
 			s->opened = 1;
-			sl->tls_open++;
+			sl->st.tls_open++;
 		}
 		/* A FIN (or close_notify) closes once everything before it reached the broker. */
 		if (dp_tls_deliver(s) && (st == TLS_PEER_CLOSED ||

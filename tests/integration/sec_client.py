@@ -54,7 +54,10 @@ def read_packet(s):
         raise EOFError
     n, mult = 0, 1
     while True:
-        b = s.recv(1)[0]
+        c = s.recv(1)
+        if not c:
+            raise EOFError
+        b = c[0]
         n += (b & 0x7f) * mult
         mult *= 128
         if not b & 0x80:

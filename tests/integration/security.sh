@@ -3,8 +3,9 @@
 # password logins (3.1.1 and v5 reason codes), anonymous policy per listener, ACL denials of
 # PUBLISH and SUBSCRIBE, live reload of the password file, TLS on 8883 with mosquitto and
 # openssl s_client, client certificates (required, CN as user name), an untrusted server
-# certificate refused by the client, and a bounded handshake storm while a plain client's
-# messages keep flowing. Usage: security.sh PATH/TO/tachyond [PATH/TO/tachyonctl]
+# certificate refused by the client, a bounded handshake storm while a plain client's
+# messages keep flowing, and every limit (connections, rates, inflight/queue, topic levels,
+# keep-alive bounds, CONNECT timeout) with its reason code and counter (sec_limits.py). Usage: security.sh PATH/TO/tachyond [PATH/TO/tachyonctl]
 # Budget: 10-50 s here depending on load. SEC_LCORES=2 runs it on two polling lcores.
 set -u
 . "$(dirname "$0")/../lib/tachyon.sh"
@@ -337,4 +338,103 @@ else
 	tl_fail "demo: mosquitto_sub --cafile on 8883 receives a plain publish to 1883"
 fi
 tl_check "demo tachyond stops cleanly" tl_dp_stop
+
+# --- limits (docs/security.md, "Limits"): each trips with its reason code and its counter ---
+# Three client addresses: the usual one, A2 for the slowloris connections, A3 for the
+# connection-rate burst (the rate is per source address).
+A2=198.18.1.3 A3=198.18.1.4
+tl_ns ip addr add "$A2/24" dev "$TL_IF_NS" && tl_ns ip addr add "$A3/24" dev "$TL_IF_NS"
+lim() { tl_ns timeout 40 /usr/bin/python3 "$here/sec_limits.py" "$@"; }
+cat >"$TL_DIR/limits.conf" <<CONF
+address $H
+dataplane_socket $TL_DIR/lim.sock
+control_socket $TL_DIR/limctl.sock
+metrics_listen 127.0.0.1:0
+sys_interval 0
+max_connections 6
+max_inflight_messages 4
+max_queued_messages 6
+max_keepalive 60
+max_topic_levels 4
+connect_timeout 10
+max_connection_rate 10
+connection_rate_burst 30
+max_publish_rate 50
+publish_rate_burst 20
+listener 1883
+listener 1884
+max_connections 2
+CONF
+tl_check "tachyond ready with the limits configuration" tl_dp_start --config "$TL_DIR/limits.conf"
+# Slowloris: 200 connections that never send CONNECT, closed at connect_timeout (10 s, the
+# broker's default too) while the tests below (legitimate clients) run. They hold no
+# max_connections slot: that counts connections past CONNECT.
+lim slowloris "$H" 1883 "$A2" 200 14 >"$TL_DIR/slowloris.out" 2>&1 &
+slow_pid=$!
+t_slow=$(date +%s%N)
+sleep 1
+expect "keep-alive bounds: v5 keep-alive 0 -> Server Keep Alive 60, 30 kept, 3.1.1 keep-alive 0 -> CONNACK 2" \
+	"60 none 2" lim keepalive "$H" 1883
+sleep 0.3 # those connections' slots are released when their close completes
+# listener 1884 holds 2, the broker 6: v5 gets 0x97 (151), 3.1.1 gets 3; a slot freed is
+# taken again.
+expect "max_connections: listener 2 and global 6 trip with CONNACK 0x97 (v5) / 3 (3.1.1); a freed slot is reused" \
+	"0 0 151 3 0 0 0 0 151 3 - 0" lim conns "$H" 1884:5 1884:5 1884:5 1884:4 1883:5 1883:5 1883:5 \
+	1883:5 1883:5 1883:4 drop 1883:5
+sleep 0.3
+got=$(lim rate "$H" 1883 "$A3" 100)
+read -r r_ok r_ref r_other r_v3 <<<"$got"
+tl_log "connection rate (10/s, burst 30) from one address: 100 at once: $r_ok accepted, $r_ref refused 0x9F"
+[ "${r_ok:-0}" -ge 30 ] && [ "${r_ref:-0}" -ge 10 ] && [ "$r_other" = 0 ] && [ "$r_v3" = 3 ] &&
+	tl_ok "max_connection_rate: a burst from one address beyond 30 gets CONNACK 0x9F (v5) / 3 (3.1.1)" ||
+	tl_fail "max_connection_rate" "got '$got'"
+expect "max_connection_rate is per address: another address still connects" \
+	"0" lim conns "$H" 1883:5
+expect "max_publish_rate: v5 publisher over 50/s (burst 20) gets DISCONNECT 0x96" 150 \
+	lim pubrate "$H" 1883 5 100
+expect "max_publish_rate: 3.1.1 publisher over the rate is closed" closed lim pubrate "$H" 1883 4 100
+expect "max_publish_rate: a publisher within the burst keeps its connection" open \
+	lim pubrate "$H" 1883 5 10
+expect "max_inflight_messages 4: v5 Receive Maximum 4, the 5th unreleased QoS 2 PUBLISH -> DISCONNECT 0x93" \
+	"4 147 4" lim recvmax "$H" 1883
+# mqtt.dropped_queue_full summed over the lcores (tachyonctl asks tachyond when tachyon-control
+# is not running)
+qfull() {
+	"$ctl" -c "$TL_DIR/limits.conf" --json stats 2>/dev/null | /usr/bin/python3 -c \
+		'import json,sys; print(json.load(sys.stdin)["counters"]["mqtt.dropped_queue_full"])' 2>/dev/null
+}
+q0=$(qfull)
+expect "max_inflight 4 + max_queued 6: a subscriber that does not acknowledge gets 4, then 6 more" \
+	"4 10" lim queue "$H" 1883 20
+sleep 0.3 # stats are refreshed every 100 ms
+q1=$(qfull)
+[ -n "$q0" ] && [ -n "$q1" ] && [ "$((q1 - q0))" = 10 ] && tl_ok "queue overflow counted: mqtt.dropped_queue_full +10 (tachyonctl --json stats)" ||
+	tl_fail "queue overflow counted" "dropped_queue_full before '$q0' after '$q1'"
+# The broker enforces max_topic_levels once tachyond hands it over (dp_ctl_mqtt_conf()).
+if grep -q 'max_topic_levels' "$top/dataplane/dp_ctl.c"; then
+	expect "max_topic_levels 4: 5 levels -> SUBACK 0x8F, PUBACK 0x90" "143 144" \
+		lim levels "$H" 1883 a/b/c/d/e
+else
+	tl_ok "max_topic_levels 4 # SKIP dataplane/dp_ctl.c does not pass max_topic_levels to the broker yet"
+fi
+expect "a legitimate client's round trip while 200 idle connections wait" "rt $$" bash -c "
+	ip netns exec $TL_NS timeout 10 mosquitto_sub -h $H -t anon/live -C 1 & sleep 0.5
+	ip netns exec $TL_NS mosquitto_pub -h $H -t anon/live -m 'rt $$'; wait"
+t_mid=$((($(date +%s%N) - t_slow) / 1000000))
+wait "$slow_pid"
+read -r s_n s_first s_last <"$TL_DIR/slowloris.out"
+tl_log "slowloris: $s_n of 200 idle connections closed, after $s_first..$s_last s (the other tests took $t_mid ms meanwhile)"
+[ "$s_n" = 200 ] && awk -v a="$s_first" -v b="$s_last" 'BEGIN { exit !(a >= 9.5 && b <= 12.5) }' &&
+	tl_ok "connect_timeout: 200 connections without CONNECT closed at 10 s (not before 9.5, all by 12.5)" ||
+	tl_fail "connect_timeout closes connections without CONNECT" "$(cat "$TL_DIR/slowloris.out")"
+tl_check "limits tachyond stops cleanly" tl_dp_stop
+lines=$(grep 'limits: ' "$TL_DIR/tachyond.log")
+printf '%s\n' "$lines" | sed 's/^/# /'
+# summed over the lcores: global, listener, rate, publish rate
+sums=$(sed -n 's/.*max_connections refused \([0-9]*\) listener max_connections refused \([0-9]*\) connection rate refused \([0-9]*\) publish rate exceeded \([0-9]*\).*/\1 \2 \3 \4/p' <<<"$lines" |
+	awk '{g += $1; l += $2; r += $3; p += $4} END {print g + 0, l + 0, r + 0, p + 0}')
+read -r c_g c_l c_r c_p <<<"$sums"
+[ "$c_g" = 2 ] && [ "$c_l" = 2 ] && [ "$c_r" = $((r_ref + 1)) ] && [ "$c_p" = 2 ] &&
+	tl_ok "limits counted per lcore (global $c_g, listener $c_l, rate $c_r, publish rate $c_p)" ||
+	tl_fail "limits counted" "global/listener/rate/publish: $sums (rate refusals seen: $r_ref + 1)"
 tl_done
