@@ -106,6 +106,18 @@ static const struct {
          "/k.pem\nmax_connections 10\n",
          ""},
         {"max_connections 5\nlistener 1883\nmax_connections 3\n", ""},
+        /* limits (issue 8) */
+        {"max_publish_rate 1000001\n",
+         "t.conf:1: max_publish_rate: 1000001 is out of range 0..1000000"},
+        {"connection_rate_burst 0\n",
+         "t.conf:1: connection_rate_burst: 0 is out of range 1..1000000"},
+        {"max_topic_levels 65536\n", "t.conf:1: max_topic_levels: 65536 is out of range 0..65535"},
+        {"listener 1883\nmax_publish_rate 5\n",
+         "t.conf:2: max_publish_rate: global option inside the listener block opened at line 1 "
+         "(global options go before the first listener)"},
+        {"max_topic_levels 8\nmax_connection_rate 20\nconnection_rate_burst 40\n"
+         "max_publish_rate 1000\npublish_rate_burst 1\n",
+         ""},
         {"log_level info", ""}, /* no final newline */
 };
 
@@ -155,6 +167,8 @@ test_values_parsed(void)
 	                           "lcores 1-3,5\nmax_packet_size 2M\nlog_level debug\n"
 	                           "metrics_listen 127.0.0.2:9999\nidle_policy busy\n"
 	                           "eal_args --vdev=net_af_packet0,iface=v0 --no-pci\n"
+	                           "max_topic_levels 8\nmax_connection_rate 20\n"
+	                           "max_publish_rate 1000\npublish_rate_burst 1\n"
 	                           "listener 1883\nlistener 8883 198.18.5.2\nprotocol tls\n"
 	                           "certfile /c.pem\nkeyfile /k.pem\nmax_connections 7\n";
 	struct ctl_config c;
@@ -179,8 +193,13 @@ test_values_parsed(void)
 	CHECK_EQ(c.listeners[1].max_connections, 7);
 	CHECK_EQ(c.listeners[1].bind_ip, 0xC6120502u);
 	CHECK(!strcmp(c.listeners[1].keyfile, "/k.pem"));
+	CHECK_EQ(c.max_topic_levels, 8);
+	CHECK_EQ(c.max_connection_rate, 20);
+	CHECK_EQ(c.max_publish_rate, 1000);
+	CHECK_EQ(c.publish_rate_burst, 1);
 	/* unchanged options keep their defaults */
 	CHECK_EQ(c.max_inflight_messages, 20);
+	CHECK_EQ(c.connection_rate_burst, 10);
 	CHECK_EQ(c.sys_interval, 10);
 }
 
