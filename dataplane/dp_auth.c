@@ -653,9 +653,11 @@ dp_sec_lcore_fini(struct dp_lcore *ls)
 	       sl->st.acl_denied_pub, sl->st.acl_denied_sub, sl->st.tls_open, sl->st.tls_failed);
 	printf("tachyond: lcore %u: limits: max_connections refused %" PRIu64
 	       " listener max_connections refused %" PRIu64 " connection rate refused %" PRIu64
-	       " publish rate exceeded %" PRIu64 " rate evictions %" PRIu64 "\n",
+	       " publish rate exceeded %" PRIu64 " rate evictions %" PRIu64
+	       " closed before CONNECT %" PRIu64 "\n",
 	       ls->lcore_id, sl->st.conn_limit_refused, sl->st.listener_limit_refused,
-	       sl->st.conn_rate_refused, sl->st.pub_rate_exceeded, sl->st.rate_evictions);
+	       sl->st.conn_rate_refused, sl->st.pub_rate_exceeded, sl->st.rate_evictions,
+	       sl->st.closed_before_connect);
 	atomic_store_explicit(&g.seen[ls->lcore_id], UINT64_MAX, memory_order_release);
 	dp_tls_lcore_fini(sl);
 	if (sl->auth != NULL)
@@ -763,6 +765,8 @@ dp_sec_conn_close(struct dp_sec_conn *s)
 		dp_conn_count_add(sl, s->listener, -1);
 		s->counted = 0;
 	}
+	if (!s->connect_seen)
+		sl->st.closed_before_connect++;
 	s->in_use = 0;
 	s->parked = 0;
 	s->mqtt = NULL;

@@ -52,6 +52,8 @@ struct dp_sec_stats {
 	uint64_t conn_rate_refused;      /* CONNACK 0x9F (3.x 0x03): max_connection_rate */
 	uint64_t pub_rate_exceeded;      /* DISCONNECT 0x96 (3.x closed): max_publish_rate */
 	uint64_t rate_evictions;         /* source-address buckets evicted while not yet full */
+	uint64_t closed_before_connect;  /* gone before the connect hook ran: connect_timeout
+	                                  * (slowloris), a failed TLS handshake, a peer that left */
 };
 
 /* This lcore's counters (for its stats refresh: dp_stats[id].sec = *dp_sec_lcore_stats(ls)). */

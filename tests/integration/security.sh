@@ -431,10 +431,10 @@ tl_check "limits tachyond stops cleanly" tl_dp_stop
 lines=$(grep 'limits: ' "$TL_DIR/tachyond.log")
 printf '%s\n' "$lines" | sed 's/^/# /'
 # summed over the lcores: global, listener, rate, publish rate
-sums=$(sed -n 's/.*max_connections refused \([0-9]*\) listener max_connections refused \([0-9]*\) connection rate refused \([0-9]*\) publish rate exceeded \([0-9]*\).*/\1 \2 \3 \4/p' <<<"$lines" |
-	awk '{g += $1; l += $2; r += $3; p += $4} END {print g + 0, l + 0, r + 0, p + 0}')
-read -r c_g c_l c_r c_p <<<"$sums"
-[ "$c_g" = 2 ] && [ "$c_l" = 2 ] && [ "$c_r" = $((r_ref + 1)) ] && [ "$c_p" = 2 ] &&
-	tl_ok "limits counted per lcore (global $c_g, listener $c_l, rate $c_r, publish rate $c_p)" ||
-	tl_fail "limits counted" "global/listener/rate/publish: $sums (rate refusals seen: $r_ref + 1)"
+sums=$(sed -n 's/.*max_connections refused \([0-9]*\) listener max_connections refused \([0-9]*\) connection rate refused \([0-9]*\) publish rate exceeded \([0-9]*\) rate evictions [0-9]* closed before CONNECT \([0-9]*\).*/\1 \2 \3 \4 \5/p' <<<"$lines" |
+	awk '{g += $1; l += $2; r += $3; p += $4; n += $5} END {print g + 0, l + 0, r + 0, p + 0, n + 0}')
+read -r c_g c_l c_r c_p c_n <<<"$sums"
+[ "$c_g" = 2 ] && [ "$c_l" = 2 ] && [ "$c_r" = $((r_ref + 1)) ] && [ "$c_p" = 2 ] && [ "$c_n" -ge 200 ] &&
+	tl_ok "limits counted per lcore (global $c_g, listener $c_l, rate $c_r, publish rate $c_p, closed before CONNECT $c_n)" ||
+	tl_fail "limits counted" "global/listener/rate/publish/no-CONNECT: $sums (rate refusals seen: $r_ref + 1)"
 tl_done
