@@ -137,19 +137,76 @@ print_stats(const struct command *c, json_t *r)
 	free(s);
 }
 
+/* Table columns of the list commands (JSON keys of their items, docs/operations.md). */
+static const struct {
+	const char *wire, *cols;
+} tables[] = {
+        {"clients.list",
+         "client_id peer lcore protocol state keepalive inflight queued subscriptions username"},
+        {"sessions.list",
+         "client_id lcore online expiry_s expires_in_s inflight queued subscriptions peer"},
+        {"subscriptions.list", "client_id lcore qos no_local retain_as_published filter"},
+        {"retained.list", "topic bytes qos expires_in_s"},
+};
+
+#define TABLE_MAX_COLS 12
+
+/* One cell: strings as they are, booleans yes/no, -1 (never, not applicable) and absent "-". */
+static void
+cell(json_t *v, char *buf, size_t len)
+{
+	if (json_is_string(v))
+		snprintf(buf, len, "%s", json_string_value(v));
+	else if (json_is_boolean(v))
+		snprintf(buf, len, "%s", json_is_true(v) ? "yes" : "no");
+	else if (json_is_integer(v) && json_integer_value(v) >= 0)
+		snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+	else
+		snprintf(buf, len, "-");
+}
+
+/* Columns sized to their widest cell: two passes over the items, O(items x columns). */
+static void
+print_table(const char *spec, json_t *items)
+{
+	char cols[256], *key[TABLE_MAX_COLS], buf[512];
+	int width[TABLE_MAX_COLS], n = 0;
+	json_t *e;
+	size_t i;
+
+	snprintf(cols, sizeof(cols), "%s", spec);
+	for (char *k = strtok(cols, " "); k && n < TABLE_MAX_COLS; k = strtok(NULL, " ")) {
+		key[n] = k;
+		width[n++] = (int)strlen(k);
+	}
+	json_array_foreach(items, i, e) for (int k = 0; k < n; k++)
+	{
+		cell(json_object_get(e, key[k]), buf, sizeof(buf));
+		if ((int)strlen(buf) > width[k])
+			width[k] = (int)strlen(buf);
+	}
+	for (int k = 0; k < n; k++) {
+		for (char *p = key[k]; *p; p++)
+			buf[p - key[k]] =
+			        (char)(*p == '_' ? ' ' : *p - ('a' <= *p && *p <= 'z') * 32);
+		buf[strlen(key[k])] = 0;
+		printf("%-*s%s", k + 1 < n ? width[k] : 0, buf, k + 1 < n ? "  " : "\n");
+	}
+	json_array_foreach(items, i, e) for (int k = 0; k < n; k++)
+	{
+		cell(json_object_get(e, key[k]), buf, sizeof(buf));
+		printf("%-*s%s", k + 1 < n ? width[k] : 0, buf, k + 1 < n ? "  " : "\n");
+	}
+}
+
 static void
 print_list(const struct command *c, json_t *r)
 {
-	json_t *items = json_object_get(r, "items"), *e;
-	size_t i;
+	json_t *items = json_object_get(r, "items");
 
-	json_array_foreach(items, i, e)
-	{
-		char *s = json_dumps(e, JSON_COMPACT | JSON_PRESERVE_ORDER);
-
-		puts(s ? s : "");
-		free(s);
-	}
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+		if (!strcmp(tables[i].wire, c->wire))
+			print_table(tables[i].cols, items);
 	if (json_is_true(json_object_get(r, "truncated")))
 		fprintf(stderr, "tachyonctl: list truncated at %lld items (use --limit)\n",
 		        json_integer_value(json_object_get(r, "count")));
@@ -158,7 +215,10 @@ print_list(const struct command *c, json_t *r)
 static void
 print_item(const struct command *c, json_t *r)
 {
-	print_json(json_object_get(r, "item") ?: r);
+	json_t *item = json_object_get(r, "item");
+
+	if (json_is_object(item))
+		print_kv(c, item);
 }
 
 static void
@@ -227,22 +287,29 @@ static const struct command commands[] = {
         {"log level", "[LEVEL]",
          "Show or set the log level: emerg alert crit err warning notice info debug.", "log.level",
          "level", 0, 0, 0, print_level},
-        {"clients list", "[--limit N]", "Connected clients.", "clients.list", NULL, 0, 1, 1,
-         print_list},
+        {"clients list", "[--limit N]",
+         "Connected clients: id, peer address, lcore, protocol, state, keep-alive, messages in "
+         "flight and queued, subscriptions.",
+         "clients.list", NULL, 0, 1, 1, print_list},
         {"clients show", "CLIENT_ID", "One client's connection and session.", "clients.show",
          "client_id", 1, 1, 0, print_item},
         {"clients kick", "CLIENT_ID", "Disconnect a client (its session stays).", "clients.kick",
          "client_id", 1, 0, 0, print_done},
-        {"sessions list", "[--limit N]", "Sessions, online and offline.", "sessions.list", NULL, 0,
-         1, 1, print_list},
+        {"sessions list", "[--limit N]",
+         "Sessions, online and offline: expiry interval, seconds left while offline, messages in "
+         "flight and queued.",
+         "sessions.list", NULL, 0, 1, 1, print_list},
         {"sessions show", "CLIENT_ID", "One session.", "sessions.show", "client_id", 1, 1, 0,
          print_item},
         {"sessions drop", "CLIENT_ID", "Delete a session (disconnecting its client).",
          "sessions.drop", "client_id", 1, 0, 0, print_done},
         {"subscriptions list", "[FILTER] [--limit N]",
-         "Subscriptions, optionally those matching a topic filter.", "subscriptions.list", "filter",
-         0, 1, 1, print_list},
-        {"retained list", "[FILTER] [--limit N]", "Retained messages (topic and size).",
+         "Subscriptions (client, filter, QoS, options), optionally those whose filter FILTER "
+         "matches or equals.",
+         "subscriptions.list", "filter", 0, 1, 1, print_list},
+        {"retained list", "[FILTER] [--limit N]",
+         "Retained messages (topic, payload bytes, QoS, seconds to expiry), optionally those "
+         "FILTER matches.",
          "retained.list", "filter", 0, 1, 1, print_list},
         {"retained delete", "TOPIC", "Delete the retained message of TOPIC.", "retained.delete",
          "topic", 1, 0, 0, print_done},

@@ -48,7 +48,8 @@ RTE_LOG_REGISTER(dp_ctl_logtype, tachyon.ctl, INFO);
 
 struct dp_ctl_lcore {
 	struct rte_ring *req, *rep;
-	int online; /* written by the lcore, read by the control thread */
+	struct dp_ctl_query *cur; /* lcore only: a walk the handler has not finished (-EAGAIN) */
+	int online;               /* written by the lcore, read by the control thread */
 } __rte_cache_aligned;
 
 struct retired {
@@ -85,20 +86,30 @@ mono_us(void)
 
 /* ---------- lcore side ---------- */
 
-static void
+/* One handler call per loop iteration at most: a walk that returns -EAGAIN stays in l->cur
+ * and continues next time, so an operator's listing costs the lcore one bounded batch
+ * (mqtt_admin.h) per iteration, whatever its length. Returns 1 while work remains. */
+static int
 lcore_answer(unsigned int lcore, struct dp_ctl_lcore *l)
 {
-	struct dp_ctl_query *q;
+	struct dp_ctl_query *q = l->cur;
+	dp_ctl_shard_fn fn;
 
-	/* Bounded: at most RING_SIZE requests can be queued. */
-	while (rte_ring_sc_dequeue(l->req, (void **)&q) == 0) {
-		dp_ctl_shard_fn fn = __atomic_load_n(&g.shard_fn, __ATOMIC_ACQUIRE);
-
+	if (!q) {
+		if (rte_ring_sc_dequeue(l->req, (void **)&q))
+			return 0;
 		q->lcore = lcore;
-		q->status = fn ? fn(g.shard_arg, lcore, q) : -ENOTSUP;
-		/* The reply ring is as large as the request ring: this cannot fail. */
-		rte_ring_sp_enqueue(l->rep, q);
 	}
+	fn = __atomic_load_n(&g.shard_fn, __ATOMIC_ACQUIRE);
+	q->status = fn ? fn(g.shard_arg, lcore, q) : -ENOTSUP;
+	if (q->status == -EAGAIN) {
+		l->cur = q;
+		return 1;
+	}
+	l->cur = NULL;
+	/* The reply ring is as large as the request ring: this cannot fail. */
+	rte_ring_sp_enqueue(l->rep, q);
+	return !rte_ring_empty(l->req);
 }
 
 const struct dp_ctl_cfg *
@@ -113,7 +124,7 @@ dp_ctl_lcore_poll(unsigned int lcore)
 	} else {
 		rte_rcu_qsbr_quiescent(g.qsv, lcore);
 	}
-	if (unlikely(!rte_ring_empty(l->req)))
+	if (unlikely(l->cur != NULL || !rte_ring_empty(l->req)))
 		lcore_answer(lcore, l);
 	return __atomic_load_n(&g.cur, __ATOMIC_ACQUIRE);
 }
@@ -125,7 +136,9 @@ dp_ctl_lcore_exit(unsigned int lcore)
 
 	if (!l->online)
 		return;
-	lcore_answer(lcore, l); /* nobody would answer them later */
+	/* Nobody would answer them later. Bounded: RING_SIZE requests, each a finite walk. */
+	while (lcore_answer(lcore, l))
+		;
 	__atomic_store_n(&l->online, 0, __ATOMIC_RELEASE);
 	rte_rcu_qsbr_thread_offline(g.qsv, lcore);
 	rte_rcu_qsbr_thread_unregister(g.qsv, lcore);
@@ -341,6 +354,7 @@ cmd_stats(json_t *req)
 		/* Plain copy of a slot its lcore keeps writing: each aligned 64-bit word is read
 		 * whole; words may come from slightly different instants (dp_stats.h). */
 		memcpy(&s, (const void *)&dp_stats[i], sizeof(s));
+		dp_ctl_stats_extra(i, &s);
 		e = json_object();
 		json_object_set_new(e, "lcore", json_integer(i));
 		json_object_set_new(e, "updated_us", json_integer((json_int_t)s.updated_us));
@@ -473,22 +487,23 @@ cmd_log_level(json_t *req)
 	return r;
 }
 
-/* Shard requests: name, op, argument key on the wire, argument required, list op. */
+/* Shard requests: name, op, argument key on the wire, argument required, list op, asked of
+ * one lcore only (retained stores are replicas: dp_ctl.h). */
 static const struct shard_cmd {
 	const char *name;
 	enum dp_ctl_op op;
 	const char *argkey;
-	int arg_required, list;
+	int arg_required, list, one;
 } shard_cmds[] = {
-        {"clients.list", DP_CTL_CLIENTS_LIST, NULL, 0, 1},
-        {"clients.show", DP_CTL_CLIENT_SHOW, "client_id", 1, 0},
-        {"clients.kick", DP_CTL_CLIENT_KICK, "client_id", 1, 0},
-        {"sessions.list", DP_CTL_SESSIONS_LIST, NULL, 0, 1},
-        {"sessions.show", DP_CTL_SESSION_SHOW, "client_id", 1, 0},
-        {"sessions.drop", DP_CTL_SESSION_DROP, "client_id", 1, 0},
-        {"subscriptions.list", DP_CTL_SUBSCRIPTIONS_LIST, "filter", 0, 1},
-        {"retained.list", DP_CTL_RETAINED_LIST, "filter", 0, 1},
-        {"retained.delete", DP_CTL_RETAINED_DELETE, "topic", 1, 0},
+        {"clients.list", DP_CTL_CLIENTS_LIST, NULL, 0, 1, 0},
+        {"clients.show", DP_CTL_CLIENT_SHOW, "client_id", 1, 0, 0},
+        {"clients.kick", DP_CTL_CLIENT_KICK, "client_id", 1, 0, 0},
+        {"sessions.list", DP_CTL_SESSIONS_LIST, NULL, 0, 1, 0},
+        {"sessions.show", DP_CTL_SESSION_SHOW, "client_id", 1, 0, 0},
+        {"sessions.drop", DP_CTL_SESSION_DROP, "client_id", 1, 0, 0},
+        {"subscriptions.list", DP_CTL_SUBSCRIPTIONS_LIST, "filter", 0, 1, 0},
+        {"retained.list", DP_CTL_RETAINED_LIST, "filter", 0, 1, 1},
+        {"retained.delete", DP_CTL_RETAINED_DELETE, "topic", 1, 0, 0},
 };
 
 /* Collect replies from every lcore's reply ring. Replies of an older batch (an lcore that
@@ -686,7 +701,8 @@ cmd_shard(const struct shard_cmd *sc, json_t *req)
 	if (!__atomic_load_n(&g.shard_fn, __ATOMIC_ACQUIRE))
 		return ctl_wire_error(CTL_E_NOT_SUPPORTED,
 		                      "%s is not supported yet by the MQTT core", sc->name);
-	sent = batch_send(sc->op, arg, (uint32_t)limit, sc->list ? OUT_LIST : OUT_ITEM, NULL, 0, 0);
+	sent = batch_send(sc->op, arg, (uint32_t)limit, sc->list ? OUT_LIST : OUT_ITEM, NULL, 0,
+	                  sc->one);
 	r = batch_wait(sent, got, &n);
 	if (!r)
 		r = shard_result(sc, got, n, arg ? arg : "");
@@ -699,7 +715,7 @@ static json_t *
 cmd_sys_publish(json_t *req)
 {
 	json_t *msgs = json_object_get(req, "messages"), *m, *r;
-	struct dp_ctl_query *got[1];
+	struct dp_ctl_query *got[RTE_MAX_LCORE];
 	size_t i, len = 0;
 	unsigned int sent, n;
 	char *buf;
@@ -738,19 +754,21 @@ cmd_sys_publish(json_t *req)
 		memcpy(buf + len + sizeof(tl) + tl + sizeof(pl), p, pl);
 		len += sizeof(tl) + tl + sizeof(pl) + pl;
 	}
-	sent = batch_send(DP_CTL_SYS_PUBLISH, NULL, 0, OUT_ITEM, buf, len, 1);
+	/* Every lcore publishes to its own subscribers and retained replica (never forwarded:
+	 * mqtt_admin_publish), so a $SYS subscriber on any shard sees each message once. */
+	sent = batch_send(DP_CTL_SYS_PUBLISH, NULL, 0, OUT_ITEM, buf, len, 0);
 	free(buf);
 	r = batch_wait(sent, got, &n);
-	if (!r) {
-		if (got[0]->status == -ENOTSUP)
+	for (unsigned int k = 0; !r && k < n; k++) {
+		if (got[k]->status == -ENOTSUP)
 			r = ctl_wire_error(CTL_E_NOT_SUPPORTED,
 			                   "sys.publish is not supported yet by the MQTT core");
-		else if (got[0]->status)
-			r = ctl_wire_error(CTL_E_INTERNAL, "sys.publish failed: %s",
-			                   strerror(-got[0]->status));
-		else
-			r = ctl_wire_ok();
+		else if (got[k]->status)
+			r = ctl_wire_error(CTL_E_INTERNAL, "sys.publish failed on lcore %u: %s",
+			                   got[k]->lcore, strerror(-got[k]->status));
 	}
+	if (!r)
+		r = ctl_wire_ok();
 	if (!ctl_wire_errcode(r))
 		json_object_set_new(r, "published", json_integer(json_array_size(msgs)));
 	batch_free(got, n);
@@ -827,10 +845,13 @@ tel_counters(const char *params, struct rte_tel_data *d, int one)
 			return -EINVAL;
 	}
 	for (unsigned int i = 0; i < RTE_MAX_LCORE; i++) {
-		const struct dp_lcore_stats *s = &dp_stats[i];
+		struct dp_lcore_stats copy;
+		const struct dp_lcore_stats *s = &copy;
 
-		if (!s->updated_us || (one && i != want))
+		if (!dp_stats[i].updated_us || (one && i != want))
 			continue;
+		memcpy(&copy, (const void *)&dp_stats[i], sizeof(copy));
+		dp_ctl_stats_extra(i, &copy);
 #define DP_X_SUM(id, path, key, kind, metric, label, help) total[CTL_STAT_##id] += s->path;
 		CTL_STATS_FIELDS(DP_X_SUM)
 #undef DP_X_SUM
@@ -891,6 +912,8 @@ dp_ctl_start(const struct dp_ctl_conf *conf)
 	snprintf(g.config_path, sizeof(g.config_path), "%s",
 	         conf->config_path ? conf->config_path : "");
 	g.start_us = mono_us();
+	if (!g.shard_fn)
+		dp_ctl_set_shard_handler(dp_ctl_shard_default, NULL);
 	sz = rte_rcu_qsbr_get_memsize(RTE_MAX_LCORE);
 	g.qsv = rte_zmalloc("dp_ctl_qsbr", sz, RTE_CACHE_LINE_SIZE);
 	if (!g.qsv)

@@ -29,8 +29,8 @@
  *                                     again to come back).
  *   4. dp_ctl_stop()                  after rte_eal_mp_wait_lcore(), before rte_eal_cleanup().
  *
- * Optionally, once the MQTT core can list its state: dp_ctl_set_shard_handler(fn, arg). Until
- * then clients/sessions/subscriptions/retained/$SYS requests answer "not_supported".
+ * The shard requests (clients/sessions/subscriptions/retained/$SYS) are answered by
+ * dp_ctl_shard_default() on each lcore; dp_ctl_set_shard_handler() replaces it (tests).
  *
  * tachyond's command line (dp_conf.c), suggested:
  *   --config FILE        ctl_config_load(FILE, &cfg, err, sizeof(err)); map cfg.address,
@@ -104,14 +104,22 @@ enum dp_ctl_op {
  *
  * The item objects (docs/operations.md; tachyonctl prints them as they come, so a field may be
  * added, never renamed). Times are seconds, sizes bytes, peers "a.b.c.d:port":
- *   client:       {"client_id","lcore","peer","protocol":4|5,"keepalive","clean_start",
- *                  "connected_s","inflight","queued","subscriptions","username"?}
- *   session:      {"client_id","home_lcore","online","expiry_s","inflight","queued",
- *                  "subscriptions"}
- *   subscription: {"client_id","filter","qos","no_local"?,"retain_as_published"?}
- *   retained:     {"topic","bytes","qos"}
+ *   client:       {"client_id","lcore","peer","protocol":3|4|5,"state","keepalive",
+ *                  "session_expiry_s","inflight","queued","subscriptions","username"?}
+ *   session:      {"client_id","lcore","online","expiry_s","expires_in_s","inflight","queued",
+ *                  "subscriptions","peer"?}
+ *   subscription: {"client_id","lcore","filter","qos","no_local","retain_as_published",
+ *                  "retain_handling","subscription_id"?}
+ *   retained:     {"topic","bytes","qos","expires_in_s"}
+ * (session_expiry_s/expiry_s: -1 never; expires_in_s: -1 online or never.)
  * A show answers the same object as a list item; -ENOENT when this shard does not have it (the
- * request goes to every shard: one answers, the others say -ENOENT). */
+ * request goes to every shard: one answers, the others say -ENOENT).
+ *
+ * Bounded work per poll-loop iteration: a handler that has more to do returns -EAGAIN after at
+ * most one batch (mqtt_admin.h: 256 items), keeping its position in q->cursor; the lcore keeps
+ * the query and calls the handler again on its next iteration, answering only when it returns
+ * anything else. Retained stores are full replicas on every shard (dp_route.c): retained.list
+ * asks one lcore, retained.delete and sys.publish every lcore. */
 struct dp_ctl_query {
 	enum dp_ctl_op op;
 	char arg[256];      /* client id (clients, sessions, subscriptions of one client),
@@ -122,6 +130,7 @@ struct dp_ctl_query {
 	uint32_t total;     /* items that matched (count < total: truncated) */
 	int status;         /* handler's return value: 0, -ENOENT, -ENOTSUP, -ENOSPC... */
 	unsigned int lcore; /* lcore that answered */
+	uint64_t cursor;    /* the handler's resume position; 0 at the first call */
 	uint64_t batch;     /* private to dp_ctl */
 	size_t out_len, out_cap;
 	char *out;
@@ -129,6 +138,16 @@ struct dp_ctl_query {
 
 /* Runs on the polling lcore `lcore_id`; returns 0 or -errno (-ENOENT: not on this shard). */
 typedef int (*dp_ctl_shard_fn)(void *arg, unsigned int lcore_id, struct dp_ctl_query *q);
+
+/* tachyond's shard handler (dp_ctl_shard.c: mqtt_admin.h walks over the lcore's broker, peer
+ * and user from its connection), installed by dp_ctl_start() unless another one was set first
+ * (tests set a fake; dp_ctl_test.c defines a stub of this symbol). */
+int dp_ctl_shard_default(void *arg, unsigned int lcore_id, struct dp_ctl_query *q);
+
+/* Counters the lcore does not publish itself, read by the control thread from the lcore's
+ * state (ring occupancy) into a copy of its dp_stats slot. Also dp_ctl_shard.c. */
+struct dp_lcore_stats;
+void dp_ctl_stats_extra(unsigned int lcore_id, struct dp_lcore_stats *s);
 
 /* Install (or remove, fn = NULL) the shard handler. Call before dp_ctl_start() or while no
  * request is in flight (from the main thread at start-up, typically). */

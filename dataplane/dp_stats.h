@@ -31,6 +31,9 @@ struct dp_lcore_stats {
 	/* frames handed to the shard owning their flow / received from other shards / dropped
 	 * on a full ring (dp_shard.c) */
 	uint64_t steered, rx_steered, steer_dropped;
+	/* Filled by the control thread in its copy (dp_ctl_stats_extra), never by the lcore:
+	 * entries waiting on the lcore's inbound rings from the other shards, right now. */
+	uint64_t ring_in_use;
 	struct tcp_stats tcp;
 	struct mqtt_stats mqtt;
 } __rte_cache_aligned;

@@ -3,7 +3,11 @@
 # of `tachyonctl --json stats` and of /metrics equal the traffic this test generates (exact
 # deltas of PUBLISH packets and MQTT bytes), a live reload keeps connections, a restart-only one
 # is refused, and SIGKILL of tachyon-control leaves a QoS 1 stream flowing, then a restart
-# reattaches.
+# reattaches. Then every clients/sessions/subscriptions/retained command against the clients
+# this test connects (exact sets of ids, filters and topics; kick seen by a v5 client as
+# DISCONNECT 0x98 with its session kept; drop and delete take effect) and $SYS topics seen by
+# mosquitto_sub every sys_interval: once on one lcore, once on two (the answers of both shards
+# merged by tachyond).
 #
 # Usage: broker_ctl.sh TACHYOND TACHYON_CONTROL TACHYONCTL
 # tachyond runs with --config: dataplane_socket and the rest come from the same file.
@@ -19,17 +23,17 @@ stop_ctl() { [ -n "$ctl_pid" ] && kill "$ctl_pid" 2>/dev/null; }
 trap 'rc=$?; stop_ctl; (exit $rc); tl_cleanup' EXIT
 
 conf=$TL_DIR/tachyon.conf
-write_conf() { # write_conf MAX_INFLIGHT MBUFS
+write_conf() { # write_conf MAX_INFLIGHT MBUFS [SYS_INTERVAL [LCORES]]
 	cat >"$conf" <<EOF
 address $TL_DP_IP
 netmask 255.255.255.0
-lcores 0
+lcores ${4:-0}
 mbufs $2
 idle_policy adaptive
 dataplane_socket $TL_DIR/dp.sock
 control_socket $TL_DIR/ctl.sock
 metrics_listen 127.0.0.1:$port
-sys_interval 0
+sys_interval ${3:-0}
 max_inflight_messages $1
 max_queued_messages 20000
 listener 1883
@@ -167,5 +171,176 @@ tl_check "tachyond still running" kill -0 "$TL_DP_PID"
 tl_check "restarted tachyon-control reattaches" start_ctl
 tl_check "same tachyond after reattach" bash -c "'$CTL' -c '$conf' --json status | grep -q '\"pid\": $TL_DP_PID'"
 tl_check "counts exact after reattach" wait_stat messages_in $((in0 + m))
+
+# --- operator commands over the MQTT core, against clients this test connects ---
+# A v5 client on a raw socket (session expiry 3600, one QoS 1 subscription) that prints "ready"
+# once subscribed and then the reason code of the DISCONNECT it receives.
+cat >"$TL_DIR/v5client.py" <<'PY'
+import socket, struct, sys
+host, cid, topic = sys.argv[1:4]
+def s16(b): return struct.pack(">H", len(b)) + b
+def vint(n):
+    out = b""
+    while True:
+        d, n = n % 128, n // 128
+        out += bytes([d | (128 if n else 0)])
+        if not n: return out
+def pkt(t, body): return bytes([t]) + vint(len(body)) + body
+def read():
+    h = sock.recv(1)
+    if not h: return None, b""
+    n, mult = 0, 1
+    while True:
+        d = sock.recv(1)[0]; n += (d & 127) * mult; mult *= 128
+        if not d & 128: break
+    b = b""
+    while len(b) < n:
+        c = sock.recv(n - len(b))
+        if not c: break
+        b += c
+    return h[0], b
+sock = socket.create_connection((host, 1883), 5)
+props = b"\x11" + struct.pack(">I", 3600)
+sock.sendall(pkt(0x10, s16(b"MQTT") + bytes([5, 0]) + struct.pack(">H", 60) + vint(len(props)) + props + s16(cid.encode())))
+t, b = read(); assert t == 0x20 and b[1] == 0, (t, b)
+sock.sendall(pkt(0x82, struct.pack(">H", 1) + b"\x00" + s16(topic.encode()) + b"\x01"))
+t, b = read(); assert t == 0x90, t
+print("ready", flush=True)
+sock.settimeout(30)
+while True:
+    t, b = read()
+    if t is None: print("closed without DISCONNECT", flush=True); break
+    if t == 0xE0: print("DISCONNECT 0x%02x" % (b[0] if b else 0), flush=True); break
+PY
+# jq-like checks: `jcheck FILE PYTHON-EXPR` with the parsed JSON as `j`
+jcheck() { $PY -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if ($2) else 1)" "$1"; }
+# tj NAME FILE ARGS...: tachyonctl --json ARGS into FILE, exit 0 expected
+tj() { local name=$1 f=$2; shift 2; tl_check "$name" bash -c "'$CTL' -c '$conf' --json $* >'$f'"; }
+# exit_is NAME CODE ARGS...: tachyonctl ARGS exits with CODE
+exit_is() {
+	local name=$1 want=$2 rc
+	shift 2
+	T "$@" >/dev/null 2>"$TL_DIR/err"
+	rc=$?
+	if [ $rc = "$want" ]; then tl_ok "$name"; else tl_fail "$name" "exit $rc, wanted $want: $(cat "$TL_DIR/err")"; fi
+}
+
+admin_suite() { # admin_suite TAG: the whole set of commands, ids prefixed with TAG
+	local p=$1 i ids="" pids=() lcores
+	lcores=$(T --json status | $PY -c 'import json,sys; print(len(json.load(sys.stdin)["dataplane"]["lcores"]))')
+	tl_log "$p: tachyond runs $lcores polling lcore(s)"
+	for i in 0 1 2 3 4; do
+		tl_check "$p: persistent subscriber $p-$i up" tl_sub "$TL_DIR/$p-$i.out" "$p/t/$i" 1 1000 -i "$p-$i" -c -F 'P:%p'
+		pids+=("$TL_SUB_PID")
+		ids="$ids $p-$i"
+	done
+	tl_ns_bg $PY "$TL_DIR/v5client.py" "$TL_DP_IP" "$p-v5" "$p/v5/#" >"$TL_DIR/$p-v5.out" 2>&1
+	tl_check "$p: v5 client up" tl_wait_lines "$TL_DIR/$p-v5.out" 1 10
+	ids="$ids $p-v5"
+	tl_check "$p: stats count the 6 connections" wait_stat connections 6
+
+	tj "$p: clients list --json" "$TL_DIR/cl.json" clients list
+	tl_log "$p: clients: $($PY -c "import json; print(' '.join('%s@%s/%s' % (c['client_id'], c['lcore'], c['peer']) for c in json.load(open('$TL_DIR/cl.json'))['items']))")"
+	tl_check "$p: clients list has exactly the 6 ids, one each" jcheck "$TL_DIR/cl.json" \
+		"sorted(c['client_id'] for c in j['items']) == sorted('$ids'.split()) and j['count'] == 6 and not j['truncated']"
+	tl_check "$p: peers are the client namespace, protocols 4 and 5" jcheck "$TL_DIR/cl.json" \
+		"all(c['peer'].startswith('$TL_CLIENT_IP:') and c['state'] == 'connected' for c in j['items']) and sorted(c['protocol'] for c in j['items']) == [4]*5 + [5]"
+	tl_check "$p: each client's lcore is a polling lcore" jcheck "$TL_DIR/cl.json" \
+		"len(set(c['lcore'] for c in j['items'])) <= $lcores"
+	tl_log "$p: clients per lcore: $($PY -c "import json,collections; print(dict(collections.Counter(c['lcore'] for c in json.load(open('$TL_DIR/cl.json'))['items'])))")"
+	T clients list >"$TL_DIR/cl.txt" 2>&1
+	tl_check "$p: clients list table: header and 6 rows" bash -c "head -1 '$TL_DIR/cl.txt' | grep -q '^CLIENT ID' && [ \$(grep -c '^$p-' '$TL_DIR/cl.txt') = 6 ]"
+	tj "$p: clients list --limit 2" "$TL_DIR/cl2.json" clients list --limit 2
+	tl_check "$p: --limit 2: at most 2 per lcore, truncated" jcheck "$TL_DIR/cl2.json" \
+		"j['count'] <= 2 * $lcores and j['count'] < 6 and j['truncated']"
+	tj "$p: clients show $p-3" "$TL_DIR/cs.json" clients show "$p-3"
+	tl_check "$p: clients show: id, 1 subscription, keep-alive 60" jcheck "$TL_DIR/cs.json" \
+		"j['item']['client_id'] == '$p-3' and j['item']['subscriptions'] == 1 and j['item']['keepalive'] == 60"
+	exit_is "$p: clients show of an unknown id exits 4" 4 clients show "$p-nobody"
+
+	tj "$p: subscriptions list --json" "$TL_DIR/sl.json" subscriptions list
+	tl_check "$p: subscriptions list has exactly the 6 filters with their clients" jcheck "$TL_DIR/sl.json" \
+		"sorted((s['client_id'], s['filter'], s['qos']) for s in j['items'] if s['client_id'].startswith('$p-')) == sorted([('$p-%d' % i, '$p/t/%d' % i, 1) for i in range(5)] + [('$p-v5', '$p/v5/#', 1)])"
+	tj "$p: subscriptions list '$p/t/#'" "$TL_DIR/sf.json" subscriptions list "'$p/t/#'"
+	tl_check "$p: the filter selects exactly the 5 of $p/t/#" jcheck "$TL_DIR/sf.json" \
+		"sorted(s['filter'] for s in j['items']) == ['$p/t/%d' % i for i in range(5)]"
+
+	tj "$p: sessions list --json" "$TL_DIR/ss.json" sessions list
+	tl_check "$p: sessions list has the 6 sessions, online" jcheck "$TL_DIR/ss.json" \
+		"sorted(s['client_id'] for s in j['items'] if s['client_id'].startswith('$p-')) == sorted('$ids'.split()) and all(s['online'] for s in j['items'])"
+
+	# kick: DISCONNECT 0x98 to the v5 client, its session stays (offline, subscription kept)
+	exit_is "$p: clients kick $p-v5 exits 0" 0 clients kick "$p-v5"
+	tl_check "$p: the v5 client got DISCONNECT 0x98" bash -c "for i in \$(seq 50); do grep -q 'DISCONNECT 0x98' '$TL_DIR/$p-v5.out' && exit 0; sleep 0.1; done; cat '$TL_DIR/$p-v5.out'; exit 1"
+	tl_check "$p: 5 connections after the kick" wait_stat connections 5
+	tj "$p: sessions show $p-v5" "$TL_DIR/sv.json" sessions show "$p-v5"
+	tl_check "$p: the kicked session stays: offline, expiry 3600, 1 subscription" jcheck "$TL_DIR/sv.json" \
+		"j['item']['online'] is False and j['item']['expiry_s'] == 3600 and 0 < j['item']['expires_in_s'] <= 3600 and j['item']['subscriptions'] == 1"
+	exit_is "$p: clients kick of an offline client exits 4" 4 clients kick "$p-v5"
+	# queued for the offline session: 3 QoS 1 messages
+	for i in 1 2 3; do tl_ns mosquitto_pub -h "$TL_DP_IP" -t "$p/v5/q" -q 1 -m "m$i"; done
+	tl_check "$p: the offline session queued 3 messages" bash -c "for i in \$(seq 30); do '$CTL' -c '$conf' --json sessions show '$p-v5' | $PY -c 'import json,sys; i=json.load(sys.stdin)[\"item\"]; sys.exit(0 if i[\"queued\"] + i[\"inflight\"] == 3 else 1)' && exit 0; sleep 0.1; done; exit 1"
+	# drop: gone from show and list
+	exit_is "$p: sessions drop $p-v5 exits 0" 0 sessions drop "$p-v5"
+	exit_is "$p: sessions show after drop exits 4" 4 sessions show "$p-v5"
+	exit_is "$p: sessions drop again exits 4" 4 sessions drop "$p-v5"
+	tj "$p: sessions list after drop" "$TL_DIR/ss2.json" sessions list
+	tl_check "$p: sessions list lost exactly $p-v5" jcheck "$TL_DIR/ss2.json" \
+		"sorted(s['client_id'] for s in j['items'] if s['client_id'].startswith('$p-')) == ['$p-%d' % i for i in range(5)]"
+	# drop of an online client (a v5 one: mosquitto_sub would reconnect): disconnected, gone
+	tl_ns_bg $PY "$TL_DIR/v5client.py" "$TL_DP_IP" "$p-v5b" "$p/v5b" >"$TL_DIR/$p-v5b.out" 2>&1
+	tl_check "$p: second v5 client up" tl_wait_lines "$TL_DIR/$p-v5b.out" 1 10
+	exit_is "$p: sessions drop $p-v5b (online) exits 0" 0 sessions drop "$p-v5b"
+	tl_check "$p: $p-v5b got DISCONNECT 0x98" bash -c "for i in \$(seq 50); do grep -q 'DISCONNECT 0x98' '$TL_DIR/$p-v5b.out' && exit 0; sleep 0.1; done; cat '$TL_DIR/$p-v5b.out'; exit 1"
+	exit_is "$p: sessions show $p-v5b exits 4" 4 sessions show "$p-v5b"
+
+	# retained: 3 topics, delete one, a new subscriber gets nothing for it
+	for i in 1 2 3; do tl_ns mosquitto_pub -h "$TL_DP_IP" -t "$p/r/$i" -r -m "$(printf 'x%.0s' $(seq $((i * 10))))"; done
+	tj "$p: retained list '$p/r/#'" "$TL_DIR/rl.json" retained list "'$p/r/#'"
+	tl_check "$p: retained list has exactly the 3 topics and sizes" jcheck "$TL_DIR/rl.json" \
+		"sorted((r['topic'], r['bytes']) for r in j['items']) == [('$p/r/%d' % i, 10 * i) for i in (1, 2, 3)]"
+	exit_is "$p: retained delete $p/r/2 exits 0" 0 retained delete "$p/r/2"
+	exit_is "$p: retained delete $p/r/2 again exits 4" 4 retained delete "$p/r/2"
+	tj "$p: retained list after delete" "$TL_DIR/rl2.json" retained list "'$p/r/#'"
+	tl_check "$p: 2 retained left" jcheck "$TL_DIR/rl2.json" \
+		"sorted(r['topic'] for r in j['items']) == ['$p/r/1', '$p/r/3']"
+	tl_ns mosquitto_sub -h "$TL_DP_IP" -t "$p/r/+" -C 3 -W 2 -F '%t' >"$TL_DIR/rsub.out" 2>/dev/null
+	tl_check "$p: a new subscriber gets $p/r/1 and $p/r/3, not $p/r/2" bash -c "[ \"\$(sort '$TL_DIR/rsub.out' | tr '\n' ' ')\" = '$p/r/1 $p/r/3 ' ]"
+	T retained list >"$TL_DIR/rl.txt" 2>&1
+	tl_check "$p: retained list table" bash -c "head -1 '$TL_DIR/rl.txt' | grep -q '^TOPIC' && grep -q '^$p/r/3 ' '$TL_DIR/rl.txt'"
+
+	# $SYS every sys_interval (1 s here), Mosquitto's names, seen by mosquitto_sub
+	sed -i 's/^sys_interval .*/sys_interval 1/' "$conf"
+	tl_check "$p: sys_interval 1 applied live" T config reload
+	tl_ns mosquitto_sub -h "$TL_DP_IP" -t '$SYS/broker/uptime' -C 3 -W 6 -v >"$TL_DIR/sys.out" 2>&1
+	tl_check "$p: \$SYS/broker/uptime 3 times within 6 s, counting up" bash -c "[ \$(grep -c '^\$SYS/broker/uptime [0-9]* seconds\$' '$TL_DIR/sys.out') = 3 ] && [ \"\$(cut -d' ' -f2 '$TL_DIR/sys.out' | sort -n | uniq | wc -l)\" -ge 2 ]"
+	tl_ns mosquitto_sub -h "$TL_DP_IP" -t '$SYS/#' -W 3 -v >"$TL_DIR/sysall.out" 2>/dev/null
+	for t in version uptime clients/connected messages/received messages/sent bytes/received \
+		subscriptions/count 'retained messages/count' load/messages/received/1min; do
+		tl_check "$p: \$SYS/broker/$t seen" grep -q "^\$SYS/broker/$t " "$TL_DIR/sysall.out"
+	done
+	# the 5 persistent subscribers, and the $SYS subscriber itself
+	tl_check "$p: \$SYS/broker/clients/connected ends at 6" bash -c "grep '^\$SYS/broker/clients/connected ' '$TL_DIR/sysall.out' | tail -1 | grep -q ' 6\$'"
+	sed -i 's/^sys_interval .*/sys_interval 0/' "$conf"
+	T config reload >/dev/null
+
+	for i in 0 1 2 3 4; do kill "${pids[$i]}" 2>/dev/null; done
+	for i in 0 1 2 3 4; do exit_is "$p: sessions drop $p-$i" 0 sessions drop "$p-$i"; done
+}
+admin_suite adm1
+
+# --- the same on two polling lcores: tachyond merges both shards' answers ---
+stop_ctl
+ctl_pid=
+tl_check "tachyond (1 lcore) stops" tl_dp_stop
+write_conf 20 8191 0 0-1
+: >"$TL_DIR/tachyond.log"
+"$DP" -l 0-1 --no-huge -m 512 --no-pci --no-shconf --file-prefix="$TL_PREFIX" \
+	--log-level=lib.eal:warning --vdev="net_af_packet0,iface=$TL_IF_DP,qpairs=2" -- \
+	--config "$conf" >>"$TL_DIR/tachyond.log" 2>&1 &
+TL_DP_PID=$!
+tl_check "tachyond on lcores 0 and 1" bash -c "timeout 30 tail -n +1 --pid=$TL_DP_PID -f '$TL_DIR/tachyond.log' | grep -q -m1 '^tachyond: ready.*lcores 0 1,'"
+tl_check "tachyon-control attached (2 lcores)" start_ctl
+admin_suite adm2
 stop_ctl
 tl_done

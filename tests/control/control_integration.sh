@@ -228,9 +228,9 @@ T log level info >/dev/null
 
 # --- per-shard requests (test-only shard on lcore 1) ---
 expect_rc "clients list exits 0" 0 T clients list
-check "clients list: two clients" [ "$(wc -l <"$dir/out")" = 2 ]
+check "clients list: a header and two clients" bash -c "head -1 '$dir/out' | grep -q '^CLIENT ID' && [ \$(grep -c '^c[12] ' '$dir/out') = 2 ] && [ \$(wc -l <'$dir/out') = 3 ]"
 expect_rc "clients list --limit 1 exits 0" 0 T clients list --limit 1
-check "clients list --limit 1: one, truncation noted" bash -c "[ \$(wc -l <'$dir/out') = 1 ] && grep -q truncated '$dir/err'"
+check "clients list --limit 1: one, truncation noted" bash -c "[ \$(grep -c '^c[12] ' '$dir/out') = 1 ] && grep -q truncated '$dir/err'"
 expect_rc "clients show c1 exits 0" 0 T --json clients show c1
 check "clients show: JSON item" bash -c "$PY -c 'import json,sys; d=json.load(open(\"$dir/out\")); sys.exit(d[\"item\"][\"client_id\"]!=\"c1\")'"
 expect_rc "clients kick unknown exits 4" 4 T clients kick nobody

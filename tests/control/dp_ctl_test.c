@@ -62,6 +62,20 @@ fill_stats(void)
 	}
 }
 
+/* tachyond's own handler and extra counters live in dp_ctl_shard.c, over the real lcores'
+ * brokers; this test runs dp_ctl.c alone, with fakes. */
+int
+dp_ctl_shard_default(void *arg, unsigned int lcore, struct dp_ctl_query *q)
+{
+	return -ENOTSUP;
+}
+
+void
+dp_ctl_stats_extra(unsigned int lcore, struct dp_lcore_stats *s)
+{
+	s->ring_in_use = lcore;
+}
+
 static unsigned int sys_count; /* messages of the last sys.publish, written on lcore 1 */
 static char sys_last[256];
 
@@ -82,6 +96,14 @@ fake_shard(void *arg, unsigned int lcore, struct dp_ctl_query *q)
 		}
 		q->total = 2;
 		return 0;
+	case DP_CTL_SESSIONS_LIST:
+		/* one item per call: the lcore must call again (-EAGAIN) on its next iterations */
+		if (dp_ctl_out_printf(q, "%s{\"client_id\":\"s%u\"}", q->count ? "," : "",
+		                      (unsigned int)q->cursor))
+			return -ENOSPC;
+		q->count++;
+		q->total = q->count;
+		return ++q->cursor < 5 ? -EAGAIN : 0;
 	case DP_CTL_CLIENT_SHOW:
 	case DP_CTL_CLIENT_KICK:
 		if (strcmp(q->arg, "c1") && strcmp(q->arg, "c2"))
@@ -392,6 +414,14 @@ test_shard_ring_path(void)
 	r = call(sockpath, "{\"v\":1,\"cmd\":\"clients.list\",\"limit\":1}");
 	CHECK_EQ(json_integer_value(json_object_get(r, "count")), 1);
 	CHECK(json_is_true(json_object_get(r, "truncated")));
+	json_decref(r);
+	/* a walk over five loop iterations (-EAGAIN) answers once, in order */
+	r = call(sockpath, "{\"v\":1,\"cmd\":\"sessions.list\"}");
+	CHECK_EQ(json_integer_value(json_object_get(r, "count")), 5);
+	CHECK(!strcmp(json_string_value(json_object_get(
+	                      json_array_get(json_object_get(r, "items"), 4), "client_id"))
+	                      ?: "",
+	              "s4"));
 	json_decref(r);
 	r = call(sockpath, "{\"v\":1,\"cmd\":\"clients.show\",\"client_id\":\"c1\"}");
 	CHECK(ctl_wire_errcode(r) == NULL);
