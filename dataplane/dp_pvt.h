@@ -35,6 +35,8 @@ enum dp_ring_tag {
 	DP_RING_ROUTE = 3, /* struct dp_route_msg: a shard's first/last subscription to a filter */
 	DP_RING_XFER = 4,  /* struct mqtt_xfer: sessions across shards (mqtt/mqtt_xfer.c) */
 	DP_RING_XRET = 5,  /* that message coming back to the shard that allocated it */
+	DP_RING_SPUB = 6,  /* struct dp_spub: a publish for one member of a shared group here */
+	DP_RING_SRET = 7,  /* that descriptor (and its reference) back to the publisher's shard */
 };
 #define DP_RING_TAG(e) ((unsigned int)((uintptr_t)(e)&7u))
 
@@ -146,7 +148,7 @@ void dp_shard_entry_discard(struct dp_lcore *ls, void *e);
 /* dp_route.c: cross-shard publishes and the replicated route table. */
 int dp_route_init(struct dp_lcore *ls); /* after the rings; installs the broker's shard hooks */
 void dp_route_fini(struct dp_lcore *ls); /* after every lcore stopped: staged entries, replica */
-/* One entry from ring `from` (a PUB, RET, ROUTE, XFER or XRET). */
+/* One entry from ring `from` (anything but MBUF). */
 void dp_route_input(struct dp_lcore *ls, unsigned int from, void *e);
 /* Push staged entries to the rings; what does not fit stays staged for the next iteration. */
 int dp_route_flush(struct dp_lcore *ls);

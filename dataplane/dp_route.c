@@ -60,6 +60,14 @@ struct dp_route_msg {
 	uint8_t filter[];
 } __rte_aligned(8);
 
+/* A publish for one member of a shared group on the destination shard (the publisher's shard
+ * chose that shard for the group: round robin over shards with members). */
+struct dp_spub {
+	struct mqtt_msg *m; /* the publisher's shard's reference */
+	uint16_t glen, flen;
+	uint8_t data[]; /* group name, then filter */
+} __rte_aligned(8);
+
 struct dp_stage {
 	void **e;
 	uint32_t n, cap;
@@ -72,6 +80,7 @@ struct dp_route_shard {
 	struct dp_stage out[DP_MAX_SHARDS];
 	uint64_t pub_out, pub_in, pub_dropped_qos0, pub_dropped_nomem, route_msgs;
 	uint64_t xfer_out, xfer_in, xfer_lost;
+	uint64_t spub_out, spub_in;
 } __rte_cache_aligned;
 
 static struct dp_route_shard dp_rs[DP_MAX_SHARDS];
@@ -198,8 +207,7 @@ dp_route_broadcast(struct dp_lcore *ls, const uint8_t *filter, size_t len, enum 
 		rm = malloc(sizeof(*rm) + len);
 		if (rm == NULL || dp_stage_push(rs, s, dp_tag(rm, DP_RING_ROUTE)) < 0) {
 			/* the replica on s misses this filter: publishes here may not reach it */
-			fprintf(stderr,
-			        "tachyond: shard %u: route to shard %u lost (ENOMEM)\n",
+			fprintf(stderr, "tachyond: shard %u: route to shard %u lost (ENOMEM)\n",
 			        ls->shard, s);
 			free(rm);
 			continue;
@@ -236,11 +244,36 @@ dp_route_xfer_send(void *ctx, unsigned int to, struct mqtt_xfer *x)
 	rs->xfer_out++;
 }
 
+static void
+dp_route_forward_shared(void *ctx, unsigned int shard, struct mqtt_msg *m, const uint8_t *group,
+                        size_t glen, const uint8_t *filter, size_t flen)
+{
+	struct dp_lcore *ls = ctx;
+	struct dp_route_shard *rs = &dp_rs[ls->shard];
+	/* control-size allocation per shared delivery that crosses: the group and filter must
+	 * travel with the reference (a per-group id table would avoid it: a next step) */
+	struct dp_spub *sp = malloc(sizeof(*sp) + glen + flen);
+
+	if (sp == NULL || dp_stage_push(rs, shard, dp_tag(sp, DP_RING_SPUB)) < 0) {
+		free(sp);
+		rs->pub_dropped_nomem++;
+		mqtt_msg_release(m);
+		return;
+	}
+	sp->m = m;
+	sp->glen = (uint16_t)glen;
+	sp->flen = (uint16_t)flen;
+	memcpy(sp->data, group, glen);
+	memcpy(sp->data + glen, filter, flen);
+	rs->spub_out++;
+}
+
 static const struct mqtt_shard_ops dp_route_ops_tmpl = {
         .route_match = dp_route_match,
         .forward = dp_route_forward,
         .route_update = dp_route_update,
         .xfer_send = dp_route_xfer_send,
+        .forward_shared = dp_route_forward_shared,
 };
 
 int
@@ -328,7 +361,15 @@ dp_route_input(struct dp_lcore *ls, unsigned int from, void *e)
 		break;
 	case DP_RING_ROUTE:
 		rs->route_msgs++;
-		dp_route_apply(rs, p);
+		if (((struct dp_route_msg *)p)->len > 7 &&
+		    memcmp(((struct dp_route_msg *)p)->filter, "$share/", 7) == 0)
+			/* shared groups: the broker keeps which shards hold members */
+			mqtt_broker_share_update(ls->broker, ((struct dp_route_msg *)p)->filter,
+			                         ((struct dp_route_msg *)p)->len,
+			                         ((struct dp_route_msg *)p)->shard,
+			                         ((struct dp_route_msg *)p)->add);
+		else
+			dp_route_apply(rs, p);
 		free(p); /* allocated by the sender: a control-path cross-thread free */
 		break;
 	case DP_RING_XFER: {
@@ -345,6 +386,20 @@ dp_route_input(struct dp_lcore *ls, unsigned int from, void *e)
 	}
 	case DP_RING_XRET:
 		mqtt_xfer_free(p);
+		break;
+	case DP_RING_SPUB: {
+		struct dp_spub *sp = p;
+
+		rs->spub_in++;
+		mqtt_broker_inject_shared(ls->broker, sp->m, sp->data, sp->glen,
+		                          sp->data + sp->glen, sp->flen, ls->now_us);
+		if (dp_stage_push(rs, from, dp_tag(sp, DP_RING_SRET)) < 0)
+			rs->pub_dropped_nomem++; /* leaks rather than freeing another's message */
+		break;
+	}
+	case DP_RING_SRET:
+		mqtt_msg_release(((struct dp_spub *)p)->m);
+		free(p);
 		break;
 	default:
 		break;
@@ -389,6 +444,11 @@ dp_route_discard(void *e)
 	case DP_RING_XRET:
 		mqtt_xfer_free(dp_untag(e));
 		break;
+	case DP_RING_SPUB:
+	case DP_RING_SRET:
+		mqtt_msg_release(((struct dp_spub *)dp_untag(e))->m);
+		free(dp_untag(e));
+		break;
 	default:
 		break;
 	}
@@ -421,9 +481,10 @@ dp_route_summary(const struct dp_lcore *ls)
 
 	printf("tachyond: shard %u: frames steered out/in/dropped %" PRIu64 "/%" PRIu64 "/%" PRIu64
 	       " | cross-shard publishes out %" PRIu64 " in %" PRIu64 " dropped qos0/nomem %" PRIu64
-	       "/%" PRIu64 " | routes %u, route messages %" PRIu64 " | session transfer messages out %" PRIu64
-	       " in %" PRIu64 " lost %" PRIu64 "\n",
+	       "/%" PRIu64 " | routes %u, route messages %" PRIu64
+	       " | session transfer messages out %" PRIu64 " in %" PRIu64 " lost %" PRIu64
+	       " | shared deliveries out %" PRIu64 " in %" PRIu64 "\n",
 	       ls->shard, ls->steered, ls->rx_steered, ls->steer_dropped, rs->pub_out, rs->pub_in,
 	       rs->pub_dropped_qos0, rs->pub_dropped_nomem, rs->n_routes, rs->route_msgs,
-	       rs->xfer_out, rs->xfer_in, rs->xfer_lost);
+	       rs->xfer_out, rs->xfer_in, rs->xfer_lost, rs->spub_out, rs->spub_in);
 }

@@ -83,6 +83,7 @@ struct mqtt_stats {
 	/* Sessions across shards (mqtt_xfer.c). */
 	uint64_t sessions_moved_in, sessions_moved_out; /* whole sessions received / sent */
 	uint64_t sessions_move_dropped; /* a moved session met one already here (kept that) */
+	uint64_t shared_no_member; /* a shared delivery found no member of its group here any more */
 };
 
 void mqtt_broker_conf_defaults(struct mqtt_broker_conf *conf);
@@ -189,6 +190,15 @@ struct mqtt_shard_ops {
 	 * mqtt_broker_xfer_input() with it and then gives it back to mqtt_xfer_owner() to free. */
 	unsigned int n_shards;
 	void (*xfer_send)(void *ctx, unsigned int to, struct mqtt_xfer *x);
+	/* Shared subscriptions across shards. route_update reports $share filters whole (the
+	 * group's first member here, its last gone); the host passes other shards' reports to
+	 * mqtt_broker_share_update(), never into route_match()'s table. A publisher's shard picks,
+	 * per group, a shard holding members (round robin over shards, then over members there)
+	 * and hands the chosen shard one reference with the group: forward_shared(), which the
+	 * host runs there as mqtt_broker_inject_shared() and returns like forward()'s. */
+	void (*forward_shared)(void *ctx, unsigned int shard, struct mqtt_msg *m,
+	                       const uint8_t *group, size_t glen, const uint8_t *filter,
+	                       size_t flen);
 };
 /* Install (copied) or remove (NULL) the shard hooks. */
 void mqtt_broker_set_shard_ops(struct mqtt_broker *b, const struct mqtt_shard_ops *ops);
@@ -206,6 +216,14 @@ unsigned int mqtt_xfer_owner(const struct mqtt_xfer *x);
 void mqtt_xfer_free(struct mqtt_xfer *x);
 /* The home shard of a client id among n. */
 unsigned int mqtt_client_home(const uint8_t *cid, size_t len, unsigned int n_shards);
+/* Shard `shard` has its first member (add 1) or no member left (add 0) of the shared group of
+ * `filter` ("$share/group/filter"). */
+void mqtt_broker_share_update(struct mqtt_broker *b, const uint8_t *filter, size_t len,
+                              unsigned int shard, int add);
+/* Deliver a message forward_shared() chose this shard for to one member here of the group. */
+void mqtt_broker_inject_shared(struct mqtt_broker *b, const struct mqtt_msg *m,
+                               const uint8_t *group, size_t glen, const uint8_t *filter,
+                               size_t flen, uint64_t now_us);
 /* Release a reference forward() gave; only on the shard that forwarded it. */
 void mqtt_msg_release(struct mqtt_msg *m);
 /* ---- end of shard hooks ---- */

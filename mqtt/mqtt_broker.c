@@ -19,6 +19,11 @@
 
 static void session_pump(struct mqtt_session *s, uint64_t now);
 static void conn_will(struct mqtt_conn *c, uint64_t now);
+static void match_collect(struct mqtt_sub *sub, void *arg);
+static struct mqtt_share *share_find(struct mqtt_tnode *n, struct mqtt_str name);
+static struct mqtt_share *share_get(struct mqtt_tnode *n, struct mqtt_str name, struct mqtt_str f);
+static void deliver(struct mqtt_broker *b, struct mqtt_session *s, struct pubctx *pc, uint8_t qos,
+                    uint8_t retain, const uint32_t *subids, uint8_t nsub, uint64_t now);
 static void session_congestion(struct mqtt_session *s, uint64_t now);
 static void publish_msg(struct mqtt_broker *b, struct pubctx *pc, uint64_t now);
 
@@ -272,23 +277,13 @@ conn_send_publish(struct mqtt_conn *c, const struct mqtt_msg *m, uint8_t qos, ui
 /* Shard hooks (issue 5, the dataplane's; see mqtt.h). Cost when no hooks are installed: a
  * NULL test per publish and per subscription change. */
 
-static bool
-shard_node_used(const struct mqtt_tnode *n)
-{
-	return !mqtt_list_empty(&n->subs) || !mqtt_list_empty(&n->shares);
-}
-
-/* This shard's first subscription to a node appeared (add) or its last one went. */
+/* This shard's first plain subscription to a filter appeared (add) or its last one went; or,
+ * for a $share filter, the first or last member here of that group. */
 static void
 shard_route(struct mqtt_broker *b, const uint8_t *filter, size_t len, int add)
 {
-	struct mqtt_str name, f = {.p = filter, .len = len};
-
-	if (!b->shard.route_update)
-		return;
-	if (!mqtt_filter_shared(f, &name, &f))
-		f = (struct mqtt_str){.p = filter, .len = len};
-	b->shard.route_update(b->shard.ctx, f.p, f.len, add);
+	if (b->shard.route_update)
+		b->shard.route_update(b->shard.ctx, filter, len, add);
 }
 
 /* After local delivery: one reference per other shard that needs the message. */
@@ -312,6 +307,69 @@ shard_forward(struct mqtt_broker *b, struct pubctx *pc)
 	b->shard.forward(b->shard.ctx, shards, h, h->qos);
 }
 
+/* The trie's share_remote: a group's turn is another shard's; forwarded after local delivery. */
+static void
+share_turn(struct mqtt_share *g, unsigned int shard, void *arg)
+{
+	struct mqtt_broker *b = arg;
+
+	if (b->n_turns == b->cap_turns) {
+		uint32_t cap = b->cap_turns ? b->cap_turns * 2 : 8;
+		struct share_turn *t = mqtt_realloc(b->turns, cap * sizeof(*t));
+
+		if (!t) {
+			b->stats.dropped_queue_full++;
+			return;
+		}
+		b->turns = t;
+		b->cap_turns = cap;
+	}
+	b->turns[b->n_turns++] = (struct share_turn){g, shard};
+}
+
+static void
+shard_forward_shared(struct mqtt_broker *b, struct pubctx *pc)
+{
+	for (uint32_t i = 0; i < b->n_turns && b->shard.forward_shared; i++) {
+		struct mqtt_share *g = b->turns[i].g;
+		struct mqtt_msg *h = pub_hold(pc);
+
+		if (!h) {
+			b->stats.dropped_queue_full++;
+			continue;
+		}
+		b->shard.forward_shared(b->shard.ctx, b->turns[i].shard, h, g->name, g->name_len,
+		                        g->name + g->name_len, g->filter_len);
+	}
+	b->n_turns = 0;
+}
+
+void
+mqtt_broker_share_update(struct mqtt_broker *b, const uint8_t *filter, size_t len,
+                         unsigned int shard, int add)
+{
+	struct mqtt_str name, f, full = {.p = filter, .len = (uint32_t)len};
+	struct mqtt_tnode *n;
+	struct mqtt_share *g;
+	uint64_t bit = (uint64_t)1 << shard;
+
+	if (shard >= 64 || !mqtt_filter_shared(full, &name, &f))
+		return;
+	n = mqtt_trie_node(&b->subs, f.p, f.len);
+	if (!n)
+		return; /* ENOMEM: this shard's publishes skip that shard's members */
+	g = add ? share_get(n, name, f) : share_find(n, name);
+	if (g && add)
+		g->remote |= bit;
+	else if (g)
+		g->remote &= ~bit;
+	if (g && !g->remote && mqtt_list_empty(&g->members)) {
+		mqtt_list_del(&g->link);
+		mqtt_free(g);
+	}
+	mqtt_trie_prune(&b->subs, n);
+}
+
 void
 mqtt_broker_set_shard_ops(struct mqtt_broker *b, const struct mqtt_shard_ops *ops)
 {
@@ -321,19 +379,64 @@ mqtt_broker_set_shard_ops(struct mqtt_broker *b, const struct mqtt_shard_ops *op
 		memset(&b->shard, 0, sizeof(b->shard));
 }
 
+/* A view of another shard's message: its bytes are copied here only if a delivery keeps them. */
+static void
+inject_view(struct pubctx *pc, const struct mqtt_msg *m)
+{
+	memset(pc, 0, sizeof(*pc));
+	pc->view = *m;
+	pc->view.refcnt = 0; /* never put: pc->heap stays NULL until a delivery clones it */
+	/* publisher ids are per shard: 0 is no session here, so no-local never misfires */
+	pc->view.publisher_id = 0;
+}
+
 void
 mqtt_broker_inject(struct mqtt_broker *b, const struct mqtt_msg *m, uint64_t now_us)
 {
 	struct pubctx pc;
 
-	memset(&pc, 0, sizeof(pc));
-	pc.view = *m;       /* a view of the owner's bytes: copied here only if kept */
-	pc.view.refcnt = 0; /* never put: pc.heap stays NULL until a delivery clones it */
-	/* publisher ids are per shard: 0 is no session here, so no-local never misfires */
-	pc.view.publisher_id = 0;
+	inject_view(&pc, m);
 	b->injecting = true;
+	b->subs.share_skip = true; /* the publisher's shard chose for the shared groups */
 	b->hit_congested = false;
 	publish_msg(b, &pc, now_us);
+	b->subs.share_skip = false;
+	b->injecting = false;
+	mqtt_msg_put(pc.heap);
+}
+
+void
+mqtt_broker_inject_shared(struct mqtt_broker *b, const struct mqtt_msg *m, const uint8_t *group,
+                          size_t glen, const uint8_t *filter, size_t flen, uint64_t now_us)
+{
+	struct mqtt_str name = {.p = group, .len = (uint32_t)glen};
+	struct mqtt_tnode *n = mqtt_trie_node(&b->subs, filter, flen);
+	struct mqtt_share *g = n ? share_find(n, name) : NULL;
+	struct pubctx pc;
+	struct match *mt;
+
+	if (!g || mqtt_list_empty(&g->members)) {
+		/* its last member here left while the message travelled */
+		b->stats.shared_no_member++;
+		if (n)
+			mqtt_trie_prune(&b->subs, n);
+		return;
+	}
+	inject_view(&pc, m);
+	b->injecting = true;
+	b->hit_congested = false;
+	b->match_gen++;
+	b->n_match = 0;
+	b->cur = &pc;
+	b->subs.share_hash = 0;
+	match_collect(mqtt_container_of(mqtt_share_pick(&b->subs, g), struct mqtt_sub, node_link),
+	              b);
+	b->cur = NULL;
+	if (b->n_match) {
+		mt = &b->matches[0];
+		deliver(b, mt->s, &pc, mt->qos, mt->retain, mt->subids, mt->nsub, now_us);
+	}
+	b->n_match = 0;
 	b->injecting = false;
 	mqtt_msg_put(pc.heap);
 }
@@ -370,11 +473,14 @@ sub_remove(struct mqtt_broker *b, struct mqtt_sub *sub)
 	mqtt_list_del(&sub->session_link);
 	sub->session->n_subs--;
 	if (g && mqtt_list_empty(&g->members)) {
-		mqtt_list_del(&g->link);
-		mqtt_free(g);
-	}
-	if (!shard_node_used(n))
+		shard_route(b, sub->filter, sub->filter_len, 0); /* shard hook: last member here */
+		if (!g->remote) {
+			mqtt_list_del(&g->link);
+			mqtt_free(g);
+		}
+	} else if (!g && mqtt_list_empty(&n->subs)) {
 		shard_route(b, sub->filter, sub->filter_len, 0); /* shard hook */
+	}
 	mqtt_trie_prune(&b->subs, n);
 	mqtt_free(sub);
 	b->subs.count--;
@@ -397,25 +503,35 @@ sub_find(struct mqtt_session *s, const uint8_t *f, size_t len)
 }
 
 static struct mqtt_share *
-share_get(struct mqtt_tnode *n, struct mqtt_str name)
+share_find(struct mqtt_tnode *n, struct mqtt_str name)
 {
 	struct mqtt_list *pos, *tmp;
-	struct mqtt_share *g;
 
 	mqtt_list_for_each_safe(pos, tmp, &n->shares)
 	{
-		g = mqtt_container_of(pos, struct mqtt_share, link);
+		struct mqtt_share *g = mqtt_container_of(pos, struct mqtt_share, link);
 		if (g->name_len == name.len && !memcmp(g->name, name.p, name.len))
 			return g;
 	}
-	g = mqtt_alloc(sizeof(*g) + name.len);
+	return NULL;
+}
+
+static struct mqtt_share *
+share_get(struct mqtt_tnode *n, struct mqtt_str name, struct mqtt_str f)
+{
+	struct mqtt_share *g = share_find(n, name);
+
+	if (g)
+		return g;
+	g = mqtt_zalloc(sizeof(*g) + name.len + f.len);
 	if (!g)
 		return NULL;
 	mqtt_list_init(&g->members);
 	g->next = &g->members;
-	g->n = 0;
 	g->name_len = (uint16_t)name.len;
+	g->filter_len = (uint16_t)f.len;
 	memcpy(g->name, name.p, name.len);
+	memcpy(g->name + name.len, f.p, f.len);
 	mqtt_list_add_tail(&n->shares, &g->link);
 	return g;
 }
@@ -423,7 +539,7 @@ share_get(struct mqtt_tnode *n, struct mqtt_str name)
 /* Add or replace the subscription to e->filter. *existed tells which. */
 struct mqtt_sub *
 mqtt_sub_add(struct mqtt_broker *b, struct mqtt_session *s, const struct mqtt_sub_entry *e,
-        uint32_t subid, bool *existed)
+             uint32_t subid, bool *existed)
 {
 	struct mqtt_str share_name, f = e->filter;
 	struct mqtt_sub *sub = sub_find(s, e->filter.p, e->filter.len);
@@ -439,7 +555,7 @@ mqtt_sub_add(struct mqtt_broker *b, struct mqtt_session *s, const struct mqtt_su
 		n = mqtt_trie_node(&b->subs, f.p, f.len);
 		if (!n)
 			return NULL;
-		first = !shard_node_used(n); /* shard hook */
+		first = mqtt_list_empty(&n->subs); /* shard hook */
 		sub = mqtt_alloc(sizeof(*sub) + e->filter.len);
 		if (!sub) {
 			mqtt_trie_prune(&b->subs, n);
@@ -447,12 +563,13 @@ mqtt_sub_add(struct mqtt_broker *b, struct mqtt_session *s, const struct mqtt_su
 		}
 		sub->share = NULL;
 		if (shared) {
-			sub->share = share_get(n, share_name);
+			sub->share = share_get(n, share_name, f);
 			if (!sub->share) {
 				mqtt_free(sub);
 				mqtt_trie_prune(&b->subs, n);
 				return NULL;
 			}
+			first = sub->share->n == 0; /* the group's first member here */
 			mqtt_list_add_tail(&sub->share->members, &sub->node_link);
 			sub->share->n++;
 		} else {
@@ -944,6 +1061,7 @@ publish_msg(struct mqtt_broker *b, struct pubctx *pc, uint64_t now)
 	b->n_match = 0;
 	b->cur = pc;
 	b->subs.share_hash = (uint32_t)(m->publisher_id * 0x9e3779b97f4a7c15ull >> 32);
+	b->n_turns = 0;
 	mqtt_trie_match(&b->subs, m->topic, m->topic_len, match_collect, b);
 	b->cur = NULL;
 	n = b->n_match;
@@ -951,9 +1069,10 @@ publish_msg(struct mqtt_broker *b, struct pubctx *pc, uint64_t now)
 		struct match *mt = &b->matches[i];
 		deliver(b, mt->s, pc, mt->qos, mt->retain, mt->subids, mt->nsub, now);
 	}
-	b->last_matched = n;
+	b->last_matched = n + b->n_turns;
 	b->n_match = 0;
-	shard_forward(b, pc); /* shard hook */
+	shard_forward(b, pc);        /* shard hook */
+	shard_forward_shared(b, pc); /* shard hook */
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1010,6 +1129,8 @@ mqtt_broker_create(const struct mqtt_broker_conf *conf, const struct mqtt_transp
 		return NULL;
 	}
 	b->subs.share_policy = b->conf.share_policy;
+	b->subs.self_shard = b->conf.shard;
+	b->subs.share_remote = share_turn;
 	return b;
 }
 
@@ -1044,6 +1165,7 @@ mqtt_broker_destroy(struct mqtt_broker *b)
 	mqtt_trie_free(&b->subs);
 	mqtt_trie_free(&b->retained);
 	mqtt_free(b->matches);
+	mqtt_free(b->turns);
 	mqtt_free(b);
 }
 
@@ -1591,9 +1713,8 @@ on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
 		do
 			n = snprintf(assigned, sizeof(assigned), "tachyon-%u-%llu", b->conf.shard,
 			             (unsigned long long)++b->assigned);
-		while (mqtt_xfer_on(b) &&
-		       mqtt_client_home((const uint8_t *)assigned, (size_t)n, b->shard.n_shards) !=
-		               b->conf.shard);
+		while (mqtt_xfer_on(b) && mqtt_client_home((const uint8_t *)assigned, (size_t)n,
+		                                           b->shard.n_shards) != b->conf.shard);
 		cid.p = (const uint8_t *)assigned;
 		cid.len = (uint32_t)n;
 		if (c->version == MQTT_V5) {
@@ -1863,8 +1984,8 @@ on_publish(struct mqtt_conn *c, struct mqtt_publish *p, uint64_t now)
 			return send_ack(c, ack, p->packet_id, rc);
 		return conn_fail(c, rc, -EBADMSG);
 	}
-	if (b->hooks.acl && (rc = (uint8_t)b->hooks.acl(b->hooks.ctx, c, 1, p->topic.p,
-	                                                p->topic.len))) {
+	if (b->hooks.acl &&
+	    (rc = (uint8_t)b->hooks.acl(b->hooks.ctx, c, 1, p->topic.p, p->topic.len))) {
 		/* A host limit (publish rate 0x96, quota 0x97) ends the connection (v5 3.14.2.1;
 		 * 3.x: closed), before the message is routed. */
 		if (rc == MQTT_RC_MESSAGE_RATE_TOO_HIGH || rc == MQTT_RC_QUOTA_EXCEEDED)

@@ -187,6 +187,12 @@ struct mqtt_broker {
 	struct mqtt_hooks hooks;
 	struct mqtt_shard_ops shard; /* shard hooks (issue 5): cross-shard routes and publishes */
 	bool injecting;              /* delivering another shard's message: never forward it */
+	/* shared groups whose turn, for the current publish, is another shard's member */
+	struct share_turn {
+		struct mqtt_share *g;
+		unsigned int shard;
+	} *turns;
+	uint32_t n_turns, cap_turns;
 	/* Session transfer (mqtt_xfer.c). xfer_dir: on a client id's home shard, where its
 	 * session lives when that is another shard (struct xfer_dir); xfer_wait: this shard's
 	 * claims in flight (struct xfer_wait). xfer_quiet: a session freed because it moves or is

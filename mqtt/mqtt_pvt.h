@@ -142,8 +142,13 @@ struct mqtt_share {
 	struct mqtt_list members; /* mqtt_sub.node_link */
 	struct mqtt_list *next;   /* cursor: the member served next (round robin, sticky) */
 	uint32_t n;               /* members */
-	uint16_t name_len;
-	uint8_t name[];
+	/* Shards (issue 5): bit i, other shard i has members of this group too (the publisher's
+	 * shard picks a shard first, then that shard a member); shard_next is the cursor over
+	 * shards. A group stays while it has members here or elsewhere. */
+	uint64_t remote;
+	uint32_t shard_next;
+	uint16_t name_len, filter_len;
+	uint8_t name[]; /* the group's name, then the filter it shares */
 };
 
 struct mqtt_tnode {
@@ -169,6 +174,12 @@ struct mqtt_trie {
 	uint64_t count;       /* subscriptions or retained messages */
 	uint8_t share_policy; /* enum mqtt_share_policy */
 	uint32_t share_hash;  /* MQTT_SHARE_HASH_CLIENT: the current publisher's hash */
+	/* Shards: this shard's index; share_skip while matching another shard's message (its
+	 * shard chose for the groups); share_remote is told when a group's turn is another
+	 * shard's (instead of fn). */
+	uint32_t self_shard;
+	bool share_skip;
+	void (*share_remote)(struct mqtt_share *g, unsigned int shard, void *arg);
 };
 
 int mqtt_trie_init(struct mqtt_trie *t);
@@ -179,11 +190,15 @@ struct mqtt_tnode *mqtt_trie_node(struct mqtt_trie *t, const uint8_t *s, size_t 
 void mqtt_trie_prune(struct mqtt_trie *t, struct mqtt_tnode *n);
 
 /* Calls fn for each subscription matching topic ('$' topics skip leading wildcards).
- * Shared groups call fn once with the member chosen round robin. Cost: O(levels) nodes plus
+ * Shared groups call fn once with the member chosen round robin (or share_remote with the
+ * shard chosen, when members are on other shards too). Cost: O(levels) nodes plus
  * the matching subscriptions. */
 typedef void (*mqtt_match_fn)(struct mqtt_sub *s, void *arg);
 void mqtt_trie_match(struct mqtt_trie *t, const uint8_t *topic, size_t len, mqtt_match_fn fn,
                      void *arg);
+/* The member of a shared group that gets the next message (the trie's policy); the group must
+ * have members. */
+struct mqtt_list *mqtt_share_pick(const struct mqtt_trie *t, struct mqtt_share *g);
 /* Calls fn for each retained message whose topic matches filter. Cost: the nodes the filter
  * reaches (a subtree for '#'). */
 typedef void (*mqtt_retained_fn)(struct mqtt_msg *m, void *arg);

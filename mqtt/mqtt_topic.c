@@ -35,6 +35,9 @@ mqtt_trie_init(struct mqtt_trie *t)
 	t->count = 0;
 	t->share_policy = MQTT_SHARE_ROUND_ROBIN;
 	t->share_hash = 0;
+	t->self_shard = 0;
+	t->share_skip = false;
+	t->share_remote = NULL;
 	t->root = tnode_new(NULL, (const uint8_t *)"", 0);
 	return t->root ? 0 : -ENOMEM;
 }
@@ -54,6 +57,13 @@ tnode_free_tree(void *v, void *arg)
 		tnode_free_tree(n->hash, arg);
 	if (n->retained)
 		mqtt_msg_put(n->retained);
+	/* groups left are other shards' only (members here went with their sessions) */
+	while (!mqtt_list_empty(&n->shares)) {
+		struct mqtt_list *g = n->shares.next;
+
+		mqtt_list_del(g);
+		mqtt_free(mqtt_container_of(g, struct mqtt_share, link));
+	}
 	mqtt_free(n);
 }
 
@@ -152,8 +162,8 @@ struct match_ctx {
 
 /* The member of a shared group that gets this message. Cost O(1), or O(members) for the
  * hash policy. */
-static struct mqtt_list *
-share_pick(const struct mqtt_trie *t, struct mqtt_share *g)
+struct mqtt_list *
+mqtt_share_pick(const struct mqtt_trie *t, struct mqtt_share *g)
 {
 	struct mqtt_list *m = g->next;
 
@@ -175,6 +185,29 @@ share_pick(const struct mqtt_trie *t, struct mqtt_share *g)
 	return m;
 }
 
+/* The shard whose member gets this message, among the shards holding members (the same
+ * policies as share_pick, over shards). O(1): a 64-bit mask. */
+static unsigned int
+share_shard(const struct mqtt_trie *t, struct mqtt_share *g)
+{
+	uint64_t mask = g->remote;
+	uint64_t later;
+	unsigned int s;
+
+	if (!mqtt_list_empty(&g->members))
+		mask |= (uint64_t)1 << t->self_shard;
+	if (t->share_policy == MQTT_SHARE_HASH_CLIENT) {
+		for (uint32_t k = t->share_hash % (uint32_t)__builtin_popcountll(mask); k; k--)
+			mask &= mask - 1;
+		return (unsigned int)__builtin_ctzll(mask);
+	}
+	later = g->shard_next < 64 ? mask & ~(((uint64_t)1 << g->shard_next) - 1) : 0;
+	s = (unsigned int)__builtin_ctzll(later ? later : mask);
+	/* sticky: stay on the shard while it holds members; round robin: the next one after */
+	g->shard_next = t->share_policy == MQTT_SHARE_STICKY ? s : s + 1;
+	return s;
+}
+
 static void
 node_deliver(struct mqtt_tnode *n, const struct match_ctx *mc)
 {
@@ -184,11 +217,23 @@ node_deliver(struct mqtt_tnode *n, const struct match_ctx *mc)
 	{
 		mc->fn(mqtt_container_of(pos, struct mqtt_sub, node_link), mc->arg);
 	}
+	if (mc->t->share_skip)
+		return; /* another shard's message: its shard chose for the groups */
 	mqtt_list_for_each_safe(pos, tmp, &n->shares)
 	{
 		struct mqtt_share *g = mqtt_container_of(pos, struct mqtt_share, link);
+
+		if (g->remote && mc->t->share_remote) {
+			unsigned int s = share_shard(mc->t, g);
+
+			if (s != mc->t->self_shard) {
+				mc->t->share_remote(g, s, mc->arg);
+				continue;
+			}
+		}
 		if (!mqtt_list_empty(&g->members))
-			mc->fn(mqtt_container_of(share_pick(mc->t, g), struct mqtt_sub, node_link),
+			mc->fn(mqtt_container_of(mqtt_share_pick(mc->t, g), struct mqtt_sub,
+			                         node_link),
 			       mc->arg);
 	}
 }

@@ -46,6 +46,31 @@ pump(void)
 	return n;
 }
 
+/* Shared groups: route updates of $share filters reach the other brokers at once, and a shared
+ * delivery runs there at once (the reference back at once too). */
+static unsigned int shared_fwd[NS];
+
+static void
+q_route(void *ctx, const uint8_t *filter, size_t len, int add)
+{
+	unsigned int from = *(unsigned int *)ctx;
+
+	if (len > 7 && !memcmp(filter, "$share/", 7))
+		for (unsigned int i = 0; i < NS; i++)
+			if (i != from)
+				mqtt_broker_share_update(br[i], filter, len, from, add);
+}
+
+static void
+q_forward_shared(void *ctx, unsigned int shard, struct mqtt_msg *m, const uint8_t *group,
+                 size_t glen, const uint8_t *filter, size_t flen)
+{
+	(void)ctx;
+	shared_fwd[shard]++;
+	mqtt_broker_inject_shared(br[shard], m, group, glen, filter, flen, now_us);
+	mqtt_msg_release(m);
+}
+
 static void
 brokers_new(void)
 {
@@ -61,6 +86,8 @@ brokers_new(void)
 		ops.ctx = &ctx_id[i];
 		ops.n_shards = NS;
 		ops.xfer_send = q_send;
+		ops.route_update = q_route;
+		ops.forward_shared = q_forward_shared;
 		mqtt_broker_set_shard_ops(br[i], &ops);
 	}
 }
@@ -373,6 +400,48 @@ test_claimant_gone(void)
 	brokers_free();
 }
 
+/* A $share group with members on shards 0 (one) and 1 (two), published to on shard 2 (no
+ * member) and on shard 0: shards alternate, then members within a shard; each message once. */
+static void
+test_shared_across(void)
+{
+	struct fake m0, m1a, m1b, pub;
+	uint8_t buf[256];
+	size_t got[3];
+
+	brokers_new();
+	CHECK_EQ(connect_on(0, &m0, MQTT_V311, cid_home("a", 0), 1, 0), 0);
+	CHECK_EQ(connect_on(1, &m1a, MQTT_V311, cid_home("b", 1), 1, 0), 0);
+	CHECK_EQ(connect_on(1, &m1b, MQTT_V311, cid_home("c", 1), 1, 0), 0);
+	subscribe(&m0, MQTT_V311, "$share/g/s/+", 0);
+	subscribe(&m1a, MQTT_V311, "$share/g/s/+", 0);
+	subscribe(&m1b, MQTT_V311, "$share/g/s/+", 0);
+	CHECK_EQ(connect_on(2, &pub, MQTT_V311, cid_home("p", 2), 1, 0), 0);
+	for (int i = 0; i < 40; i++)
+		CHECK_EQ(feed(&pub, buf,
+		              pkt_publish(buf, sizeof(buf), MQTT_V311, "s/x", "Z", 1, 0, 0, 0)),
+		         0);
+	/* 8-byte QoS 0 PUBLISH each: 20 per shard, 10 per member on shard 1 */
+	got[0] = m0.len / 8, got[1] = m1a.len / 8, got[2] = m1b.len / 8;
+	CHECK_EQ(got[0], 20);
+	CHECK_EQ(got[1], 10);
+	CHECK_EQ(got[2], 10);
+	CHECK_EQ(shared_fwd[0], 20);
+	CHECK_EQ(shared_fwd[1], 20);
+	/* the last member on shard 1 leaves: shard 0 alone gets them */
+	fake_gone(&m1a);
+	fake_gone(&m1b);
+	m0.len = 0;
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ(feed(&pub, buf,
+		              pkt_publish(buf, sizeof(buf), MQTT_V311, "s/x", "Z", 1, 0, 0, 0)),
+		         0);
+	CHECK_EQ(m0.len / 8, 4);
+	fake_gone(&m0);
+	fake_gone(&pub);
+	brokers_free();
+}
+
 int
 main(void)
 {
@@ -381,5 +450,6 @@ main(void)
 	TEST(test_will_home);
 	TEST(test_takeover);
 	TEST(test_claimant_gone);
+	TEST(test_shared_across);
 	return tap_done();
 }
