@@ -698,13 +698,15 @@ sack_output(struct tcp_conn *c, struct tcp_sackboard *sb)
 		if (tcp_sb_next_seg(sb, una, max, mss, 1, &seq, &len)) {
 			n = resend(c, seq, len);
 			sb->high_rxt = seq + len;
+			sb->rxt_mark = max;
 		} else if ((n = send_next(c, c->snd_wnd > inflight ? c->snd_wnd - inflight : 0,
 		                          0)) != 0) {
 			max = c->snd_max;
 		} else if (tcp_sb_next_seg(sb, una, max, mss, 3, &seq, &len)) {
 			n = resend(c, seq, len);
 			sb->high_rxt = seq + len;
-		} else if (tcp_sb_next_seg(sb, una, max, mss, 4, &seq, &len)) {
+			sb->rxt_mark = max;
+		} else if (tcp_sb_next_seg(sb, una, c->recover, mss, 4, &seq, &len)) {
 			n = resend(c, seq, len); /* RescueRxt: HighRxt stays */
 		}
 		if (n == 0)
@@ -1084,8 +1086,22 @@ sack_enter(struct tcp_conn *c, struct tcp_sackboard *sb)
 	st->stats.sack_recoveries++;
 	resend(c, c->snd_una, len);
 	sb->high_rxt = c->snd_una + len;
+	sb->rxt_mark = c->snd_max;
 	rto_arm(c, c->rto);
 	tcp_out_post(c);
+}
+
+/* A retransmission lost too: RFC 6675 alone only finds it by the RTO. As RACK (RFC 8985 6.2)
+ * reasons, data sent after the retransmissions being SACKed beyond DupThresh segments' worth
+ * means they should have arrived; so the holes below the lost edge are resent once more. */
+static void
+sack_rxt_lost(struct tcp_conn *c, struct tcp_sackboard *sb)
+{
+	if (SEQ_LEQ(sb->high_rxt, c->snd_una) ||
+	    tcp_sb_sacked_above(sb, sb->rxt_mark) <= (TCP_DUPTHRESH - 1) * (uint32_t)c->mss)
+		return;
+	sb->high_rxt = c->snd_una;
+	sb->rxt_mark = c->snd_max;
 }
 
 /* RFC 6582 3.2 step 2 (fast retransmit) with NewReno recovery, for peers without SACK. */
@@ -1166,6 +1182,7 @@ ack_process(struct tcp_conn *c, const struct seg *s)
 				if (sb)
 					sb->rec = 0;
 			} else if (sb && sb->rec) {
+				sack_rxt_lost(c, sb);
 				tcp_out_post(c); /* partial ACK: pipe fell, NextSeg decides */
 			} else {
 				/* Partial ACK: the next hole is lost too; resend it at once and
@@ -1196,11 +1213,12 @@ ack_process(struct tcp_conn *c, const struct seg *s)
 		st->stats.dup_acks++;
 		if (c->dupacks < UINT8_MAX)
 			c->dupacks++;
-		if (!(c->flags & TF_RECOVERY))
+		if (!(c->flags & TF_RECOVERY)) {
 			tcp_out_post(c); /* limited transmit, or the entry below */
-		else if (sb && sb->rec)
+		} else if (sb && sb->rec) {
+			sack_rxt_lost(c, sb);
 			tcp_out_post(c);
-		else
+		} else
 			c->cwnd += c->mss; /* RFC 5681 3.2 step 4: a segment left the network */
 		/* The `recover` check (RFC 6582 3.2 step 2): one loss window, one entry. Read as
 		 * "ACK beyond recover", so a loss in the very first flight (recover = ISS) still
@@ -1623,6 +1641,10 @@ conn_input(struct tcp_conn *c, struct seg *s, struct rte_mbuf *data)
 		goto out;
 	}
 	fin = !!(s->flags & TH_FIN);
+	if (SEQ_GT(s->seq, c->rcv_nxt) && s->len == 0 && !fin) {
+		chain_free(data); /* a pure ACK sent after data we lost: nothing to report */
+		goto out;
+	}
 	if (SEQ_GT(s->seq, c->rcv_nxt)) {
 		/* Out of order: keep (bounded), ACK at once so the peer sees the hole. */
 		uint32_t room = c->rcv_nxt + wnd - s->seq;

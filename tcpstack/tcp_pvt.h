@@ -30,7 +30,9 @@
 #define TCP_KA_CHUNK_US    1800000000u /* longest single wait: deadlines are 32-bit µs */
 #define TCP_FIN_WAIT2_US                                                                           \
 	60000000u                /* FIN_WAIT_2 with no peer FIN: give up (Linux tcp_fin_timeout) */
-#define TCP_OOO_MAX         16   /* out-of-order segments kept per connection */
+#define TCP_OOO_MAX         64   /* out-of-order segments kept per connection: a 64 KiB window
+                                  * of full segments (45) fits, so a loss early in a flight does
+                                  * not also drop (and un-SACK) its tail */
 #define TCP_CHALLENGE_PER_S 1000 /* RFC 5961 7 (Linux tcp_challenge_ack_limit) */
 #define TCP_WS_MAX          14   /* RFC 7323 2.3 */
 #define TCP_IW_SEGS         10   /* RFC 6928 initial window */
@@ -117,6 +119,7 @@ struct tcp_sackboard {
 	uint8_t rescued;   /* the rescue retransmission (NextSeg rule 4) was sent */
 	uint32_t high_rxt; /* HighRxt, exclusive: [SND.UNA, high_rxt) holes were retransmitted */
 	uint32_t lost_to;  /* TLP/RACK: every unSACKed byte below this is lost */
+	uint32_t rxt_mark; /* HighData when the latest retransmission left (RACK-style check) */
 	uint32_t blk[TCP_SB_BLOCKS][2];
 };
 
@@ -285,6 +288,7 @@ int tcp_sb_next_seg(struct tcp_sackboard *sb, uint32_t una, uint32_t max, uint32
 uint32_t tcp_sb_skip(const struct tcp_sackboard *sb, uint32_t seq);
 int tcp_sb_covers(const struct tcp_sackboard *sb, uint32_t seq);
 uint32_t tcp_sb_hole_len(const struct tcp_sackboard *sb, uint32_t seq, uint32_t max);
+uint32_t tcp_sb_sacked_above(const struct tcp_sackboard *sb, uint32_t seq);
 
 /* tcp_cc.c */
 uint32_t tcp_cubic_w(uint32_t w_max, uint32_t k_ms, uint32_t t_ms, uint32_t mss);

@@ -162,13 +162,21 @@ tcp_sb_next_seg(struct tcp_sackboard *sb, uint32_t una, uint32_t max, uint32_t m
 	if (sb->n == 0)
 		return 0;
 	if (rule == 4) {
-		uint32_t end = max, start = sb->blk[sb->n - 1][1];
+		/* Here `max` is RecoveryPoint: the rescue is for the flight that was lost, not for
+		 * data sent since. Find the highest unSACKed byte below it. */
+		uint32_t end = max, start = una;
 
 		if (sb->rescued)
 			return 0;
-		if (!SEQ_LT(start, end)) { /* the top is SACKed: the hole below the top range */
-			end = sb->blk[sb->n - 1][0];
-			start = sb->n > 1 ? sb->blk[sb->n - 2][1] : una;
+		for (unsigned int i = sb->n; i-- > 0;) {
+			if (SEQ_GEQ(sb->blk[i][0], end))
+				continue;
+			if (SEQ_GEQ(sb->blk[i][1], end)) {
+				end = sb->blk[i][0];
+				continue;
+			}
+			start = sb->blk[i][1];
+			break;
 		}
 		/* Not data this recovery already resent (RFC 6675 would allow it; it can only be
 		 * a duplicate until the RTO). */
@@ -219,4 +227,16 @@ tcp_sb_hole_len(const struct tcp_sackboard *sb, uint32_t seq, uint32_t max)
 		if (SEQ_GT(sb->blk[i][0], seq))
 			return sb->blk[i][0] - seq;
 	return SEQ_GT(max, seq) ? max - seq : 0;
+}
+
+/* SACKed bytes at or above `seq`. */
+uint32_t
+tcp_sb_sacked_above(const struct tcp_sackboard *sb, uint32_t seq)
+{
+	uint32_t n = 0;
+
+	for (unsigned int i = 0; i < sb->n; i++)
+		if (SEQ_GT(sb->blk[i][1], seq))
+			n += sb->blk[i][1] - seq_max(sb->blk[i][0], seq);
+	return n;
 }

@@ -1437,6 +1437,43 @@ sack_pipe_limit(void)
 	abort_at(a, 2000);
 }
 
+/* A lost retransmission: once data sent after it is SACKed beyond DupThresh segments, it is
+ * resent (RACK's reasoning) instead of waiting for the RTO. The rescue never picks data sent
+ * during recovery. */
+static void
+sack_lost_retransmission(void)
+{
+	struct app_conn *a = sack_conn(1000);
+
+	h_send(a, 16000);
+	AT(100);
+	for (uint32_t i = 0; i < 10; i++)
+		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	AT(110);
+	IN(.ack = 1, .sack = {{1001, 2001}});
+	OUT(.seq = 10001, .len = 1000);
+	IN(.ack = 1, .sack = {{1001, 3001}});
+	OUT(.seq = 11001, .len = 1000);
+	IN(.ack = 1, .sack = {{1001, 4001}});
+	OUT(.seq = 1, .len = 1000); /* lost again */
+	NONE();
+	IN(.ack = 1, .sack = {{1001, 12001}});
+	for (uint32_t i = 0; i < 4; i++)
+		OUT(.seq = 12001 + 1000 * i, .len = 1000);
+	NONE();
+	IN(.ack = 1, .sack = {{1001, 14001}});
+	NONE(); /* 2000 bytes sent after the retransmission SACKed: not yet */
+	IN(.ack = 1, .sack = {{1001, 15001}});
+	OUT(.seq = 1, .len = 1000);
+	NONE();
+	IN(.ack = 16001);
+	AT(3000);
+	NONE();
+	CHECKH_EQ(ST->rto_expired, 0);
+	CHECKH_EQ(ST->retransmits, 2);
+	abort_at(a, 3001);
+}
+
 /* RFC 6675 5.1 / RFC 2018 8: an RTO ends recovery and forgets the SACKed ranges, so going back
  * N resends 1001-2001 too; ranges SACKed after the RTO are skipped. Also the probe before it. */
 static void
@@ -1585,6 +1622,8 @@ ack_every_second_segment(void)
 	AT(80);
 	OUT(.flags = ACK, .ack = 8501);
 	CHECKH_EQ(a->consumed, 8500);
+	IN(.seq = 8601); /* a pure ACK sent after data we never got: no reply */
+	NONE();
 	abort_at(a, 81);
 }
 
@@ -1788,6 +1827,7 @@ main(int argc, char **argv)
 	SCRIPT(sack_recovery_one_hole, 0);
 	SCRIPT(sack_recovery_two_holes, 0);
 	SCRIPT(sack_pipe_limit, 0);
+	SCRIPT(sack_lost_retransmission, 0);
 	SCRIPT(sack_rto_clears_scoreboard, 0);
 	SCRIPT(tail_loss_probe, 0);
 	SCRIPT(limited_transmit, 0);
