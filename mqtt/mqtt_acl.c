@@ -12,6 +12,7 @@
 
 #include "mqtt/mqtt_auth.h"
 #include "mqtt/mqtt_auth_pvt.h"
+#include "mqtt/mqtt_pvt.h" /* mqtt_topic_match_ref: the broker's matcher (mqtt_topic.c) */
 
 #define ACC_READ  1
 #define ACC_WRITE 2
@@ -87,25 +88,14 @@ dollar_clash(const char *a, const char *b)
 	       (b[0] == '$' && (a[0] == '+' || a[0] == '#'));
 }
 
-/* All three walks cost O(len(a) + len(b)). */
+/* The broker's own matcher, so an ACL and a subscription can never disagree on what a filter
+ * matches (the '$' rule included); callers of mqtt_auth_dep that match topics link mqtt_dep
+ * too. The walks here and below cost O(len(a) + len(b)). */
 int
 mqtt_topic_match(const char *filter, const char *topic)
 {
-	struct lvl f = {.p = filter}, t = {.p = topic};
-
-	if (dollar_clash(filter, topic))
-		return 0;
-	for (;;) {
-		bool fh = lvl_next(&f), th = lvl_next(&t);
-		if (!fh)
-			return !th;
-		if (lvl_is(&f, '#'))
-			return 1;
-		if (!th)
-			return 0;
-		if (!lvl_is(&f, '+') && !lvl_eq(&f, &t))
-			return 0;
-	}
+	return mqtt_topic_match_ref((const uint8_t *)filter, strlen(filter), (const uint8_t *)topic,
+	                            strlen(topic));
 }
 
 int
