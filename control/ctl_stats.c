@@ -48,12 +48,26 @@ ctl_stats_from_json(json_t *resp, struct ctl_stats *s)
 		l = &s->lc[s->n++];
 		l->lcore = json_integer_value(json_object_get(e, "lcore"));
 		l->updated_us = json_integer_value(json_object_get(e, "updated_us"));
-		for (int f = 0; f < CTL_STAT_N; f++) {
+		for (int f = 0; f < CTL_STAT_N; f++)
 			l->v[f] = (uint64_t)json_integer_value(json_object_get(c, fields[f].key));
-			s->total[f] += l->v[f];
-		}
 	}
+	ctl_stats_sum(s);
 	return 0;
+}
+
+void
+ctl_stats_sum(struct ctl_stats *s)
+{
+	memset(s->total, 0, sizeof(s->total));
+	for (unsigned int i = 0; i < s->n; i++)
+		for (int f = 0; f < CTL_STAT_N; f++)
+			s->total[f] += s->lc[i].v[f];
+	/* Every shard keeps a full replica of the retained store (dataplane/dp_route.c): the
+	 * broker holds as many retained messages as the largest replica, not their sum. */
+	s->total[CTL_STAT_RETAINED] = 0;
+	for (unsigned int i = 0; i < s->n; i++)
+		if (s->lc[i].v[CTL_STAT_RETAINED] > s->total[CTL_STAT_RETAINED])
+			s->total[CTL_STAT_RETAINED] = s->lc[i].v[CTL_STAT_RETAINED];
 }
 
 /* The headline figures, in the order `tachyonctl stats` shows them. */

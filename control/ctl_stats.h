@@ -144,7 +144,101 @@
 	X(KA_TIMEOUT, mqtt.keepalive_timeouts, "mqtt.keepalive_timeouts", C,                       \
 	  "keepalive_timeouts_total", "", "Connections closed by keep-alive expiry.")              \
 	X(WILLS, mqtt.wills_published, "mqtt.wills_published", C, "wills_published_total", "",     \
-	  "Will messages published.")
+	  "Will messages published.")                                                              \
+	X(RING_IN_USE, ring_in_use, "ring_in_use", G, "ring_entries", "",                          \
+	  "Entries waiting on the lcore's inbound rings from the other shards.")                   \
+	X(STEERED, steered, "steered", C, "shard_frames_total", "direction=\"out\"",               \
+	  "Frames handed to the shard owning their flow, and received from other shards.")         \
+	X(RX_STEERED, rx_steered, "rx_steered", C, "shard_frames_total", "direction=\"in\"", "")   \
+	X(STEER_DROPPED, steer_dropped, "steer_dropped", C, "shard_frames_dropped_total", "",      \
+	  "Frames for another shard dropped on its full ring.")                                    \
+	X(DROP_ICMP, tcp.drop_icmp, "tcp.drop_icmp", C, "icmp_dropped_total", "",                  \
+	  "ICMP packets that are not a valid echo request.")                                       \
+	X(TW_RECYCLED, tcp.tw_recycled, "tcp.tw_recycled", C, "tcp_time_wait_recycled_total", "",  \
+	  "TIME_WAIT connections reused for a new SYN at max_conns.")                              \
+	X(TCP_KA_PROBES, tcp.keepalive_probes, "tcp.keepalive_probes", C,                          \
+	  "tcp_keepalive_probes_total", "", "TCP keep-alive probes sent.")                         \
+	X(CHALLENGE_ACKS, tcp.challenge_acks, "tcp.challenge_acks", C, "tcp_challenge_acks_total", \
+	  "result=\"sent\"", "RFC 5961 challenge ACKs, sent and rate-limited.")                    \
+	X(CHALLENGE_ACKS_LIM, tcp.challenge_acks_limited, "tcp.challenge_acks_limited", C,         \
+	  "tcp_challenge_acks_total", "result=\"limited\"", "")                                    \
+	X(PAWS_DROPPED, tcp.paws_dropped, "tcp.paws_dropped", C, "tcp_paws_dropped_total", "",     \
+	  "Segments refused by their timestamp (RFC 7323 PAWS).")                                  \
+	X(SACK_RECOVERIES, tcp.sack_recoveries, "tcp.sack_recoveries", C,                          \
+	  "tcp_sack_recoveries_total", "", "SACK-based loss recoveries (RFC 6675).")               \
+	X(TLP_PROBES, tcp.tlp_probes, "tcp.tlp_probes", C, "tcp_tail_loss_probes_total", "",       \
+	  "Tail-loss probes sent (RFC 8985).")                                                     \
+	X(LIMITED_TX, tcp.limited_transmits, "tcp.limited_transmits", C,                           \
+	  "tcp_limited_transmits_total", "",                                                       \
+	  "Segments sent on the first two duplicate ACKs (RFC 3042).")                             \
+	X(SESS_EXPIRED, mqtt.sessions_expired, "mqtt.sessions_expired", C,                         \
+	  "sessions_expired_total", "", "Offline sessions ended by their expiry interval.")        \
+	X(TAKEOVERS, mqtt.takeovers, "mqtt.takeovers", C, "session_takeovers_total", "",           \
+	  "Connections replaced by a new one with the same client id.")                            \
+	X(ACKS_HELD, mqtt.acks_held, "mqtt.acks_held", C, "acks_held_total", "",                   \
+	  "PUBACK/PUBREC delayed to slow a publisher (back-pressure).")                            \
+	X(KA_ADJUSTED, mqtt.keepalive_adjusted, "mqtt.keepalive_adjusted", C,                      \
+	  "keepalive_adjusted_total", "", "v5 CONNACKs that imposed a Server Keep Alive.")         \
+	X(SUBS_REFUSED, mqtt.subscriptions_refused, "mqtt.subscriptions_refused", C,               \
+	  "limit_trips_total", "limit=\"max_subscriptions\"",                                      \
+	  "Requests refused by a configured limit, by limit.")                                     \
+	X(TOPICS_REFUSED, mqtt.topics_refused, "mqtt.topics_refused", C, "limit_trips_total",      \
+	  "limit=\"max_topic_length_or_levels\"", "")                                              \
+	X(SEC_CONN_LIMIT, sec.conn_limit_refused, "sec.conn_limit_refused", C,                     \
+	  "limit_trips_total", "limit=\"max_connections\"", "")                                    \
+	X(SEC_LISTENER_LIMIT, sec.listener_limit_refused, "sec.listener_limit_refused", C,         \
+	  "limit_trips_total", "limit=\"listener_max_connections\"", "")                           \
+	X(SEC_CONN_RATE, sec.conn_rate_refused, "sec.conn_rate_refused", C, "limit_trips_total",   \
+	  "limit=\"max_connection_rate\"", "")                                                     \
+	X(SEC_PUB_RATE, sec.pub_rate_exceeded, "sec.pub_rate_exceeded", C, "limit_trips_total",    \
+	  "limit=\"max_publish_rate\"", "")                                                        \
+	X(SEC_RATE_EVICT, sec.rate_evictions, "sec.rate_evictions", C,                             \
+	  "rate_bucket_evictions_total", "",                                                       \
+	  "Connection-rate buckets evicted while not yet full.")                                   \
+	X(SEC_EARLY_CLOSE, sec.closed_before_connect, "sec.closed_before_connect", C,              \
+	  "connections_closed_before_connect_total", "",                                           \
+	  "Connections gone before CONNECT was accepted (connect_timeout, TLS failure).")          \
+	X(SEC_LOGIN_OK, sec.logins_ok, "sec.logins_ok", C, "auth_logins_total", "result=\"ok\"",   \
+	  "Logins, by result.")                                                                    \
+	X(SEC_LOGIN_REFUSED, sec.logins_refused, "sec.logins_refused", C, "auth_logins_total",     \
+	  "result=\"refused\"", "")                                                                \
+	X(SEC_LOGIN_PARKED, sec.logins_parked, "sec.logins_parked", C, "auth_logins_parked_total", \
+	  "", "Logins handed to the password-hash worker.")                                        \
+	X(SEC_ACL_PUB, sec.acl_denied_pub, "sec.acl_denied_pub", C, "acl_denials_total",           \
+	  "action=\"publish\"", "ACL denials, by action.")                                         \
+	X(SEC_ACL_SUB, sec.acl_denied_sub, "sec.acl_denied_sub", C, "acl_denials_total",           \
+	  "action=\"subscribe\"", "")                                                              \
+	X(SEC_TLS_OK, sec.tls_open, "sec.tls_open", C, "tls_handshakes_total", "result=\"ok\"",    \
+	  "TLS handshakes, by result.")                                                            \
+	X(SEC_TLS_FAILED, sec.tls_failed, "sec.tls_failed", C, "tls_handshakes_total",             \
+	  "result=\"failed\"", "")                                                                 \
+	X(REASON_81, mqtt.errors_by_reason[0x01], "mqtt.errors_0x81", C,                           \
+	  "connection_errors_total", "reason=\"0x81\",name=\"malformed_packet\"",                  \
+	  "Connections refused or ended by the broker, by MQTT v5 reason code.")                   \
+	X(REASON_82, mqtt.errors_by_reason[0x02], "mqtt.errors_0x82", C,                           \
+	  "connection_errors_total", "reason=\"0x82\",name=\"protocol_error\"", "")                \
+	X(REASON_85, mqtt.errors_by_reason[0x05], "mqtt.errors_0x85", C,                           \
+	  "connection_errors_total", "reason=\"0x85\",name=\"client_id_not_valid\"", "")           \
+	X(REASON_86, mqtt.errors_by_reason[0x06], "mqtt.errors_0x86", C,                           \
+	  "connection_errors_total", "reason=\"0x86\",name=\"bad_username_or_password\"", "")      \
+	X(REASON_87, mqtt.errors_by_reason[0x07], "mqtt.errors_0x87", C,                           \
+	  "connection_errors_total", "reason=\"0x87\",name=\"not_authorized\"", "")                \
+	X(REASON_8D, mqtt.errors_by_reason[0x0d], "mqtt.errors_0x8d", C,                           \
+	  "connection_errors_total", "reason=\"0x8d\",name=\"keep_alive_timeout\"", "")            \
+	X(REASON_8E, mqtt.errors_by_reason[0x0e], "mqtt.errors_0x8e", C,                           \
+	  "connection_errors_total", "reason=\"0x8e\",name=\"session_taken_over\"", "")            \
+	X(REASON_93, mqtt.errors_by_reason[0x13], "mqtt.errors_0x93", C,                           \
+	  "connection_errors_total", "reason=\"0x93\",name=\"receive_maximum_exceeded\"", "")      \
+	X(REASON_95, mqtt.errors_by_reason[0x15], "mqtt.errors_0x95", C,                           \
+	  "connection_errors_total", "reason=\"0x95\",name=\"packet_too_large\"", "")              \
+	X(REASON_96, mqtt.errors_by_reason[0x16], "mqtt.errors_0x96", C,                           \
+	  "connection_errors_total", "reason=\"0x96\",name=\"message_rate_too_high\"", "")         \
+	X(REASON_97, mqtt.errors_by_reason[0x17], "mqtt.errors_0x97", C,                           \
+	  "connection_errors_total", "reason=\"0x97\",name=\"quota_exceeded\"", "")                \
+	X(REASON_98, mqtt.errors_by_reason[0x18], "mqtt.errors_0x98", C,                           \
+	  "connection_errors_total", "reason=\"0x98\",name=\"administrative_action\"", "")         \
+	X(REASON_9F, mqtt.errors_by_reason[0x1f], "mqtt.errors_0x9f", C,                           \
+	  "connection_errors_total", "reason=\"0x9f\",name=\"connection_rate_exceeded\"", "")
 
 enum ctl_stat_id {
 #define CTL_X_ENUM(id, path, key, kind, metric, label, help) CTL_STAT_##id,
@@ -177,6 +271,9 @@ const char *ctl_stats_key(enum ctl_stat_id id);
  * "updated_us":..,"counters":{key:value}}]}) and compute totals. Unknown keys are ignored
  * (a newer dataplane), missing ones read 0 (an older one). 0 or -EPROTO. */
 int ctl_stats_from_json(json_t *resp, struct ctl_stats *s);
+
+/* s->total from s->lc[]: sums, except retained (every shard holds a replica: the largest). */
+void ctl_stats_sum(struct ctl_stats *s);
 
 /* The user-facing JSON of `tachyonctl --json stats` (see docs/operations.md). */
 json_t *ctl_stats_to_json(const struct ctl_stats *s);

@@ -126,13 +126,12 @@ print_stats(const struct command *c, json_t *r)
 		if (s->n == CTL_STATS_MAX_LCORES)
 			break;
 		s->lc[s->n].lcore = json_integer_value(json_object_get(e, "lcore"));
-		for (int f = 0; f < CTL_STAT_N; f++) {
+		for (int f = 0; f < CTL_STAT_N; f++)
 			s->lc[s->n].v[f] =
 			        json_integer_value(json_object_get(cn, ctl_stats_key(f)));
-			s->total[f] += s->lc[s->n].v[f];
-		}
 		s->n++;
 	}
+	ctl_stats_sum(s);
 	ctl_stats_table(s, stdout);
 	free(s);
 }

@@ -834,6 +834,7 @@ tel_counters(const char *params, struct rte_tel_data *d, int one)
 #undef DP_X_KEY
 	};
 	unsigned long want = 0;
+	uint64_t retained_max = 0;
 
 	if (one) {
 		char *end;
@@ -855,7 +856,12 @@ tel_counters(const char *params, struct rte_tel_data *d, int one)
 #define DP_X_SUM(id, path, key, kind, metric, label, help) total[CTL_STAT_##id] += s->path;
 		CTL_STATS_FIELDS(DP_X_SUM)
 #undef DP_X_SUM
+		/* retained stores are replicas (ctl_stats_sum): the largest, not the sum */
+		total[CTL_STAT_RETAINED] -= s->mqtt.retained;
+		if (s->mqtt.retained > retained_max)
+			retained_max = s->mqtt.retained;
 	}
+	total[CTL_STAT_RETAINED] = retained_max;
 	rte_tel_data_start_dict(d);
 	for (int f = 0; f < CTL_STAT_N; f++) {
 		char name[64];

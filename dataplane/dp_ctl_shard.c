@@ -235,6 +235,14 @@ dp_ctl_shard_default(void *arg, unsigned int lcore, struct dp_ctl_query *q)
 	return -ENOTSUP;
 }
 
+/* The members of dp_stats.h's `sec`, copied from struct dp_sec_stats by name. */
+/* clang-format off */
+#define DP_SEC_FIELDS(X)                                                                           \
+	X(logins_ok) X(logins_refused) X(logins_parked) X(acl_denied_pub) X(acl_denied_sub)         \
+	X(tls_open) X(tls_failed) X(conn_limit_refused) X(listener_limit_refused)                  \
+	X(conn_rate_refused) X(pub_rate_exceeded) X(rate_evictions) X(closed_before_connect)
+/* clang-format on */
+
 void
 dp_ctl_stats_extra(unsigned int lcore, struct dp_lcore_stats *s)
 {
@@ -247,4 +255,12 @@ dp_ctl_stats_extra(unsigned int lcore, struct dp_lcore_stats *s)
 		if (ls->from[i])
 			n += rte_ring_count(ls->from[i]);
 	s->ring_in_use = n;
+	if (ls->sec) {
+		/* Plain loads of counters the lcore keeps writing (dp_sec.h: tolerated). */
+		const struct dp_sec_stats *st = dp_sec_lcore_stats(ls);
+
+#define DP_SEC_COPY(f) s->sec.f = st->f;
+		DP_SEC_FIELDS(DP_SEC_COPY)
+#undef DP_SEC_COPY
+	}
 }

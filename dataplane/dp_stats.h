@@ -22,18 +22,27 @@
 #define DP_STATS_PERIOD_US 100000
 
 struct dp_lcore_stats {
-	uint64_t updated_us;		/* when this slot was last refreshed; 0 = lcore not running */
-	uint64_t loops;			/* poll-loop iterations */
-	uint64_t busy_loops;		/* iterations that did work (rx, tx or timers) */
-	uint64_t busy_tsc, total_tsc;	/* busy share = busy_tsc / total_tsc */
+	uint64_t updated_us;          /* when this slot was last refreshed; 0 = lcore not running */
+	uint64_t loops;               /* poll-loop iterations */
+	uint64_t busy_loops;          /* iterations that did work (rx, tx or timers) */
+	uint64_t busy_tsc, total_tsc; /* busy share = busy_tsc / total_tsc */
 	uint64_t rx_pkts, tx_pkts, tx_dropped;
-	uint64_t mempool_in_use;	/* mbufs of the pool in use (one pool shared by the lcores) */
+	uint64_t mempool_in_use; /* mbufs of the pool in use (one pool shared by the lcores) */
 	/* frames handed to the shard owning their flow / received from other shards / dropped
 	 * on a full ring (dp_shard.c) */
 	uint64_t steered, rx_steered, steer_dropped;
 	/* Filled by the control thread in its copy (dp_ctl_stats_extra), never by the lcore:
-	 * entries waiting on the lcore's inbound rings from the other shards, right now. */
+	 * entries waiting on the lcore's inbound rings from the other shards, right now, and
+	 * the lcore's security counters (dp_sec.h struct dp_sec_stats, same fields and meaning;
+	 * copied here so that this header needs nothing of dp_sec.h). */
 	uint64_t ring_in_use;
+	struct {
+		uint64_t logins_ok, logins_refused, logins_parked;
+		uint64_t acl_denied_pub, acl_denied_sub;
+		uint64_t tls_open, tls_failed;
+		uint64_t conn_limit_refused, listener_limit_refused, conn_rate_refused;
+		uint64_t pub_rate_exceeded, rate_evictions, closed_before_connect;
+	} sec;
 	struct tcp_stats tcp;
 	struct mqtt_stats mqtt;
 } __rte_cache_aligned;

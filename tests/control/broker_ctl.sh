@@ -294,6 +294,18 @@ admin_suite() { # admin_suite TAG: the whole set of commands, ids prefixed with 
 	tl_check "$p: $p-v5b got DISCONNECT 0x98" bash -c "for i in \$(seq 50); do grep -q 'DISCONNECT 0x98' '$TL_DIR/$p-v5b.out' && exit 0; sleep 0.1; done; cat '$TL_DIR/$p-v5b.out'; exit 1"
 	exit_is "$p: sessions show $p-v5b exits 4" 4 sessions show "$p-v5b"
 
+	# the refusals by reason and the security counters reach stats and Prometheus
+	tl_check "$p: stats count the kick and the online drop under reason 0x98" bash -c "for i in \$(seq 30); do '$CTL' -c '$conf' --json stats | $PY -c 'import json,sys; c=json.load(sys.stdin)[\"counters\"]; sys.exit(0 if c[\"mqtt.errors_0x98\"] >= 2 and c[\"sec.logins_ok\"] >= 7 else 1)' && exit 0; sleep 0.1; done; exit 1"
+	tl_check "$p: Prometheus: reason 0x98, logins, ring occupancy" $PY - "$port" <<'PY'
+import re, sys, urllib.request
+body = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5).read().decode()
+def tot(pat): return sum(float(v) for v in re.findall(r'^' + pat + r' (\S+)$', body, re.M))
+assert tot(r'tachyon_connection_errors_total\{[^}]*reason="0x98"[^}]*\}') >= 2
+assert tot(r'tachyon_auth_logins_total\{[^}]*result="ok"[^}]*\}') >= 7
+assert re.search(r'^tachyon_ring_entries\{lcore="\d+"\} \d+$', body, re.M)
+assert re.search(r'^tachyon_limit_trips_total\{lcore="\d+",limit="max_connections"\} \d+$', body, re.M)
+PY
+
 	# retained: 3 topics, delete one, a new subscriber gets nothing for it
 	for i in 1 2 3; do tl_ns mosquitto_pub -h "$TL_DP_IP" -t "$p/r/$i" -r -m "$(printf 'x%.0s' $(seq $((i * 10))))"; done
 	tj "$p: retained list '$p/r/#'" "$TL_DIR/rl.json" retained list "'$p/r/#'"

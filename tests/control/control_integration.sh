@@ -111,7 +111,7 @@ check "stats --json: totals and per-lcore counts exact" $PY - "$dir/out" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 want = {"connections": 7, "messages_in": 300, "messages_out": 300, "bytes_in": 5096,
-        "bytes_out": 10192, "subscriptions": 6, "retained": 9, "connections_total": 30}
+        "bytes_out": 10192, "subscriptions": 6, "retained": 7, "connections_total": 30}
 per = {1: {"connections": 3, "messages_in": 100, "messages_out": 250, "bytes_in": 4096,
            "bytes_out": 8192, "subscriptions": 5, "retained": 2},
        3: {"connections": 4, "messages_in": 200, "messages_out": 50, "bytes_in": 1000,
@@ -242,7 +242,7 @@ expect_rc "sessions list --limit 0 exits 2" 2 T sessions list --limit 0
 # --- \$SYS ---
 expect_rc "sys show exits 0" 0 T sys show
 for line in 'clients/connected 7' 'bytes/received 5096' 'bytes/sent 10192' \
-	'publish/messages/received 300' 'subscriptions/count 6' 'retained messages/count 9' \
+	'publish/messages/received 300' 'subscriptions/count 6' 'retained messages/count 7' \
 	'version tachyon version 0.1.0' 'load/messages/received/1min 0.00'; do
 	check "sys show: \$SYS/broker/$line" grep -qx "\$SYS/broker/$line" "$dir/out"
 done
@@ -278,7 +278,7 @@ check "tachyond undisturbed: lcore 1 still polling, max_inflight 42" bash -c "gr
 check "tachyon-control restarts over the stale socket" start_ctl
 check "restart reattached to the same tachyond" [ "$(status_field 's["dataplane"]["pid"]')" = "$dp1" ]
 expect_rc "after reattach: stats exact again" 0 T --json stats
-check "after reattach: totals" bash -c "$PY -c 'import json,sys; s=json.load(open(\"$dir/out\")); sys.exit(s[\"retained\"]!=9)'"
+check "after reattach: totals" bash -c "$PY -c 'import json,sys; s=json.load(open(\"$dir/out\")); sys.exit(s[\"retained\"]!=7)'"
 
 # --- tachyond restart: tachyon-control reattaches and pushes its live options ---
 kill "$dp_pid"
