@@ -13,6 +13,7 @@
 
 #include "dataplane/dp_ctl.h"
 #include "dp_pvt.h"
+#include "dp_ws.h"
 
 /* Exit status for a configuration error, as tachyonctl and tachyon-control use. */
 #define DP_EXIT_CONFIG 5
@@ -248,8 +249,8 @@ dp_conf_opt(struct dp_conf *conf, int opt, const char *arg)
 	return -EINVAL;
 }
 
-/* Derive the working fields and check what only tachyond can: it serves plain MQTT on its own
- * address today. */
+/* Derive the working fields and check what only tachyond can: it serves MQTT, MQTT over TLS and
+ * MQTT over WebSocket on its own address. */
 static int
 dp_conf_finish(struct dp_conf *conf)
 {
@@ -277,16 +278,15 @@ dp_conf_finish(struct dp_conf *conf)
 	for (unsigned int i = 0; i < c->n_listeners; i++) {
 		const struct ctl_listener *l = &c->listeners[i];
 
-		if (l->proto == CTL_PROTO_WS) {
-			fprintf(stderr, "tachyond: listener %u: websockets are not served yet\n",
-			        l->port);
-			return -EINVAL;
-		}
 		if (l->bind_ip != 0 && l->bind_ip != c->address) {
 			fprintf(stderr, "tachyond: listener %u: address is not the dataplane's\n",
 			        l->port);
 			return -EINVAL;
 		}
+		/* A frame is one MQTT packet (or a few): past the largest packet plus 64 KiB it
+		 * is refused with 1009 rather than streamed on. */
+		dp_ws_configure(conf->n_listen, l->proto == CTL_PROTO_WS,
+		                (uint64_t)conf->mqtt.max_packet_size + 65536);
 		conf->listen_port[conf->n_listen++] = l->port;
 	}
 	return 0;

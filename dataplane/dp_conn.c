@@ -21,6 +21,7 @@
 
 #include "dp_pvt.h"
 #include "dp_sec.h"
+#include "dp_ws.h"
 
 /* A graceful close waits this long for the broker's held-back bytes to drain before the FIN;
  * a peer that stops reading gets a reset instead of pinning the connection forever. */
@@ -34,12 +35,21 @@ struct dp_conn {
 	struct mqtt_conn *mqtt;
 	struct dp_lcore *ls;
 	struct dp_sec_conn *sec; /* identity, parked login, TLS (dp_sec.h) */
+	struct dp_ws_conn *ws;   /* WebSocket listeners only (dp_ws.h), else NULL */
 	uint8_t closing;     /* close requested (broker, peer FIN, shutdown): input is dropped */
 	uint8_t fin_pending; /* graceful close waiting for mqtt_conn_pending() to reach 0 */
 	uint8_t tcp_closed;  /* tcp_close/tcp_abort called: no more sends */
 };
 
 static void dp_mqtt_close(void *io, int abortive);
+
+/* Bytes held back above TCP: the broker's, and the WebSocket layer's own (frame header tails,
+ * pongs, the close frame; pushed to TCP by this call). A graceful close waits for both. */
+static size_t
+dp_conn_pending(struct dp_conn *dc)
+{
+	return mqtt_conn_pending(dc->mqtt) + (dc->ws != NULL ? dp_ws_writable(dc->ws) : 0);
+}
 
 int
 dp_conn_pool_create(struct dp_lcore *ls, uint32_t max_conns)
@@ -105,6 +115,8 @@ dp_conn_fin(struct dp_conn *dc)
 	dp_conn_detach_soon(dc);
 	if (dp_tls_active(dc->sec))
 		dp_tls_shutdown(dc->sec); /* close_notify after the sealed data */
+	if (dc->ws != NULL)
+		dp_ws_shutdown(dc->ws); /* a close frame (1000) unless one went out */
 	tcp_close(dc->tcp);
 }
 
@@ -163,8 +175,15 @@ dp_tcp_accepted(void *listener_ctx, struct tcp_conn *c)
 		rte_mempool_put(ls->conn_pool, dc);
 		return NULL;
 	}
+	if (dp_ws_listener(lc->idx) &&
+	    (dc->ws = dp_ws_open(dc, c, (int)rte_lcore_to_socket_id(ls->lcore_id))) == NULL) {
+		dp_sec_conn_close(dc->sec);
+		rte_mempool_put(ls->conn_pool, dc);
+		return NULL;
+	}
 	dc->mqtt = mqtt_conn_open(ls->broker, dc, ls->now_us);
 	if (dc->mqtt == NULL) {
+		dp_ws_close(dc->ws);
 		dp_sec_conn_close(dc->sec);
 		rte_mempool_put(ls->conn_pool, dc);
 		return NULL;
@@ -197,6 +216,16 @@ dp_tcp_readable(void *conn_ctx, struct tcp_conn *c)
 			tcp_recv_consume(c, tcp_recv_avail(c));
 		else
 			dp_tls_readable(dc->sec);
+		return;
+	}
+	if (dc->ws != NULL) {
+		/* Upgrade request, then frames unmasked into the broker's stream (dp_ws.c). */
+		if (dc->closing)
+			tcp_recv_consume(c, tcp_recv_avail(c));
+		else
+			dp_ws_readable(dc->ws);
+		if (!dc->closing && tcp_recv_eof(c) && tcp_recv_avail(c) == 0)
+			dp_mqtt_close(dc, 0); /* no close frame from the peer: the will is due */
 		return;
 	}
 	/* Each pass hands the broker up to 16 contiguous runs (one per queued segment) and
@@ -238,8 +267,10 @@ dp_tcp_writable(void *conn_ctx, struct tcp_conn *c)
 		return;
 	if (dp_tls_active(dc->sec))
 		dp_tls_writable(dc->sec);
+	if (dc->ws != NULL && dp_ws_writable(dc->ws) > 0)
+		return; /* our own bytes first; TCP reports writable again */
 	mqtt_conn_writable(dc->mqtt, dc->ls->now_us);
-	if (dc->fin_pending && mqtt_conn_pending(dc->mqtt) == 0)
+	if (dc->fin_pending && dp_conn_pending(dc) == 0)
 		dp_conn_fin(dc);
 }
 
@@ -251,6 +282,7 @@ dp_conn_free(struct dp_conn *dc)
 	tcp_timer_cancel(ls->wheel, &dc->ka);
 	TAILQ_REMOVE(&ls->conns, dc, link);
 	dp_conn_detach(dc);
+	dp_ws_close(dc->ws);
 	dp_sec_conn_close(dc->sec);
 	rte_mempool_put(ls->conn_pool, dc);
 }
@@ -281,6 +313,8 @@ dp_mqtt_send(void *io, const void *buf, size_t len)
 		return -EPIPE;
 	if (dp_tls_active(dc->sec))
 		return dp_tls_send(dc->sec, buf, len);
+	if (dc->ws != NULL)
+		return dp_ws_send(dc->ws, buf, len);
 	n = tcp_send(dc->tcp, buf, len);
 	/* -EAGAIN: the send queue is full; tcpstack will report writable. */
 	return n == -EAGAIN ? 0 : n;
@@ -302,7 +336,7 @@ dp_mqtt_close(void *io, int abortive)
 	if (dc->fin_pending)
 		return;
 	dc->closing = 1;
-	if (mqtt_conn_pending(dc->mqtt) == 0) {
+	if (dp_conn_pending(dc) == 0) {
 		dp_conn_fin(dc);
 	} else {
 		dc->fin_pending = 1;
