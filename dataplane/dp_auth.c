@@ -530,7 +530,9 @@ dp_auth_login(struct dp_sec_lcore *sl, struct dp_sec_conn *s, const uint8_t *cli
 }
 
 /* Limits first (cheap, and a full broker hashes no passwords), then the login; a connection
- * accepted or parked holds its max_connections slot until it closes. */
+ * accepted or parked holds its max_connections slot until it closes. The broker may run the
+ * hook again for the same CONNECT (a client id whose home is another shard is answered once
+ * that shard has replied): a connection that holds its slot is not checked against it again. */
 static int
 dp_auth_connect(void *ctx, struct mqtt_conn *c, const uint8_t *client_id, size_t cid_len,
                 const uint8_t *user, size_t user_len, const uint8_t *pass, size_t pass_len)
@@ -540,7 +542,7 @@ dp_auth_connect(void *ctx, struct mqtt_conn *c, const uint8_t *client_id, size_t
 	int rc;
 
 	s->connect_seen = 1;
-	rc = dp_limits_connect(sl, s);
+	rc = s->counted ? 0 : dp_limits_connect(sl, s);
 	if (rc == 0)
 		rc = dp_auth_login(sl, s, client_id, cid_len, user, user_len, pass, pass_len);
 	if ((rc == 0 || rc == -EINPROGRESS) && !s->counted) {
@@ -745,10 +747,24 @@ dp_sec_conn_open(struct dp_lcore *ls, struct dp_conn *dc, unsigned int listener,
 	return s;
 }
 
+/* The max_connections slot goes when the broker lets go of the connection (our FIN or RST is
+ * out), as mqtt.connections_current counts it, not when TCP is done: the last ACK of a passive
+ * close can take a FIN retransmission or more. */
+static void
+dp_sec_conn_release(struct dp_sec_conn *s)
+{
+	if (s->counted) {
+		dp_conn_count_add(s->sl, s->listener, -1);
+		s->counted = 0;
+	}
+}
+
 void
 dp_sec_conn_set_mqtt(struct dp_sec_conn *s, struct mqtt_conn *m)
 {
 	s->mqtt = m;
+	if (m == NULL)
+		dp_sec_conn_release(s);
 }
 
 void
@@ -761,10 +777,7 @@ dp_sec_conn_close(struct dp_sec_conn *s)
 		tls_conn_free(s->tls);
 		s->tls = NULL;
 	}
-	if (s->counted) {
-		dp_conn_count_add(sl, s->listener, -1);
-		s->counted = 0;
-	}
+	dp_sec_conn_release(s);
 	if (!s->connect_seen)
 		sl->st.closed_before_connect++;
 	s->in_use = 0;
