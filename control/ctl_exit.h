@@ -17,7 +17,7 @@ enum ctl_exit {
 	CTL_EXIT_NOT_FOUND = 4,     /* no such client, session or topic */
 	CTL_EXIT_CONFIG = 5,        /* configuration file invalid */
 	CTL_EXIT_RESTART = 6,       /* reload refused: a changed option needs a restart */
-	CTL_EXIT_NOT_SUPPORTED = 7, /* the broker cannot do this yet */
+	CTL_EXIT_NOT_SUPPORTED = 7, /* this broker cannot do it (no shard handler installed) */
 };
 
 static inline enum ctl_exit

@@ -250,6 +250,7 @@ admin_suite() { # admin_suite TAG: the whole set of commands, ids prefixed with 
 	tl_log "$p: clients per lcore: $($PY -c "import json,collections; print(dict(collections.Counter(c['lcore'] for c in json.load(open('$TL_DIR/cl.json'))['items'])))")"
 	T clients list >"$TL_DIR/cl.txt" 2>&1
 	tl_check "$p: clients list table: header and 6 rows" bash -c "head -1 '$TL_DIR/cl.txt' | grep -q '^CLIENT ID' && [ \$(grep -c '^$p-' '$TL_DIR/cl.txt') = 6 ]"
+	tl_check "$p: bash completion of clients kick offers the connected ids" bash -c "source '$(dirname "$0")/../../control/tachyonctl.bash-completion'; COMP_WORDS=('$CTL' -c '$conf' clients kick '$p-'); COMP_CWORD=5; _tachyonctl; [ \"\$(printf '%s\n' \"\${COMPREPLY[@]}\" | sort | tr '\n' ' ')\" = '$p-0 $p-1 $p-2 $p-3 $p-4 $p-v5 ' ]"
 	tj "$p: clients list --limit 2" "$TL_DIR/cl2.json" clients list --limit 2
 	tl_check "$p: --limit 2: at most 2 per lcore, truncated" jcheck "$TL_DIR/cl2.json" \
 		"j['count'] <= 2 * $lcores and j['count'] < 6 and j['truncated']"
