@@ -23,7 +23,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <rte_jhash.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_random.h>
@@ -43,9 +42,6 @@
 #define RC_RATE_TOO_HIGH   0x96
 #define RC_QUOTA_EXCEEDED  0x97
 #define RC_CONN_RATE       0x9F
-
-#define DP_RATE_SLOTS 4096 /* source-address buckets per lcore (64 KiB), a power of two */
-#define DP_RATE_PROBE 8    /* slots looked at per lookup: two cache lines */
 
 struct dp_auth_file {
 	char path[CTL_PATH_MAX];
@@ -305,20 +301,6 @@ dp_sec_fini(void)
 
 /* ---- limits ---- */
 
-/* A token bucket as one timestamp (GCRA): *tat is when the bucket is full again. A request
- * conforms when the bucket holds a token, i.e. *tat - now <= (burst - 1) * interval; it then
- * takes one (*tat advances by interval). Returns 0 when it conforms. */
-static inline int
-dp_gcra(uint64_t *tat, uint64_t now, uint32_t interval, uint32_t burst)
-{
-	uint64_t t = *tat > now ? *tat : now;
-
-	if (t - now > (uint64_t)(burst - 1) * interval)
-		return -1;
-	*tat = t + interval;
-	return 0;
-}
-
 static uint32_t
 dp_rate_interval(uint32_t per_s)
 {
@@ -336,36 +318,6 @@ dp_limits_set(struct dp_sec_limits *lim, const struct ctl_config *cfg)
 	lim->conn_burst = RTE_MAX(cfg->connection_rate_burst, 1u);
 	lim->pub_interval = dp_rate_interval(cfg->max_publish_rate);
 	lim->pub_burst = RTE_MAX(cfg->publish_rate_burst, 1u);
-}
-
-/* Take a connection token for source `ip` (network order); 0 when there was one.
- *
- * Hand-rolled rather than rte_hash: rte_hash neither expires nor evicts, so a full table
- * would refuse new addresses (or need a sweep) and a flood from many sources would fill it.
- * Here a bucket whose tat has passed is full, which is what a missing entry means, so
- * expiry costs nothing; a lookup probes DP_RATE_PROBE slots from a keyed hash (per-boot
- * random seed: sources cannot be chosen to collide) and, when the address is absent, takes
- * a free or full slot, else evicts the bucket closest to full (counted: that address starts
- * again with a full bucket, the slack of a bounded table). Cost: DP_RATE_PROBE compares. */
-static int
-dp_rate_take(struct dp_sec_lcore *sl, uint32_t ip, uint64_t now)
-{
-	uint32_t h = rte_jhash_1word(ip, sl->rate_seed);
-	struct dp_rate_slot *victim = NULL, *e;
-
-	for (unsigned int k = 0; k < DP_RATE_PROBE; k++) {
-		e = &sl->rate[(h + k) & (DP_RATE_SLOTS - 1)];
-		if (e->ip == ip)
-			return dp_gcra(&e->tat, now, sl->lim.conn_interval, sl->lim.conn_burst);
-		if (victim == NULL ||
-		    (victim->ip != 0 && victim->tat > now && (e->ip == 0 || e->tat < victim->tat)))
-			victim = e;
-	}
-	if (victim->ip != 0 && victim->tat > now)
-		sl->st.rate_evictions++;
-	victim->ip = ip;
-	victim->tat = 0;
-	return dp_gcra(&victim->tat, now, sl->lim.conn_interval, sl->lim.conn_burst);
 }
 
 /* Connections counted against `row` over every lcore (relaxed loads; see struct
@@ -742,7 +694,9 @@ dp_sec_conn_open(struct dp_lcore *ls, struct dp_conn *dc, unsigned int listener,
 		uint16_t port;
 
 		tcp_peer(tcp, &ip, &port);
-		s->rate_over = dp_rate_take(sl, ip, ls->now_us) != 0;
+		s->rate_over =
+		        dp_rate_take(sl->rate, sl->rate_seed, ip, ls->now_us, sl->lim.conn_interval,
+		                     sl->lim.conn_burst, &sl->st.rate_evictions) != 0;
 	}
 	return s;
 }

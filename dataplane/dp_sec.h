@@ -80,7 +80,9 @@ void dp_conn_resume(struct dp_conn *dc);
 void dp_conn_shutdown(struct dp_conn *dc);
 struct dp_sec_conn *dp_conn_sec(const struct dp_conn *dc);
 
-/* ---- Private to dp_auth.c and dp_tls.c ---- */
+/* ---- Private to dp_auth.c and dp_tls.c (the buckets also to tests/security/test_limits.c) */
+
+#include <rte_jhash.h>
 
 #include "dataplane/tls/tls.h"
 #include "mqtt/mqtt_auth.h"
@@ -122,6 +124,56 @@ struct dp_rate_slot {
 	uint32_t pad;
 	uint64_t tat; /* GCRA: when the bucket is full again (us); <= now: as good as free */
 };
+
+#define DP_RATE_SLOTS 4096 /* source-address buckets per lcore (64 KiB), a power of two */
+#define DP_RATE_PROBE 8    /* slots looked at per lookup: two cache lines */
+
+/* A token bucket as one timestamp (GCRA): *tat is when the bucket is full again. A request
+ * conforms when the bucket holds a token, i.e. *tat - now <= (burst - 1) * interval; it then
+ * takes one (*tat advances by interval). Returns 0 when it conforms. */
+static inline int
+dp_gcra(uint64_t *tat, uint64_t now, uint32_t interval, uint32_t burst)
+{
+	uint64_t t = *tat > now ? *tat : now;
+
+	if (t - now > (uint64_t)(burst - 1) * interval)
+		return -1;
+	*tat = t + interval;
+	return 0;
+}
+
+/* Take a connection token for source `ip` (network order) from the table `tab`
+ * (DP_RATE_SLOTS); 0 when there was one.
+ *
+ * Hand-rolled rather than rte_hash: rte_hash neither expires nor evicts, so a full table
+ * would refuse new addresses (or need a sweep) and a flood from many sources would fill it.
+ * Here a bucket whose tat has passed is full, which is what a missing entry means, so
+ * expiry costs nothing; a lookup probes DP_RATE_PROBE slots from a keyed hash (per-boot
+ * random seed: sources cannot be chosen to collide) and, when the address is absent, takes
+ * a free or full slot, else evicts the bucket closest to full (counted in *evictions: that
+ * address starts again with a full bucket, the slack of a bounded table). Cost:
+ * DP_RATE_PROBE compares. */
+static inline int
+dp_rate_take(struct dp_rate_slot *tab, uint32_t seed, uint32_t ip, uint64_t now, uint32_t interval,
+             uint32_t burst, uint64_t *evictions)
+{
+	uint32_t h = rte_jhash_1word(ip, seed);
+	struct dp_rate_slot *victim = NULL, *e;
+
+	for (unsigned int k = 0; k < DP_RATE_PROBE; k++) {
+		e = &tab[(h + k) & (DP_RATE_SLOTS - 1)];
+		if (e->ip == ip)
+			return dp_gcra(&e->tat, now, interval, burst);
+		if (victim == NULL ||
+		    (victim->ip != 0 && victim->tat > now && (e->ip == 0 || e->tat < victim->tat)))
+			victim = e;
+	}
+	if (victim->ip != 0 && victim->tat > now)
+		(*evictions)++;
+	victim->ip = ip;
+	victim->tat = 0;
+	return dp_gcra(&victim->tat, now, interval, burst);
+}
 
 struct dp_sec_lcore {
 	struct dp_lcore *ls;
