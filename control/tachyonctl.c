@@ -302,9 +302,9 @@ static const struct command commands[] = {
          print_item},
         {"sessions drop", "CLIENT_ID", "Delete a session (disconnecting its client).",
          "sessions.drop", "client_id", 1, 0, 0, print_done},
-        {"subscriptions list", "[FILTER] [--limit N]",
+        {"subscriptions list", "[FILTER] [--client-id ID] [--limit N]",
          "Subscriptions (client, filter, QoS, options), optionally those whose filter FILTER "
-         "matches or equals.",
+         "matches or equals, or those of one client (exit 4: no session ID).",
          "subscriptions.list", "filter", 0, 1, 1, print_list},
         {"retained list", "[FILTER] [--limit N]",
          "Retained messages (topic, payload bytes, QoS, seconds to expiry), optionally those "
@@ -379,6 +379,8 @@ command_help(const struct command *c, FILE *out)
 	if (c->list)
 		fprintf(out,
 		        "\n  --limit N   at most N items per lcore (1..10000, default 1000)\n");
+	if (!strcmp(c->wire, "subscriptions.list"))
+		fprintf(out, "  --client-id ID   only the subscriptions of client ID\n");
 	if (!c->readonly)
 		fprintf(out, "\nNeeds tachyon-control running.\n");
 }
@@ -690,6 +692,7 @@ main(int argc, char **argv)
 	        {"json", no_argument, NULL, 'j'},
 	        {"timeout", required_argument, NULL, 't'},
 	        {"limit", required_argument, NULL, 'l'},
+	        {"client-id", required_argument, NULL, 'i'},
 	        {"watch", required_argument, NULL, 'w'},
 	        {"count", required_argument, NULL, 'n'},
 	        {"file", no_argument, NULL, 'f'},
@@ -699,6 +702,7 @@ main(int argc, char **argv)
 	const char *env;
 	const struct command *c = NULL;
 	long limit = 0;
+	const char *client_id = NULL;
 	int help = 0, from_file = 0, opt, rc, nwords = 0;
 	double watch_s = 0;
 	long count = 0;
@@ -741,6 +745,9 @@ main(int argc, char **argv)
 		}
 		case 'f':
 			from_file = 1;
+			break;
+		case 'i':
+			client_id = optarg;
 			break;
 		case 'w': {
 			char *end;
@@ -814,6 +821,8 @@ main(int argc, char **argv)
 	}
 	if (limit && !c->list)
 		return die(CTL_EXIT_USAGE, "--limit does not apply to '%s'", c->words);
+	if (client_id && strcmp(c->wire, "subscriptions.list"))
+		return die(CTL_EXIT_USAGE, "--client-id does not apply to '%s'", c->words);
 	if (from_file && strcmp(c->wire, "config.show"))
 		return die(CTL_EXIT_USAGE, "--file does not apply to '%s'", c->words);
 	if ((watch_s || count) && strcmp(c->wire, "stats"))
@@ -834,6 +843,8 @@ main(int argc, char **argv)
 		json_object_set_new(req, c->argkey, json_string(argv[0]));
 	if (limit)
 		json_object_set_new(req, "limit", json_integer(limit));
+	if (client_id)
+		json_object_set_new(req, "client_id", json_string(client_id));
 	if (from_file)
 		json_object_set_new(req, "source", json_string("file"));
 	if (watch_s) {

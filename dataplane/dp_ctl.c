@@ -530,8 +530,11 @@ collect(struct dp_ctl_query **got, unsigned int max, uint64_t batch)
 	return n;
 }
 
+/* Merge the lcores' answers. A show or mutation needs one shard that had `key` = `arg`; so does
+ * a list of one client's items (key "client_id"). */
 static json_t *
-shard_result(const struct shard_cmd *sc, struct dp_ctl_query **got, unsigned int n, const char *arg)
+shard_result(const struct shard_cmd *sc, struct dp_ctl_query **got, unsigned int n, const char *key,
+             const char *arg)
 {
 	json_t *items = json_array(), *r;
 	int found = 0, unsupported = 0, failed = 0, truncated = 0;
@@ -588,9 +591,9 @@ shard_result(const struct shard_cmd *sc, struct dp_ctl_query **got, unsigned int
 		json_decref(items);
 		return ctl_wire_error(CTL_E_INTERNAL, "%s failed: %s", sc->name, strerror(-failed));
 	}
-	if (!sc->list && !found) {
+	if (!found && (!sc->list || (key && !strcmp(key, "client_id")))) {
 		json_decref(items);
-		return ctl_wire_error(CTL_E_NOT_FOUND, "%s: no %s '%s'", sc->name, sc->argkey, arg);
+		return ctl_wire_error(CTL_E_NOT_FOUND, "%s: no %s '%s'", sc->name, key, arg);
 	}
 	r = ctl_wire_ok();
 	if (sc->list) {
@@ -609,8 +612,8 @@ shard_result(const struct shard_cmd *sc, struct dp_ctl_query **got, unsigned int
 /* Send one query per online lcore (only the lowest when `one`), its buffer of `cap` bytes
  * holding `len` bytes of `data`. Returns how many were sent. */
 static unsigned int
-batch_send(enum dp_ctl_op op, const char *arg, uint32_t limit, size_t cap, const void *data,
-           size_t len, int one)
+batch_send(enum dp_ctl_op op, const char *arg, const char *cid, uint32_t limit, size_t cap,
+           const void *data, size_t len, int one)
 {
 	unsigned int sent = 0;
 
@@ -638,6 +641,8 @@ batch_send(enum dp_ctl_op op, const char *arg, uint32_t limit, size_t cap, const
 		q->batch = g.batch;
 		if (arg)
 			snprintf(q->arg, sizeof(q->arg), "%s", arg);
+		if (cid)
+			snprintf(q->client_id, sizeof(q->client_id), "%s", cid);
 		if (rte_ring_sp_enqueue(g.lc[i].req, q)) {
 			free(q->out);
 			free(q);
@@ -681,6 +686,10 @@ static json_t *
 cmd_shard(const struct shard_cmd *sc, json_t *req)
 {
 	const char *arg = sc->argkey ? json_string_value(json_object_get(req, sc->argkey)) : NULL;
+	/* subscriptions.list only: the subscriptions of one client */
+	const char *cid = sc->op == DP_CTL_SUBSCRIPTIONS_LIST
+	                          ? json_string_value(json_object_get(req, "client_id"))
+	                          : NULL;
 	json_t *lim = json_object_get(req, "limit");
 	struct dp_ctl_query *got[RTE_MAX_LCORE];
 	uint64_t limit = LIST_LIMIT_DEFAULT;
@@ -692,6 +701,9 @@ cmd_shard(const struct shard_cmd *sc, json_t *req)
 	if (arg && strlen(arg) >= sizeof(((struct dp_ctl_query *)0)->arg))
 		return ctl_wire_error(CTL_E_INVALID, "%s: \"%s\" longer than 255 bytes", sc->name,
 		                      sc->argkey);
+	if (cid && (!*cid || strlen(cid) >= sizeof(((struct dp_ctl_query *)0)->client_id)))
+		return ctl_wire_error(CTL_E_INVALID,
+		                      "%s: \"client_id\" empty or longer than 255 bytes", sc->name);
 	if (lim) {
 		if (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
 		    json_integer_value(lim) > LIST_LIMIT_MAX)
@@ -701,11 +713,14 @@ cmd_shard(const struct shard_cmd *sc, json_t *req)
 	if (!__atomic_load_n(&g.shard_fn, __ATOMIC_ACQUIRE))
 		return ctl_wire_error(CTL_E_NOT_SUPPORTED,
 		                      "%s is not supported yet by the MQTT core", sc->name);
-	sent = batch_send(sc->op, arg, (uint32_t)limit, sc->list ? OUT_LIST : OUT_ITEM, NULL, 0,
-	                  sc->one);
+	sent = batch_send(sc->op, arg, cid, (uint32_t)limit, sc->list ? OUT_LIST : OUT_ITEM, NULL,
+	                  0, sc->one);
 	r = batch_wait(sent, got, &n);
 	if (!r)
-		r = shard_result(sc, got, n, arg ? arg : "");
+		r = shard_result(sc, got, n, cid ? "client_id" : sc->argkey,
+		                 cid   ? cid
+		                 : arg ? arg
+		                       : "");
 	batch_free(got, n);
 	return r;
 }
@@ -756,7 +771,7 @@ cmd_sys_publish(json_t *req)
 	}
 	/* Every lcore publishes to its own subscribers and retained replica (never forwarded:
 	 * mqtt_admin_publish), so a $SYS subscriber on any shard sees each message once. */
-	sent = batch_send(DP_CTL_SYS_PUBLISH, NULL, 0, OUT_ITEM, buf, len, 0);
+	sent = batch_send(DP_CTL_SYS_PUBLISH, NULL, NULL, 0, OUT_ITEM, buf, len, 0);
 	free(buf);
 	r = batch_wait(sent, got, &n);
 	for (unsigned int k = 0; !r && k < n; k++) {

@@ -122,16 +122,17 @@ enum dp_ctl_op {
  * asks one lcore, retained.delete and sys.publish every lcore. */
 struct dp_ctl_query {
 	enum dp_ctl_op op;
-	char arg[256];      /* client id (clients, sessions, subscriptions of one client),
-	                     * topic filter (subscriptions, retained.list), topic (delete);
-	                     * "" = none */
-	uint32_t limit;     /* list ops: at most this many items */
-	uint32_t count;     /* items written */
-	uint32_t total;     /* items that matched (count < total: truncated) */
-	int status;         /* handler's return value: 0, -ENOENT, -ENOTSUP, -ENOSPC... */
-	unsigned int lcore; /* lcore that answered */
-	uint64_t cursor;    /* the handler's resume position; 0 at the first call */
-	uint64_t batch;     /* private to dp_ctl */
+	char arg[256];       /* client id (clients, sessions, subscriptions of one client),
+	                      * topic filter (subscriptions, retained.list), topic (delete);
+	                      * "" = none */
+	char client_id[256]; /* subscriptions.list: only this client's ("" = every client's) */
+	uint32_t limit;      /* list ops: at most this many items */
+	uint32_t count;      /* items written */
+	uint32_t total;      /* items that matched (count < total: truncated) */
+	int status;          /* handler's return value: 0, -ENOENT, -ENOTSUP, -ENOSPC... */
+	unsigned int lcore;  /* lcore that answered */
+	uint64_t cursor;     /* the handler's resume position; 0 at the first call */
+	uint64_t batch;      /* private to dp_ctl */
 	size_t out_len, out_cap;
 	char *out;
 };

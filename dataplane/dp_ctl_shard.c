@@ -214,7 +214,9 @@ dp_ctl_shard_default(void *arg, unsigned int lcore, struct dp_ctl_query *q)
 		return list_step(q, mqtt_admin_sessions(b, &cur, room, now, on_session, &w), &cur);
 	case DP_CTL_SUBSCRIPTIONS_LIST:
 		return list_step(
-		        q, mqtt_admin_subscriptions(b, &cur, room, NULL, 0, a, alen, on_sub, &w),
+		        q,
+		        mqtt_admin_subscriptions(b, &cur, room, (const uint8_t *)q->client_id,
+		                                 strlen(q->client_id), a, alen, on_sub, &w),
 		        &cur);
 	case DP_CTL_RETAINED_LIST:
 		return list_step(
