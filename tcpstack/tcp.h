@@ -105,6 +105,7 @@ struct tcp_stats {
 	uint64_t sack_recoveries;   /* RFC 6675 loss recoveries (NewReno ones: fast_retransmits) */
 	uint64_t tlp_probes;        /* RFC 8985 7 tail-loss probes sent */
 	uint64_t limited_transmits; /* RFC 3042 segments sent on the first two duplicate ACKs */
+	uint64_t recoveries_undone; /* RFC 3522: the retransmission proved spurious, cwnd restored */
 };
 
 struct tcp_stack *tcp_stack_create(const struct tcp_stack_conf *conf);

@@ -214,6 +214,12 @@ tw_append(struct tcp_conn *c)
 
 /* ---------------------------------------------------------------- SACK scoreboards */
 
+static uint8_t
+dupthresh(const struct tcp_conn *c)
+{
+	return (uint8_t)(TCP_DUPTHRESH << ((c->lr & LR_REORD_MASK) >> LR_REORD_SHIFT));
+}
+
 static struct tcp_sackboard *
 sb_of(const struct tcp_conn *c)
 {
@@ -238,6 +244,7 @@ sb_get(struct tcp_conn *c)
 	memset(sb, 0, sizeof(*sb));
 	sb->next = TCP_NIL;
 	sb->high_rxt = sb->lost_to = c->snd_una;
+	sb->dupthresh = dupthresh(c);
 	return sb;
 }
 
@@ -373,9 +380,9 @@ rto_stop(struct tcp_conn *c)
 	conn_timer_update(c);
 }
 
-/* Data in flight: arm the RTO, or a tail-loss probe timeout before it (RFC 8985 7.2) when the
+/* Data in flight: arm the RTO, or a tail-loss probe timeout instead (RFC 8985 7.2) when the
  * peer does SACK, an RTT is known, no recovery or probe is under way and nothing has timed out:
- * PTO = 2 SRTT, plus the worst-case delayed ACK when a single segment is out. */
+ * PTO = 2 SRTT, plus the worst-case delayed ACK when a single segment is out, at most the RTO. */
 static uint32_t
 tlp_pto(const struct tcp_conn *c)
 {
@@ -388,7 +395,10 @@ tlp_pto(const struct tcp_conn *c)
 	if (c->snd_max - c->snd_una <= c->mss)
 		pto += TCP_WCDELACK_US;
 	pto = RTE_MAX(pto, TCP_TLP_MIN_US);
-	return pto < c->rto ? pto : 0;
+	/* As Linux: a PTO beyond the RTO is cut to it, so the first timeout sends a probe, not a
+	 * go-back-N with cwnd at one segment (the RTO follows the probe if that fails too). Under
+	 * 50 ms of delay with jitter, PTO (2 SRTT) and RTO are both about 200 ms. */
+	return RTE_MIN(pto, c->rto);
 }
 
 static void
@@ -702,7 +712,8 @@ sack_output(struct tcp_conn *c, struct tcp_sackboard *sb)
 		} else if ((n = send_next(c, c->snd_wnd > inflight ? c->snd_wnd - inflight : 0,
 		                          0)) != 0) {
 			max = c->snd_max;
-		} else if (tcp_sb_next_seg(sb, una, max, mss, 3, &seq, &len)) {
+		} else if (sb->undo != 2 && tcp_sb_next_seg(sb, una, max, mss, 3, &seq, &len)) {
+			/* (Not once this recovery proved spurious: reordering, not loss.) */
 			n = resend(c, seq, len);
 			sb->high_rxt = seq + len;
 			sb->rxt_mark = max;
@@ -1074,6 +1085,13 @@ sack_enter(struct tcp_conn *c, struct tcp_sackboard *sb)
 	struct tcp_stack *st = c->st;
 	uint32_t len = RTE_MIN(tcp_sb_hole_len(sb, c->snd_una, c->snd_max), (uint32_t)c->mss);
 
+	/* Eifel (RFC 3522): remember what the cut undoes and which TSval the retransmission
+	 * carries (seg_send's clock), so an ACK echoing an older one proves it spurious. */
+	sb->undo = c->ts_ok;
+	sb->undo_seq = c->snd_una;
+	sb->undo_tsval = (uint32_t)(st->now_us / 1000) + c->iss;
+	sb->undo_cwnd = c->cwnd;
+	sb->undo_ssthresh = c->ssthresh;
 	c->ssthresh = tcp_cc_table[c->cc]->on_loss(c);
 	c->cwnd = c->ssthresh;
 	c->recover = c->snd_max;
@@ -1098,10 +1116,29 @@ static void
 sack_rxt_lost(struct tcp_conn *c, struct tcp_sackboard *sb)
 {
 	if (SEQ_LEQ(sb->high_rxt, c->snd_una) ||
-	    tcp_sb_sacked_above(sb, sb->rxt_mark) <= (TCP_DUPTHRESH - 1) * (uint32_t)c->mss)
+	    tcp_sb_sacked_above(sb, sb->rxt_mark) <= (sb->dupthresh - 1u) * c->mss)
 		return;
 	sb->high_rxt = c->snd_una;
 	sb->rxt_mark = c->snd_max;
+}
+
+/* RFC 3522 (Eifel detection) with the RFC 4015 response kept simple: the ACK covering the
+ * first retransmission echoes a TSval older than the retransmission's, so the original got
+ * there (it was reordered, or delayed, not lost): cwnd and ssthresh go back to what they were.
+ * Recovery itself goes on (other holes may be real). Under jitter this is what keeps cwnd. */
+static void
+sack_undo(struct tcp_conn *c, struct tcp_sackboard *sb, const struct seg *s)
+{
+	sb->undo = 0;
+	if (!s->has_ts || !SEQ_LT(s->tsecr, sb->undo_tsval))
+		return;
+	sb->undo = 2;
+	c->cwnd = RTE_MAX(c->cwnd, sb->undo_cwnd);
+	c->ssthresh = RTE_MAX(c->ssthresh, sb->undo_ssthresh);
+	c->st->stats.recoveries_undone++;
+	if ((c->lr & LR_REORD_MASK) != LR_REORD_MASK)
+		c->lr = (uint8_t)(c->lr + (1u << LR_REORD_SHIFT));
+	sb->dupthresh = dupthresh(c);
 }
 
 /* RFC 6582 3.2 step 2 (fast retransmit) with NewReno recovery, for peers without SACK. */
@@ -1154,6 +1191,12 @@ ack_process(struct tcp_conn *c, const struct seg *s)
 	struct tcp_sackboard *sb = sb_of(c);
 	int fin_acked = 0;
 
+	/* A raised DupThresh (reordering seen) never beyond half the flight in segments: a
+	 * small flight would never collect it, and every loss would wait for a probe. */
+	if (sb)
+		sb->dupthresh = (uint8_t)RTE_MIN(
+		        dupthresh(c), RTE_MAX((uint32_t)TCP_DUPTHRESH,
+		                              (c->snd_max - c->snd_una) / c->mss / 2));
 	if (SEQ_GT(ack, c->snd_una) && SEQ_LEQ(ack, c->snd_max)) {
 		uint32_t acked = ack - c->snd_una;
 		uint32_t data = RTE_MIN(acked, c->snd_len);
@@ -1173,14 +1216,21 @@ ack_process(struct tcp_conn *c, const struct seg *s)
 		c->dupacks = 0;
 		if (sb)
 			tcp_sb_trim(sb, ack);
+		if (sb && sb->rec && sb->undo == 1 && SEQ_GT(ack, sb->undo_seq))
+			sack_undo(c, sb, s);
 		if (c->flags & TF_RECOVERY) {
-			if (SEQ_GEQ(ack, c->recover)) {
-				/* RFC 6582 3.2 step 3 / RFC 6675: full ACK, leave recovery at
-				 * ssthresh (no burst beyond one segment past the flight). */
+			if (sb && sb->rec && SEQ_GEQ(ack, c->recover)) {
+				/* RFC 5681 3.2 step 6: leave at ssthresh (pipe kept the flight
+				 * ACK-clocked), or where an undo put cwnd. */
+				if (sb->undo != 2)
+					c->cwnd = c->ssthresh;
+				c->flags &= ~TF_RECOVERY;
+				sb->rec = 0;
+			} else if (SEQ_GEQ(ack, c->recover)) {
+				/* RFC 6582 3.2 step 3: full ACK, leave recovery at ssthresh (no
+				 * burst beyond one segment past the flight). */
 				c->cwnd = RTE_MIN(c->ssthresh, (c->snd_max - c->snd_una) + c->mss);
 				c->flags &= ~TF_RECOVERY;
-				if (sb)
-					sb->rec = 0;
 			} else if (sb && sb->rec) {
 				sack_rxt_lost(c, sb);
 				tcp_out_post(c); /* partial ACK: pipe fell, NextSeg decides */
@@ -1230,7 +1280,7 @@ ack_process(struct tcp_conn *c, const struct seg *s)
 	/* RFC 6675 5 steps (2)-(4): DupThresh duplicates or IsLost(HighACK + 1). */
 	if (sb && !(c->flags & TF_RECOVERY) && c->snd_una != c->snd_max &&
 	    SEQ_GEQ(c->snd_una, c->recover) &&
-	    (c->dupacks >= TCP_DUPTHRESH ||
+	    (c->dupacks >= sb->dupthresh ||
 	     SEQ_GT(tcp_sb_lost_edge(sb, c->snd_una, c->mss), c->snd_una)))
 		sack_enter(c, sb);
 	/* Window update (RFC 9293 3.10.7.4, the SND.WL1/WL2 rule). */

@@ -87,6 +87,10 @@ enum tcp_state {
 /* tcp_conn.lr: loss-recovery state beyond TF_RECOVERY */
 #define LR_PTO     0x01 /* rto_at is a tail-loss probe timeout (RFC 8985 7), not an RTO */
 #define LR_TLP_OUT 0x02 /* a probe is in flight: [tlp_seq, tlp_end) */
+/* Bits 4-5: reordering level r, raised by each recovery proved spurious (RFC 3522); DupThresh
+ * is TCP_DUPTHRESH << r (3, 6, 12, 24), as Linux raises tp->reordering. */
+#define LR_REORD_SHIFT 4
+#define LR_REORD_MASK  0x30
 
 /* tcp_conn.ev: pending application events, delivered in this order */
 #define TEV_OPEN     0x01
@@ -117,9 +121,13 @@ struct tcp_sackboard {
 	uint8_t n;         /* ranges in blk */
 	uint8_t rec;       /* RFC 6675 recovery in progress (TF_RECOVERY too) */
 	uint8_t rescued;   /* the rescue retransmission (NextSeg rule 4) was sent */
+	uint8_t undo;      /* 1: Eifel check pending for undo_seq; 2: the response was undone */
+	uint8_t dupthresh; /* DupThresh for this connection (raised by reordering, see LR_REORD) */
 	uint32_t high_rxt; /* HighRxt, exclusive: [SND.UNA, high_rxt) holes were retransmitted */
 	uint32_t lost_to;  /* TLP/RACK: every unSACKed byte below this is lost */
 	uint32_t rxt_mark; /* HighData when the latest retransmission left (RACK-style check) */
+	uint32_t undo_seq, undo_tsval;     /* the first retransmission: its sequence and TSval */
+	uint32_t undo_cwnd, undo_ssthresh; /* before the recovery cut them */
 	uint32_t blk[TCP_SB_BLOCKS][2];
 };
 

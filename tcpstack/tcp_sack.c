@@ -101,7 +101,7 @@ tcp_sb_trim(struct tcp_sackboard *sb, uint32_t una)
 	sb->n = (uint8_t)k;
 }
 
-/* IsLost() as a boundary: an unSACKed byte is lost when DupThresh ranges, or more than
+/* IsLost() as a boundary: an unSACKed byte is lost when DupThresh ranges (sb->dupthresh), or more than
  * (DupThresh - 1) * SMSS bytes, are SACKed above it. Both counts grow as the byte gets lower,
  * so every unSACKed byte below the returned edge is lost and none above it (RFC 6675 4). A
  * tail-loss probe that was SACKed moves the edge up to itself (lost_to: RFC 8985's time rule,
@@ -113,7 +113,7 @@ tcp_sb_lost_edge(const struct tcp_sackboard *sb, uint32_t una, uint32_t mss)
 
 	for (unsigned int i = sb->n, cnt = 1; i-- > 0; cnt++) {
 		bytes += sb->blk[i][1] - sb->blk[i][0];
-		if (cnt >= TCP_DUPTHRESH || bytes > (TCP_DUPTHRESH - 1) * mss) {
+		if (cnt >= sb->dupthresh || bytes > (sb->dupthresh - 1u) * mss) {
 			edge = sb->blk[i][0];
 			break;
 		}
