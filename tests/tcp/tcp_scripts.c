@@ -1474,6 +1474,61 @@ sack_lost_retransmission(void)
 	abort_at(a, 3001);
 }
 
+/* RFC 3522: the segment "lost" was only late. The ACK that covers the retransmission echoes
+ * the original's TSval, older than the retransmission's: cwnd and ssthresh come back, and
+ * DupThresh doubles for the connection (reordering), capped at half the flight. */
+static void
+sack_spurious_undo(void)
+{
+	struct app_conn *a;
+	uint32_t t_rxt;
+
+	h_peer_arp();
+	IN(.flags = SYN, .seq = 0, .win = 65535, .mss = 1012, .sackok = 1, .tsval = 1);
+	OUT(.flags = SYN | ACK, .seq = 0, .ack = 1, .sackok = 1);
+	AT(100);
+	IN(.flags = ACK, .seq = 1, .ack = 1, .tsval = 2, .tsecr = 0);
+	a = &H.conns[0];
+	CHECKH_EQ(a->c->mss, 1000); /* 1012 less the timestamps option */
+	h_send(a, 6000);
+	AT(100);
+	for (uint32_t i = 0; i < 6; i++)
+		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	AT(110);
+	IN(.ack = 1001, .tsval = 3, .tsecr = 0);
+	IN(.ack = 1001, .sack = {{2001, 3001}}, .tsval = 3, .tsecr = 0);
+	IN(.ack = 1001, .sack = {{2001, 4001}}, .tsval = 3, .tsecr = 0);
+	IN(.ack = 1001, .sack = {{2001, 5001}}, .tsval = 3, .tsecr = 0);
+	OUT(.seq = 1001, .len = 1000);
+	NONE();
+	t_rxt = (uint32_t)(H.now_us / 1000) + a->c->iss; /* the retransmission's TSval */
+	CHECKH_EQ(a->c->cwnd, 2500);
+	AT(120);
+	IN(.ack = 6001, .tsval = 4, .tsecr = t_rxt - 10); /* the original's echo */
+	CHECKH_EQ(ST->recoveries_undone, 1);
+	CHECKH_EQ(a->c->cwnd, 11000);
+	CHECKH_EQ(a->c->ssthresh, UINT32_MAX);
+	CHECKH_EQ((a->c->lr & LR_REORD_MASK) >> LR_REORD_SHIFT, 1);
+	/* A real loss next: the retransmission's own echo does not undo. */
+	h_send(a, 8000);
+	AT(120);
+	for (uint32_t i = 0; i < 8; i++)
+		OUT(.seq = 6001 + 1000 * i, .len = 1000);
+	AT(130);
+	IN(.ack = 6001, .sack = {{7001, 8001}}, .tsval = 5, .tsecr = 0);
+	IN(.ack = 6001, .sack = {{7001, 9001}}, .tsval = 5, .tsecr = 0);
+	IN(.ack = 6001, .sack = {{7001, 10001}}, .tsval = 5, .tsecr = 0);
+	NONE(); /* DupThresh is 6 now, capped at half the 8-segment flight: 4 */
+	IN(.ack = 6001, .sack = {{7001, 11001}}, .tsval = 5, .tsecr = 0);
+	OUT(.seq = 6001, .len = 1000);
+	t_rxt = (uint32_t)(H.now_us / 1000) + a->c->iss;
+	AT(140);
+	IN(.ack = 14001, .tsval = 6, .tsecr = t_rxt);
+	CHECKH_EQ(ST->recoveries_undone, 1);
+	CHECKH_EQ(a->c->cwnd, 4000); /* ssthresh: half the 8000 flight */
+	abort_at(a, 150);
+}
+
 /* RFC 6675 5.1 / RFC 2018 8: an RTO ends recovery and forgets the SACKed ranges, so going back
  * N resends 1001-2001 too; ranges SACKed after the RTO are skipped. Also the probe before it. */
 static void
@@ -1828,6 +1883,7 @@ main(int argc, char **argv)
 	SCRIPT(sack_recovery_two_holes, 0);
 	SCRIPT(sack_pipe_limit, 0);
 	SCRIPT(sack_lost_retransmission, 0);
+	SCRIPT(sack_spurious_undo, 0);
 	SCRIPT(sack_rto_clears_scoreboard, 0);
 	SCRIPT(tail_loss_probe, 0);
 	SCRIPT(limited_transmit, 0);
