@@ -436,6 +436,14 @@ tl_log "slowloris: $s_n of 200 idle connections closed, after $s_first..$s_last 
 [ "$s_n" = 200 ] && awk -v a="$s_first" -v b="$s_last" -v t=$ct 'BEGIN { exit !(a >= t - 0.5 && b <= t + 2.5) }' &&
 	tl_ok "connect_timeout: 200 connections without CONNECT closed at $ct s (not before $ct - 0.5, all by $ct + 2.5)" ||
 	tl_fail "connect_timeout closes connections without CONNECT" "$(cat "$TL_DIR/slowloris.out")"
+# the same counters through tachyonctl (tachyond's stats, summed over the lcores)
+secstats() {
+	"$ctl" -c "$TL_DIR/limits.conf" --json stats 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+c = json.load(sys.stdin)["counters"]
+print(*(c.get("sec." + k) for k in ("conn_limit_refused", "listener_limit_refused", "pub_rate_exceeded")))' 2>/dev/null
+}
+expect "limit trips in tachyonctl --json stats (sec.conn_limit_refused, listener, pub_rate)" "2 2 2" secstats
 tl_check "limits tachyond stops cleanly" tl_dp_stop
 lines=$(grep 'limits: ' "$TL_DIR/tachyond.log")
 printf '%s\n' "$lines" | sed 's/^/# /'
