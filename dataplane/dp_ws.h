@@ -8,7 +8,7 @@
  *   violation answered with a close frame and a graceful close
  *   MQTT output -> dp_ws_send: one binary frame per call, sized to what TCP takes
  *
- * Per connection: one struct dp_ws_conn (~400 B) allocated at accept and freed at close, plus
+ * Per connection: one struct dp_ws_conn (~460 B) allocated at accept and freed at close, plus
  * the request buffer during the handshake; nothing per packet. TLS under WebSocket (wss) needs a
  * listener protocol the config does not have yet; the layer sends through TCP only.
  */
