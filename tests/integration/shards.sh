@@ -4,40 +4,17 @@
 # a retained message is found by wildcard subscribers on both shards, a 5,000-message QoS 1
 # stream reaches subscribers on both shards intact, a client id connecting on one shard takes
 # over its connection on the other, persistent sessions (3.1.1 and v5) follow their client from
-# lcore to lcore with the messages queued while offline, and tachyond exits 0 with every mbuf
-# back.
+# lcore to lcore with the messages queued while offline, a $share group with members on both
+# lcores is balanced over shards then members, and tachyond exits 0 with every mbuf back.
 # Usage: shards.sh PATH/TO/tachyond [PATH/TO/tachyonctl]
-# Budget: about 15 s here; the timeout allows for a slow machine.
+# Budget: about 30 s here; the timeout allows for a slow machine.
 set -u
 . "$(dirname "$0")/../lib/tachyon.sh"
 tl_init "$1"
 ctl=${2:-$(dirname "$1")/../control/tachyonctl}
 N=20 # subscribers (each its own connection and source port)
 
-# tl_dp_start runs one lcore; this is the same start with two lcores and two queue pairs.
-dp_start2() {
-	: >"$TL_DIR/tachyond.log"
-	"$TL_DP_BIN" -l 0-1 --no-huge -m 512 --no-pci --no-shconf --file-prefix="$TL_PREFIX" \
-		--log-level=lib.eal:warning --vdev="net_af_packet0,iface=$TL_IF_DP,qpairs=2" -- \
-		--ip "$TL_DP_IP" --netmask 255.255.255.0 --idle adaptive --mbufs 8191 --max-queued 20000 \
-		--ctl-socket "$TL_DIR/tachyond.sock" >>"$TL_DIR/tachyond.log" 2>&1 &
-	TL_DP_PID=$!
-	# tail exits with tachyond (--pid), grep at the ready line; 30 s at most
-	timeout 30 tail -n +1 --pid="$TL_DP_PID" -f "$TL_DIR/tachyond.log" |
-		grep -q -m1 '^tachyond: ready.*lcores 0 1,' && return 0
-	sed 's/^/#   /' "$TL_DIR/tachyond.log"
-	return 1
-}
-
-# Per-lcore value of a counter from `tachyonctl --json stats`: "lcore=value" lines.
-lcore_counter() {
-	"$ctl" -d "$TL_DIR/tachyond.sock" --json stats 2>/dev/null |
-		/usr/bin/python3 -c '
-import json, sys
-key = sys.argv[1]
-for e in json.load(sys.stdin)["lcores"]:
-    print("%d=%d" % (e["lcore"], e["counters"][key]))' "$1"
-}
+. "$(dirname "$0")/stress_lib.sh"
 
 tl_check "namespace and veth pair up" tl_net_up
 tl_check "tachyond ready with 2 lcores (qpairs=2)" dp_start2
