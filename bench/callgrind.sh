@@ -7,8 +7,8 @@
 # REPLAY_BINARY is an in-process replay: it sets up a broker and its clients, then calls
 # FUNCTION (default replay_run) to push the workload through without a network, and prints a
 # line "messages N" with the deliveries it made (and "expected E" when it knows: N != E fails).
-# Only FUNCTION and what it calls are counted
-# (--toggle-collect), so set-up and tear-down are left out. Output: one JSON line on stdout
+# Only FUNCTION and what it calls are counted (--toggle-collect), so set-up and tear-down are
+# left out. Output: one JSON line on stdout
 #   {"label":..., "instructions":I, "messages":N, "expected":E, "instructions_per_message":I/N}
 # and a human line on stderr (E is 0 when the replay does not say). Replays:
 #   BUILD/bench/replay-mqtt fanout|pairs ...                  the MQTT core alone (replay_run)
@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 if [ $# -lt 1 ]; then
-	sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2
 	exit 2
 fi
 command -v valgrind >/dev/null || { echo "callgrind.sh: valgrind not installed" >&2; exit 1; }
