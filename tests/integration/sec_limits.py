@@ -22,6 +22,9 @@ broker did not answer at all. Every wait is bounded (sockets time out after 10 s
                                 CONNACK code of a 3.1.1 CONNECT with keep-alive 0
   levels HOST PORT TOPIC        v5: SUBACK code of filter TOPIC, PUBACK code of a QoS 1 PUBLISH
                                 to TOPIC: prints "SUBACK PUBACK"
+  bigpacket HOST PORT VER SIZE  a QoS 0 PUBLISH with SIZE payload bytes, then a PINGREQ: prints
+                                "open", the DISCONNECT reason (v5) or "closed"
+  subs HOST PORT VER N          one SUBSCRIBE of N QoS 1 filters: prints the SUBACK codes
   slowloris HOST PORT SRC N SECS  N TCP connections from SRC that never send a byte: prints
                                 "CLOSED FIRST LAST": how many the broker closed within SECS,
                                 and the seconds after the handshake of the first and last close
@@ -242,6 +245,32 @@ def cmd_levels(host, port, topic):
     print(suback, puback)
 
 
+def cmd_bigpacket(host, port, ver, size):
+    s, body = open_conn(host, port, ver, 'big-%d' % ver)
+    try:
+        s.sendall(publish_pkt(ver, 'anon/big', 0, 0, b'x' * size) + b'\xc0\x00')
+        while True:
+            t, body = read_packet(s)
+            if t == 0xd0:
+                print('open')
+                return
+            if t == 0xe0:
+                print(body[0] if body else 0)
+                return
+    except (EOFError, ConnectionResetError, BrokenPipeError):
+        print('closed')
+
+
+def cmd_subs(host, port, ver, n):
+    s, body = open_conn(host, port, ver, 'subs-%d' % ver)
+    filters = b''.join(s16(b'anon/s/%d' % i) + b'\x01' for i in range(n))
+    s.sendall(packet(0x82, (3).to_bytes(2, 'big') + (b'\x00' if ver == 5 else b'') + filters))
+    t, body = read_packet(s)
+    codes = body[3 + body[2]:] if ver == 5 else body[2:]
+    print(' '.join(str(c) for c in codes) if t == 0x90 else 'no suback')
+    s.close()
+
+
 def cmd_slowloris(host, port, src, n, secs):
     socks, opened = [], {}
     for _ in range(n):
@@ -288,6 +317,10 @@ def main():
             cmd_keepalive(host, int(a[0]))
         elif op == 'levels':
             cmd_levels(host, int(a[0]), a[1])
+        elif op == 'bigpacket':
+            cmd_bigpacket(host, int(a[0]), int(a[1]), int(a[2]))
+        elif op == 'subs':
+            cmd_subs(host, int(a[0]), int(a[1]), int(a[2]))
         elif op == 'slowloris':
             cmd_slowloris(host, int(a[0]), a[1], int(a[2]), float(a[3]))
         else:

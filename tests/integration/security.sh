@@ -356,6 +356,9 @@ control_socket $TL_DIR/limctl.sock
 metrics_listen 127.0.0.1:0
 sys_interval 0
 max_connections 6
+max_packet_size 1K
+max_subscriptions 3
+max_topic_length 64
 max_inflight_messages 4
 max_queued_messages 6
 max_keepalive 60
@@ -376,6 +379,16 @@ tl_check "tachyond ready with the limits configuration" tl_dp_start --config "$T
 lim slowloris "$H" 1883 "$A2" 200 $((ct + 4)) >"$TL_DIR/slowloris.out" 2>&1 &
 slow_pid=$!
 t_slow=$(date +%s%N)
+# The broker's limit counters, summed over the lcores (tachyonctl asks tachyond when
+# tachyon-control is not running): their increase over the tests below is checked at the end.
+mkeys="errors_0x93 errors_0x95 errors_0x96 subscriptions_refused topics_refused keepalive_adjusted"
+mstats() {
+	"$ctl" -c "$TL_DIR/limits.conf" --json stats 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+c = json.load(sys.stdin)["counters"]
+print(*(c.get("mqtt." + k) for k in sys.argv[1:]))' $mkeys 2>/dev/null
+}
+m0=$(mstats)
 sleep 1
 expect "keep-alive bounds: v5 keep-alive 0 -> Server Keep Alive 60, 30 kept, 3.1.1 keep-alive 0 -> CONNACK 2" \
 	"60 none 2" lim keepalive "$H" 1883
@@ -416,10 +429,19 @@ for _ in $(seq 30); do # stats are refreshed every 100 ms
 done
 [ -n "$q0" ] && [ -n "$q1" ] && [ "$((q1 - q0))" = 10 ] && tl_ok "queue overflow counted: mqtt.dropped_queue_full +10 (tachyonctl --json stats)" ||
 	tl_fail "queue overflow counted" "dropped_queue_full before '$q0' after '$q1'"
+expect "max_packet_size 1K: v5 PUBLISH of 2000 bytes -> DISCONNECT 0x95" 149 lim bigpacket "$H" 1883 5 2000
+expect "max_packet_size 1K: 3.1.1 PUBLISH of 2000 bytes -> closed" closed lim bigpacket "$H" 1883 4 2000
+expect "max_packet_size 1K: a 900-byte PUBLISH passes" open lim bigpacket "$H" 1883 5 900
+expect "max_subscriptions 3: v5 4th filter -> SUBACK 0x97" "1 1 1 151" lim subs "$H" 1883 5 4
+expect "max_subscriptions 3: 3.1.1 4th filter -> SUBACK 0x80" "1 1 1 128" lim subs "$H" 1883 4 4
+expect "max_topic_length 64: 65 bytes -> SUBACK 0x8F, PUBACK 0x90" "143 144" \
+	lim levels "$H" 1883 "$(printf 'x%.0s' $(seq 65))"
 # The broker enforces max_topic_levels once tachyond hands it over (dp_ctl_mqtt_conf()).
+levels=0
 if grep -q 'max_topic_levels' "$top/dataplane/dp_ctl.c"; then
 	expect "max_topic_levels 4: 5 levels -> SUBACK 0x8F, PUBACK 0x90" "143 144" \
 		lim levels "$H" 1883 a/b/c/d/e
+	levels=2
 else
 	tl_ok "max_topic_levels 4 # SKIP dataplane/dp_ctl.c does not pass max_topic_levels to the broker yet"
 fi
@@ -436,6 +458,15 @@ tl_log "slowloris: $s_n of 200 idle connections closed, after $s_first..$s_last 
 [ "$s_n" = 200 ] && awk -v a="$s_first" -v b="$s_last" -v t=$ct 'BEGIN { exit !(a >= t - 0.5 && b <= t + 2.5) }' &&
 	tl_ok "connect_timeout: 200 connections without CONNECT closed at $ct s (not before $ct - 0.5, all by $ct + 2.5)" ||
 	tl_fail "connect_timeout closes connections without CONNECT" "$(cat "$TL_DIR/slowloris.out")"
+# the broker's counters: receive maximum 1, packet size 2 (v5 and 3.1.1), publish rate 2,
+# subscriptions 2, topics 2 (+2 with levels), keep-alive adjusted 1
+m1=$(mstats)
+want="1 2 2 2 $((2 + levels)) 1"
+delta=$(awk -v a="$m0" -v b="$m1" 'BEGIN { n = split(a, x, " "); split(b, y, " ")
+	for (i = 1; i <= n; i++) printf "%s%d", (i > 1 ? " " : ""), y[i] - x[i] }')
+[ -n "$m0" ] && [ "$delta" = "$want" ] &&
+	tl_ok "broker limit counters (mqtt.$(sed 's/ /, /g' <<<"$mkeys")) rose by $delta" ||
+	tl_fail "broker limit counters" "$mkeys: want +$want, got +$delta (before '$m0', after '$m1')"
 # the same counters through tachyonctl (tachyond's stats, summed over the lcores)
 secstats() {
 	"$ctl" -c "$TL_DIR/limits.conf" --json stats 2>/dev/null | /usr/bin/python3 -c '
