@@ -92,11 +92,12 @@ ip -n "$NS" link set "$IF_NS" up
 # The last CPU: CPU 0 takes most interrupts. --in-memory: hugepages are used, but no file is
 # left in /dev/hugepages or /var/run/dpdk. --no-pci: the demo's port is the veth; the machine's
 # own NICs stay with the kernel. Adaptive idle: a quiet broker sleeps, so the clients in the
-# namespace get the CPU on small machines.
+# namespace get the CPU on small machines. framecnt=4096: the default 512-frame RX ring overflows
+# with the clients' ACKs while a large fan-out is being sent (docs/benchmarks.md).
 # LCORES=n: the last n CPUs, one polling lcore (queue pair, TCP stack, broker shard) each.
 cpu=$(($(nproc) - lcores))-$(($(nproc) - 1))
 "$build/dataplane/tachyond" -l "$cpu" --in-memory --no-pci --file-prefix=tachyon-demo \
-	--log-level=lib.eal:warning --vdev="net_af_packet0,iface=$IF_DP,qpairs=$lcores" -- \
+	--log-level=lib.eal:warning --vdev="net_af_packet0,iface=$IF_DP,qpairs=$lcores,framecnt=4096" -- \
 	--config "$conf" --ip "$DP_IP" --netmask 255.255.255.0 --idle adaptive &
 dp_pid=$!
 

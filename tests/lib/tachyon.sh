@@ -127,7 +127,7 @@ tl_dp_start() {
 	[[ " $* " == *" --config "* ]] && sock=()
 	: >"$TL_DIR/tachyond.log"
 	"$TL_DP_BIN" -l 0 --no-huge -m 512 --no-pci --no-shconf --file-prefix="$TL_PREFIX" \
-		--log-level=lib.eal:warning --vdev="net_af_packet0,iface=$TL_IF_DP" -- \
+		--log-level=lib.eal:warning --vdev="net_af_packet0,iface=$TL_IF_DP,framecnt=4096" -- \
 		--ip "$TL_DP_IP" --netmask 255.255.255.0 --idle adaptive --mbufs 8191 \
 		"${sock[@]}" "$@" >>"$TL_DIR/tachyond.log" 2>&1 &
 	TL_DP_PID=$!
