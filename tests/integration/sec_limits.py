@@ -145,23 +145,27 @@ def cmd_rate(host, port, src, n):
     print(ok, refused, other, v3)
 
 
+def outcome(s, data):
+    """Send data and a PINGREQ: "open" when the PINGRESP comes, else the DISCONNECT reason (v5)
+    or "closed"."""
+    try:
+        s.sendall(data + b'\xc0\x00')
+        while True:
+            t, body = read_packet(s)
+            if t == 0xd0:
+                return 'open'
+            if t == 0xe0:
+                return body[0] if body else 0
+    except (EOFError, ConnectionResetError, BrokenPipeError):
+        return 'closed'
+
+
 def cmd_pubrate(host, port, ver, n):
     s, body = open_conn(host, port, ver, 'pubrate-%d' % ver)
     if body[1] != 0:
         print('refused', body[1])
         return
-    try:
-        s.sendall(b''.join(publish_pkt(ver, 'anon/rate') for _ in range(n)) + b'\xc0\x00')
-        while True:
-            t, body = read_packet(s)
-            if t == 0xd0:
-                print('open')
-                return
-            if t == 0xe0:
-                print(body[0] if body else 0)
-                return
-    except (EOFError, ConnectionResetError, BrokenPipeError):
-        print('closed')
+    print(outcome(s, b''.join(publish_pkt(ver, 'anon/rate') for _ in range(n))))
 
 
 def cmd_recvmax(host, port):
@@ -247,18 +251,7 @@ def cmd_levels(host, port, topic):
 
 def cmd_bigpacket(host, port, ver, size):
     s, body = open_conn(host, port, ver, 'big-%d' % ver)
-    try:
-        s.sendall(publish_pkt(ver, 'anon/big', 0, 0, b'x' * size) + b'\xc0\x00')
-        while True:
-            t, body = read_packet(s)
-            if t == 0xd0:
-                print('open')
-                return
-            if t == 0xe0:
-                print(body[0] if body else 0)
-                return
-    except (EOFError, ConnectionResetError, BrokenPipeError):
-        print('closed')
+    print(outcome(s, publish_pkt(ver, 'anon/big', 0, 0, b'x' * size)))
 
 
 def cmd_subs(host, port, ver, n):
