@@ -262,6 +262,11 @@ dp_ws_send(struct dp_ws_conn *w, const void *buf, size_t len)
 	size_t space, n = len, hl;
 	ssize_t k;
 
+	/* After our close frame no data frame may follow (RFC 6455 5.5.1): what the broker still
+	 * holds is dropped as taken, so its graceful close completes instead of turning into a
+	 * reset on a send error. */
+	if (w->state == DP_WS_DONE)
+		return (ssize_t)len;
 	if (w->state != DP_WS_OPEN)
 		return -EPIPE;
 	if (len == 0)

@@ -376,6 +376,51 @@ def raw_large(host, ws_port, tcp_port):
         'got %d of 12' % len(subs[1].got))
 
 
+def raw_close_with_backlog(host, ws_port, tcp_port):
+    """A close frame from a client that stopped reading while the broker holds output: the
+    backlog, then the echoed close frame, then FIN (no reset)."""
+    topic = b'wsb/%d' % os.getpid()
+    s, _, _, rest = upgrade(host, ws_port)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    f = Frames(s, rest)
+    s.sendall(frame(2, mqtt_connect('wsb-sub')))
+    connack, _ = mqtt_stream(f)
+    s.sendall(frame(2, bytes([0x82, 5 + len(topic), 0, 1, 0, len(topic)]) + topic + b'\x01'))
+    suback, _ = mqtt_stream(f)
+    t = socket.create_connection((host, tcp_port), timeout=5)
+    t.sendall(mqtt_connect('wsb-pub'))
+    t.recv(4)
+    for i in range(40):  # 2 MB at QoS 1 towards a reader that has stopped: the broker holds some
+        body = struct.pack('!H', len(topic)) + topic + struct.pack('!H', i + 1) + b'z' * 50000
+        t.sendall(b'\x32' + bytes([(len(body) & 127) | 128, ((len(body) >> 7) & 127) | 128,
+                                   len(body) >> 14]) + body)
+    time.sleep(1)
+    s.sendall(frame(8, b'\x03\xe8'))
+    data_frames, close, how = 0, None, 'quiet'
+    end = time.time() + 20
+    while time.time() < end:
+        got = f.next(max(0.1, end - time.time()))
+        if got is None:
+            break
+        if got[1] == 8:
+            close = got[2]
+            break
+        data_frames += 1
+    if close is not None:
+        s.settimeout(5)
+        try:
+            how = 'fin' if s.recv(4096) == b'' else 'data after close'
+        except ConnectionResetError:
+            how = 'reset'
+        except socket.timeout:
+            how = 'no fin'
+    tap(connack == b'\x20\x02\x00\x00' and suback[:1] == b'\x90' and data_frames > 0 and
+        close == b'\x03\xe8' and how == 'fin', 'close frame behind a backlog: data, the echoed close, then FIN',
+        'data frames %d, close %r, then %s' % (data_frames, close, how))
+    t.close()
+    s.close()
+
+
 def run_raw(host, ws_port, tcp_port):
     raw_upgrade_headers(host, ws_port)
     raw_across_frames(host, ws_port)
@@ -389,6 +434,7 @@ def run_raw(host, ws_port, tcp_port):
                      version='8')
     raw_close_and_will(host, ws_port, tcp_port)
     raw_large(host, ws_port, tcp_port)
+    raw_close_with_backlog(host, ws_port, tcp_port)
 
 
 def main():
