@@ -184,8 +184,9 @@ mqtt_ws_parse_request(const uint8_t *buf, size_t len, struct mqtt_ws_request *re
 
 	memset(req, 0, sizeof(*req));
 	/* Not even the start of a GET (an MQTT client on the wrong port, say): refuse now. */
-	if (memcmp(buf, "GET ", len < 4 ? len : 4) != 0)
-		return fail(req, 400);
+	for (size_t i = 0; i < 4 && i < len; i++)
+		if (buf[i] != (uint8_t) "GET "[i])
+			return fail(req, 400);
 	for (size_t i = 3; i < scan; i++)
 		if (buf[i] == '\n' && buf[i - 1] == '\r' && buf[i - 2] == '\n' &&
 		    buf[i - 3] == '\r') {
@@ -544,7 +545,8 @@ mqtt_ws_close_frame(uint16_t code, const char *reason, uint8_t *out, size_t cap)
 	if (code) {
 		out[h] = (uint8_t)(code >> 8);
 		out[h + 1] = (uint8_t)code;
-		memcpy(out + h + 2, reason, rl);
+		if (rl > 0)
+			memcpy(out + h + 2, reason, rl);
 	}
 	return (ssize_t)(h + pl);
 }

@@ -227,7 +227,8 @@ run(struct mqtt_ws_dec *d, const uint8_t *in, size_t len, size_t step, size_t ca
 			res->events[res->n_events++] = r.event;
 			res->code = r.close_code;
 			res->ctl_len = r.ctl_len;
-			memcpy(res->ctl, r.ctl, r.ctl_len);
+			if (r.ctl_len > 0)
+				memcpy(res->ctl, r.ctl, r.ctl_len);
 		}
 		if (res->rc < 0)
 			return;
