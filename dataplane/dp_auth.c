@@ -484,7 +484,8 @@ dp_auth_login(struct dp_sec_lcore *sl, struct dp_sec_conn *s, const uint8_t *cli
 /* Limits first (cheap, and a full broker hashes no passwords), then the login; a connection
  * accepted or parked holds its max_connections slot until it closes. The broker may run the
  * hook again for the same CONNECT (a client id whose home is another shard is answered once
- * that shard has replied): a connection that holds its slot is not checked against it again. */
+ * that shard has replied): a connection admitted by the first run is admitted again without
+ * a second count, limit check or login. */
 static int
 dp_auth_connect(void *ctx, struct mqtt_conn *c, const uint8_t *client_id, size_t cid_len,
                 const uint8_t *user, size_t user_len, const uint8_t *pass, size_t pass_len)
@@ -493,6 +494,8 @@ dp_auth_connect(void *ctx, struct mqtt_conn *c, const uint8_t *client_id, size_t
 	struct dp_sec_conn *s = dp_auth_conn(c);
 	int rc;
 
+	if (s->counted && !s->parked)
+		return 0;
 	s->connect_seen = 1;
 	rc = s->counted ? 0 : dp_limits_connect(sl, s);
 	if (rc == 0)
