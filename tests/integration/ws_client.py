@@ -118,13 +118,21 @@ KEY = base64.b64encode(os.urandom(16)).decode()
 GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 
 
-def upgrade(host, port, proto='mqtt', version='13', key=KEY):
+def upgrade(host, port, proto='mqtt', version='13', key=KEY, chunks=1, after=b''):
+    """Send the upgrade request (in `chunks` pieces 50 ms apart, followed in the last one by
+    `after`), read the reply's head: (socket, status line, headers, bytes after the head)."""
     s = socket.create_connection((host, port), timeout=5)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     req = ('GET /mqtt HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
            'Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: %s\r\n' % (host, port, key, version))
     if proto:
         req += 'Sec-WebSocket-Protocol: %s\r\n' % proto
-    s.sendall((req + '\r\n').encode())
+    data = (req + '\r\n').encode()
+    step = -(-len(data) // chunks)
+    for i in range(0, len(data), step):
+        if i:
+            time.sleep(0.05)
+        s.sendall(data[i:i + step] + (after if i + step >= len(data) else b''))
     buf = b''
     while b'\r\n\r\n' not in buf:
         d = s.recv(4096)
@@ -247,6 +255,19 @@ def raw_upgrade_headers(host, port):
     tap(h.get('sec-websocket-accept') == want, 'upgrade: Sec-WebSocket-Accept (RFC 6455 4.2.2)',
         '%s != %s' % (h.get('sec-websocket-accept'), want))
     tap(h.get('sec-websocket-protocol') == 'mqtt', 'MQTT-6.0.0-4: subprotocol mqtt selected', h)
+    s.close()
+
+
+def raw_handshake_pieces(host, port):
+    """The request in three segments; then a request with CONNECT right behind it."""
+    s, status, h, _ = upgrade(host, port, chunks=3)
+    tap(status.startswith('HTTP/1.1 101 ') and h.get('sec-websocket-protocol') == 'mqtt',
+        'upgrade: a request in three segments', status)
+    s.close()
+    s, status, _, rest = upgrade(host, port, after=frame(2, mqtt_connect('ws-raw-pipelined')))
+    data, bad = mqtt_stream(Frames(s, rest))
+    tap(status.startswith('HTTP/1.1 101 ') and data == b'\x20\x02\x00\x00',
+        'upgrade: CONNECT in the request\'s segment gets CONNACK', '%s %r %r' % (status, data, bad))
     s.close()
 
 
@@ -423,6 +444,7 @@ def raw_close_with_backlog(host, ws_port, tcp_port):
 
 def run_raw(host, ws_port, tcp_port):
     raw_upgrade_headers(host, ws_port)
+    raw_handshake_pieces(host, ws_port)
     raw_across_frames(host, ws_port)
     raw_refused(host, ws_port, 'MQTT-6.0.0-1: a text frame closes with 1003',
                 frame(1, b'\xc0\x00'), 1003)
