@@ -292,15 +292,19 @@ static const struct command commands[] = {
          "clients.list", NULL, 0, 1, 1, print_list},
         {"clients show", "CLIENT_ID", "One client's connection and session.", "clients.show",
          "client_id", 1, 1, 0, print_item},
-        {"clients kick", "CLIENT_ID", "Disconnect a client (its session stays).", "clients.kick",
-         "client_id", 1, 0, 0, print_done},
+        {"clients kick", "CLIENT_ID",
+         "Disconnect a client: v5 DISCONNECT 0x98 (administrative action), 3.x closed; its will is "
+         "published, its session stays.",
+         "clients.kick", "client_id", 1, 0, 0, print_done},
         {"sessions list", "[--limit N]",
          "Sessions, online and offline: expiry interval, seconds left while offline, messages in "
          "flight and queued.",
          "sessions.list", NULL, 0, 1, 1, print_list},
         {"sessions show", "CLIENT_ID", "One session.", "sessions.show", "client_id", 1, 1, 0,
          print_item},
-        {"sessions drop", "CLIENT_ID", "Delete a session (disconnecting its client).",
+        {"sessions drop", "CLIENT_ID",
+         "End a session: its client is disconnected (v5: 0x98), its subscriptions and queued "
+         "messages freed.",
          "sessions.drop", "client_id", 1, 0, 0, print_done},
         {"subscriptions list", "[FILTER] [--client-id ID] [--limit N]",
          "Subscriptions (client, filter, QoS, options), optionally those whose filter FILTER "
@@ -377,8 +381,8 @@ command_help(const struct command *c, FILE *out)
 	fprintf(out, "usage: tachyonctl [--json] %s %s\n\n", c->words, c->args);
 	wrap(out, c->help, 0, 100);
 	if (c->list)
-		fprintf(out,
-		        "\n  --limit N   at most N items per lcore (1..10000, default 1000)\n");
+		fprintf(out, "\n  --limit N        at most N items per lcore (1..10000, default "
+		             "1000)\n");
 	if (!strcmp(c->wire, "subscriptions.list"))
 		fprintf(out, "  --client-id ID   only the subscriptions of client ID\n");
 	if (!c->readonly)
