@@ -313,6 +313,20 @@ assert re.search(r'^tachyon_ring_entries\{lcore="\d+"\} \d+$', body, re.M)
 assert re.search(r'^tachyon_limit_trips_total\{lcore="\d+",limit="max_connections"\} \d+$', body, re.M)
 PY
 
+	# DPDK telemetry (what dpdk-telemetry.py shows): /tachyon/stats over tachyond's socket
+	tl_check "$p: DPDK telemetry /tachyon/stats has the counters (reason 0x98, ring entries)" $PY - "/var/run/dpdk/$TL_PREFIX/dpdk_telemetry.v2" "$lcores" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+json.loads(s.recv(1 << 16))  # the greeting
+s.send(b"/tachyon/stats")
+st = json.loads(s.recv(1 << 20))["/tachyon/stats"]
+s.send(b"/tachyon/lcores")
+lc = json.loads(s.recv(1 << 16))["/tachyon/lcores"]
+assert len(lc) == int(sys.argv[2]), lc
+assert st["mqtt_errors_0x98"] >= 2 and "ring_in_use" in st and st["sec_logins_ok"] >= 7, st
+PY
+
 	# retained: 3 topics, delete one, a new subscriber gets nothing for it
 	for i in 1 2 3; do tl_ns mosquitto_pub -h "$TL_DP_IP" -t "$p/r/$i" -r -m "$(printf 'x%.0s' $(seq $((i * 10))))"; done
 	tj "$p: retained list '$p/r/#'" "$TL_DIR/rl.json" retained list "'$p/r/#'"
