@@ -9,6 +9,7 @@
  * No lock, no allocation and no syscall on this path; the adaptive idle policy sleeps only
  * after the loop has found nothing to do for a while.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,6 +21,8 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+
+#include <jemalloc/jemalloc.h>
 
 #include "dataplane/dp_ctl.h"
 #include "dp_pvt.h"
@@ -51,6 +54,140 @@ dp_clock_us(void)
 	if (unlikely(dp_tsc_mult == 0))
 		dp_tsc_mult = ((uint64_t)1000000 << 32) / rte_get_tsc_hz();
 	return (uint64_t)(((unsigned __int128)rte_get_tsc_cycles() * dp_tsc_mult) >> 32);
+}
+
+/* Broker memory from per-lcore jemalloc arenas (issue 5). Each lcore gets its own arena
+ * (arenas.create) and tcache (tcache.create) at start, installed as the broker's allocator
+ * (mqtt_set_thread_allocator) on its thread and around its broker's creation and destruction on
+ * the main thread: no two lcores contend on an arena lock, and what one lcore frees stays in its
+ * own tcache. Memory another lcore owns comes back to it through the rings (message references,
+ * session transfer messages), so the fast path never frees into another arena; dallocx would
+ * still be correct if it did (jemalloc finds a pointer's arena), it is only slower.
+ *
+ * jemalloc is opened with dlopen so that tachyond needs no link-time change (dataplane/meson.build
+ * links no jemalloc yet): RTLD_LOCAL keeps glibc's malloc for everything else. Without the
+ * library every allocation stays on malloc, as before. */
+static struct {
+	void *(*mallocx)(size_t size, int flags);
+	void *(*rallocx)(void *p, size_t size, int flags);
+	void (*dallocx)(void *p, int flags);
+	int (*mallctl)(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
+	int tried, ok;
+} dp_je;
+
+static int
+dp_mem_open(void)
+{
+	void *h;
+
+	if (dp_je.tried)
+		return dp_je.ok;
+	dp_je.tried = 1;
+	h = dlopen("libjemalloc.so.2", RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL) {
+		fprintf(stderr, "tachyond: no jemalloc (%s): broker memory from malloc\n",
+		        dlerror());
+		return 0;
+	}
+	dp_je.mallocx = (void *(*)(size_t, int))dlsym(h, "mallocx");
+	dp_je.rallocx = (void *(*)(void *, size_t, int))dlsym(h, "rallocx");
+	dp_je.dallocx = (void (*)(void *, int))dlsym(h, "dallocx");
+	dp_je.mallctl =
+	        (int (*)(const char *, void *, size_t *, void *, size_t))dlsym(h, "mallctl");
+	dp_je.ok = dp_je.mallocx && dp_je.rallocx && dp_je.dallocx && dp_je.mallctl;
+	return dp_je.ok;
+}
+
+static int
+dp_mem_flags(const struct dp_lcore *ls)
+{
+	return MALLOCX_ARENA(ls->mem_arena) | MALLOCX_TCACHE(ls->mem_tcache);
+}
+
+static void *
+dp_mem_alloc(void *ctx, size_t size, int zero)
+{
+	/* mallocx(0) is undefined */
+	return dp_je.mallocx(size ? size : 1, dp_mem_flags(ctx) | (zero ? MALLOCX_ZERO : 0));
+}
+
+static void *
+dp_mem_realloc(void *ctx, void *p, size_t size)
+{
+	if (p == NULL)
+		return dp_mem_alloc(ctx, size, 0);
+	return dp_je.rallocx(p, size ? size : 1, dp_mem_flags(ctx));
+}
+
+static void
+dp_mem_free(void *ctx, void *p)
+{
+	if (p != NULL)
+		dp_je.dallocx(p, dp_mem_flags(ctx));
+}
+
+/* After an lcore's tcache is gone (exit): frees of what is still referenced, from any thread. */
+static void *
+dp_mem_exit_alloc(void *ctx, size_t size, int zero)
+{
+	RTE_SET_USED(ctx);
+	return dp_je.mallocx(size ? size : 1, MALLOCX_TCACHE_NONE | (zero ? MALLOCX_ZERO : 0));
+}
+
+static void *
+dp_mem_exit_realloc(void *ctx, void *p, size_t size)
+{
+	if (p == NULL)
+		return dp_mem_exit_alloc(ctx, size, 0);
+	return dp_je.rallocx(p, size ? size : 1, MALLOCX_TCACHE_NONE);
+}
+
+static void
+dp_mem_exit_free(void *ctx, void *p)
+{
+	RTE_SET_USED(ctx);
+	if (p != NULL)
+		dp_je.dallocx(p, MALLOCX_TCACHE_NONE);
+}
+
+static const struct mqtt_allocator dp_mem_exit = {dp_mem_exit_alloc, dp_mem_exit_realloc,
+                                                  dp_mem_exit_free, NULL};
+
+/* This lcore's arena and tcache; 0 also when jemalloc is absent (ls->mem.alloc stays NULL). */
+static int
+dp_mem_lcore_init(struct dp_lcore *ls)
+{
+	size_t sz = sizeof(unsigned int);
+
+	if (!dp_mem_open())
+		return 0;
+	if (dp_je.mallctl("arenas.create", &ls->mem_arena, &sz, NULL, 0) != 0)
+		return -ENOMEM;
+	sz = sizeof(unsigned int);
+	if (dp_je.mallctl("tcache.create", &ls->mem_tcache, &sz, NULL, 0) != 0)
+		return -ENOMEM;
+	ls->mem = (struct mqtt_allocator){dp_mem_alloc, dp_mem_realloc, dp_mem_free, ls};
+	printf("tachyond: lcore %u: broker memory from jemalloc arena %u\n", ls->lcore_id,
+	       ls->mem_arena);
+	return 0;
+}
+
+/* The calling thread allocates for ls's broker (NULL allocator when jemalloc is absent). */
+static void
+dp_mem_use(struct dp_lcore *ls)
+{
+	mqtt_set_thread_allocator(ls->mem.alloc ? &ls->mem : NULL);
+}
+
+static void
+dp_mem_lcore_fini(struct dp_lcore *ls)
+{
+	if (ls->mem.alloc == NULL)
+		return;
+	/* flush its cached objects back to the arenas; later frees bypass every tcache */
+	dp_je.mallctl("tcache.destroy", NULL, NULL, &ls->mem_tcache, sizeof(ls->mem_tcache));
+	ls->mem.alloc = NULL;
+	mqtt_set_thread_allocator(&dp_mem_exit);
 }
 
 /* tcpstack's transmit hook. af_packet may take fewer frames than offered when its kernel ring is
@@ -102,6 +239,10 @@ dp_lcore_init(struct dp_lcore *ls, const struct dp_conf *conf, unsigned int lcor
 		return ret;
 
 	mc.shard = queue_id;
+	ret = dp_mem_lcore_init(ls);
+	if (ret < 0)
+		return ret;
+	dp_mem_use(ls); /* the broker's memory from this lcore's arena from the start */
 	ls->broker = mqtt_broker_create(&mc, &dp_mqtt_ops);
 	if (ls->broker == NULL)
 		return -errno;
@@ -230,6 +371,7 @@ dp_lcore_main(void *arg)
 
 	ls->running = 1;
 	ls->sleep_us = DP_IDLE_SLEEP_MIN_US;
+	dp_mem_use(ls);
 	/* busy_tsc / total_tsc is the share of wall time spent on work: total includes naps. */
 	while (!dp_quit) {
 		/* The control thread's news: a quiescent-state report, pending shard requests, and
@@ -345,9 +487,11 @@ dp_lcore_fini(struct dp_lcore *ls)
 	}
 	dp_sec_lcore_fini(ls);
 	if (ls->broker != NULL) {
+		dp_mem_use(ls);
 		mqtt_broker_destroy(ls->broker);
 		ls->broker = NULL;
 	}
+	dp_mem_lcore_fini(ls);
 	rte_mempool_free(ls->conn_pool);
 	ls->conn_pool = NULL;
 	rte_free(ls->wheel);

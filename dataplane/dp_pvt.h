@@ -104,6 +104,9 @@ struct dp_lcore {
 	/* rings to and from the other shards (dp_shard.c); NULL for itself */
 	struct rte_ring *to[DP_MAX_SHARDS], *from[DP_MAX_SHARDS];
 	uint64_t steered, rx_steered, steer_dropped; /* frames sent to / received from owners */
+	/* broker memory: this lcore's jemalloc arena and tcache (dp_lcore.c) */
+	unsigned int mem_arena, mem_tcache;
+	struct mqtt_allocator mem;
 } __rte_cache_aligned;
 
 extern struct dp_lcore dp_lcores[RTE_MAX_LCORE];

@@ -86,6 +86,19 @@ struct mqtt_stats {
 	uint64_t shared_no_member; /* a shared delivery found no member of its group here any more */
 };
 
+/* Memory. Every broker allocation goes through the allocator set for the calling thread (none:
+ * malloc). The dataplane sets one per lcore that allocates from that lcore's jemalloc arena,
+ * on the lcore's thread and on the main thread around that shard's creation and destruction:
+ * memory must be freed by the allocator family that gave it, so a thread that touches a
+ * broker must have the same family set. Control path only; the per-call cost is one branch. */
+struct mqtt_allocator {
+	void *(*alloc)(void *ctx, size_t size, int zero);
+	void *(*realloc)(void *ctx, void *p, size_t size);
+	void (*free)(void *ctx, void *p);
+	void *ctx;
+};
+void mqtt_set_thread_allocator(const struct mqtt_allocator *a); /* NULL: malloc */
+
 void mqtt_broker_conf_defaults(struct mqtt_broker_conf *conf);
 struct mqtt_broker *mqtt_broker_create(const struct mqtt_broker_conf *conf,
 				       const struct mqtt_transport_ops *ops);

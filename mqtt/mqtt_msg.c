@@ -6,30 +6,50 @@
 #include "mqtt/mqtt_codec.h"
 #include "mqtt/mqtt_pvt.h"
 
-/* Memory: the one place to route allocations to a per-lcore arena later. */
+/* Memory: the one place where the broker's allocations meet the host's allocator (a per-lcore
+ * jemalloc arena in tachyond: dataplane/dp_lcore.c), chosen per thread. */
+
+static __thread const struct mqtt_allocator *mqtt_thread_alloc;
+
+void
+mqtt_set_thread_allocator(const struct mqtt_allocator *a)
+{
+	mqtt_thread_alloc = a;
+}
 
 void *
 mqtt_alloc(size_t size)
 {
-	return malloc(size);
+	const struct mqtt_allocator *a = mqtt_thread_alloc;
+
+	return a ? a->alloc(a->ctx, size, 0) : malloc(size);
 }
 
 void *
 mqtt_zalloc(size_t size)
 {
-	return calloc(1, size);
+	const struct mqtt_allocator *a = mqtt_thread_alloc;
+
+	return a ? a->alloc(a->ctx, size, 1) : calloc(1, size);
 }
 
 void *
 mqtt_realloc(void *p, size_t size)
 {
-	return realloc(p, size);
+	const struct mqtt_allocator *a = mqtt_thread_alloc;
+
+	return a ? a->realloc(a->ctx, p, size) : realloc(p, size);
 }
 
 void
 mqtt_free(void *p)
 {
-	free(p);
+	const struct mqtt_allocator *a = mqtt_thread_alloc;
+
+	if (a)
+		a->free(a->ctx, p);
+	else
+		free(p);
 }
 
 /* Messages: stored once, shared by every delivery. */

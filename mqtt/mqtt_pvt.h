@@ -12,8 +12,8 @@
 
 #include "mqtt/mqtt.h"
 
-/* ---- memory: every broker allocation goes through these two, so the dataplane can later route
- * them to a per-lcore jemalloc arena (mallocx(..., MALLOCX_ARENA(n))) in one place. */
+/* ---- memory: every broker allocation goes through these, to the calling thread's allocator
+ * (mqtt_set_thread_allocator(): a per-lcore jemalloc arena in tachyond) or malloc. */
 void *mqtt_alloc(size_t size);
 void *mqtt_zalloc(size_t size);
 void *mqtt_realloc(void *p, size_t size);

@@ -442,6 +442,55 @@ test_shared_across(void)
 	brokers_free();
 }
 
+/* mqtt_set_thread_allocator: every broker allocation goes through the thread's allocator and
+ * comes back to it (a moved session included). */
+static long n_alloc, n_free;
+
+static void *
+count_alloc(void *ctx, size_t size, int zero)
+{
+	(void)ctx;
+	n_alloc++;
+	return zero ? calloc(1, size) : malloc(size);
+}
+
+static void *
+count_realloc(void *ctx, void *p, size_t size)
+{
+	(void)ctx;
+	n_alloc += p == NULL;
+	return realloc(p, size);
+}
+
+static void
+count_free(void *ctx, void *p)
+{
+	(void)ctx;
+	n_free += p != NULL;
+	free(p);
+}
+
+static void
+test_allocator(void)
+{
+	static const struct mqtt_allocator a = {count_alloc, count_realloc, count_free, NULL};
+	const char *cid = cid_home("al", 0);
+	struct fake c;
+
+	mqtt_set_thread_allocator(&a);
+	brokers_new();
+	CHECK_EQ(connect_on(1, &c, MQTT_V311, cid, 0, 0), 0);
+	subscribe(&c, MQTT_V311, "al/#", 1);
+	fake_gone(&c);
+	pump();
+	CHECK_EQ(connect_on(2, &c, MQTT_V311, cid, 0, 0), 1);
+	fake_gone(&c);
+	brokers_free();
+	mqtt_set_thread_allocator(NULL);
+	CHECK(n_alloc > 20);
+	CHECK_EQ(n_alloc, n_free);
+}
+
 int
 main(void)
 {
@@ -451,5 +500,6 @@ main(void)
 	TEST(test_takeover);
 	TEST(test_claimant_gone);
 	TEST(test_shared_across);
+	TEST(test_allocator);
 	return tap_done();
 }
