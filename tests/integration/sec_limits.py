@@ -4,7 +4,8 @@ broker answered (reason codes in decimal) so the shell compares it exactly; exit
 broker did not answer at all. Every wait is bounded (sockets time out after 10 s).
 
   conns HOST SPEC...            SPEC PORT:VER opens a connection, sends CONNECT and keeps it
-                                (PORT:VER! retries 5 s while refused 0x97: a slot being freed);
+                                (PORT:VER! retries 5 s while refused 0x97: a slot being freed;
+                                the retries are appended to the file $LIM_RETRIES if set);
                                 SPEC drop closes the oldest accepted one.
                                 Prints each CONNACK code ("-" for drop), space-separated.
   rate HOST PORT SRC N          N + 1 handshakes from source address SRC as fast as they go,
@@ -29,6 +30,7 @@ broker did not answer at all. Every wait is bounded (sockets time out after 10 s
                                 "CLOSED FIRST LAST": how many the broker closed within SECS,
                                 and the seconds after the handshake of the first and last close
 """
+import os
 import select
 import socket
 import sys
@@ -93,7 +95,7 @@ def open_conn(host, port, ver, cid, src=None, keepalive=30):
 
 
 def cmd_conns(host, specs):
-    held, out = [], []
+    held, out, retries = [], [], 0
     for i, spec in enumerate(specs):
         if spec == 'drop':
             s = held.pop(0)
@@ -110,6 +112,7 @@ def cmd_conns(host, specs):
                                 'lim-%d-%d' % (i, time.monotonic_ns()))
             if not retry or body[1] != 0x97 or time.monotonic() > end:
                 break
+            retries += 1
             s.close()
             time.sleep(0.1)
         out.append(str(body[1]))
@@ -120,6 +123,9 @@ def cmd_conns(host, specs):
     print(' '.join(out))
     for s in held:
         s.close()
+    if os.environ.get('LIM_RETRIES'):  # refusals the broker counted that are not in out
+        with open(os.environ['LIM_RETRIES'], 'a') as f:
+            f.write('%d\n' % retries)
 
 
 def cmd_rate(host, port, src, n):
