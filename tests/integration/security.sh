@@ -183,13 +183,18 @@ done
 
 # --- a new password_file path through `tachyonctl config reload` (tachyon-control applies it) ---
 printf 'd4ve\n' | "$ctl" -c "$conf" passwd add "$TL_DIR/passwd2" dave
-"$(dirname "$ctl")/tachyon-control" -c "$conf" >"$TL_DIR/control.log" 2>&1 &
-ctl_pid=$!
-TL_BG_PIDS+=($ctl_pid)
-for _ in $(seq 100); do
-	"$ctl" -c "$conf" -d /nonexistent status >/dev/null 2>&1 && break
-	sleep 0.05
-done
+# control_start CONF LOG: tachyon-control in the background (CTL_PID), answering within 5 s.
+control_start() {
+	"$(dirname "$ctl")/tachyon-control" -c "$1" >"$2" 2>&1 &
+	CTL_PID=$!
+	TL_BG_PIDS+=($CTL_PID)
+	for _ in $(seq 100); do
+		"$ctl" -c "$1" -d /nonexistent status >/dev/null 2>&1 && break
+		sleep 0.05
+	done
+}
+control_start "$conf" "$TL_DIR/control.log"
+ctl_pid=$CTL_PID
 sed -i "s|^password_file .*|password_file $TL_DIR/passwd2|" "$conf"
 ok=0
 if "$ctl" -c "$conf" config reload >>"$TL_DIR/control.log" 2>&1; then
@@ -460,13 +465,8 @@ tl_log "slowloris: $s_n of 200 idle connections closed, after $s_first..$s_last 
 	tl_fail "connect_timeout closes connections without CONNECT" "$(cat "$TL_DIR/slowloris.out")"
 # Live: max_connections 6 -> 1 through tachyon-control's `config reload`; one connection
 # held, the next refused (no restart, no connection dropped).
-"$(dirname "$ctl")/tachyon-control" -c "$TL_DIR/limits.conf" >"$TL_DIR/limctl.log" 2>&1 &
-limctl=$!
-TL_BG_PIDS+=($limctl)
-for _ in $(seq 100); do
-	"$ctl" -c "$TL_DIR/limits.conf" -d /nonexistent status >/dev/null 2>&1 && break
-	sleep 0.05
-done
+control_start "$TL_DIR/limits.conf" "$TL_DIR/limctl.log"
+limctl=$CTL_PID
 sed -i 's/^max_connections 6$/max_connections 1/' "$TL_DIR/limits.conf"
 got=none live_ref=0 # refusals seen here, for the counter checks below
 if "$ctl" -c "$TL_DIR/limits.conf" config reload >>"$TL_DIR/limctl.log" 2>&1; then
