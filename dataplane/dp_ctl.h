@@ -52,6 +52,7 @@
 
 #include "control/ctl_config.h"
 #include "mqtt/mqtt.h"
+#include "mqtt/mqtt_admin.h"
 
 /* The immutable config object an lcore sees. */
 struct dp_ctl_cfg {
@@ -131,8 +132,8 @@ struct dp_ctl_query {
 	uint32_t total;      /* items that matched (count < total: truncated) */
 	int status;          /* handler's return value: 0, -ENOENT, -ENOTSUP, -ENOSPC... */
 	unsigned int lcore;  /* lcore that answered */
-	uint64_t cursor;     /* the handler's resume position; 0 at the first call */
-	uint64_t batch;      /* private to dp_ctl */
+	struct mqtt_admin_cursor cursor; /* the handler's resume position; zero at first */
+	uint64_t batch;                  /* private to dp_ctl */
 	size_t out_len, out_cap;
 	char *out;
 };

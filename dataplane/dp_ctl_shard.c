@@ -165,7 +165,6 @@ list_step(struct dp_ctl_query *q, int rc, const struct mqtt_admin_cursor *cur)
 {
 	if (rc < 0)
 		return rc; /* -ENOSPC: the buffer is full, the list is truncated */
-	q->cursor = cur->pos;
 	q->total = q->count;
 	if (cur->done)
 		return 0;
@@ -198,7 +197,7 @@ dp_ctl_shard_default(void *arg, unsigned int lcore, struct dp_ctl_query *q)
 {
 	struct dp_lcore *ls = &dp_lcores[lcore];
 	struct mqtt_broker *b = ls->broker;
-	struct mqtt_admin_cursor cur = {.pos = q->cursor};
+	struct mqtt_admin_cursor *cur = &q->cursor;
 	struct walk w = {q, lcore};
 	const uint8_t *a = (const uint8_t *)q->arg;
 	size_t alen = strlen(q->arg);
@@ -209,18 +208,18 @@ dp_ctl_shard_default(void *arg, unsigned int lcore, struct dp_ctl_query *q)
 		return -ENOTSUP;
 	switch (q->op) {
 	case DP_CTL_CLIENTS_LIST:
-		return list_step(q, mqtt_admin_clients(b, &cur, room, on_client, &w), &cur);
+		return list_step(q, mqtt_admin_clients(b, cur, room, on_client, &w), cur);
 	case DP_CTL_SESSIONS_LIST:
-		return list_step(q, mqtt_admin_sessions(b, &cur, room, now, on_session, &w), &cur);
+		return list_step(q, mqtt_admin_sessions(b, cur, room, now, on_session, &w), cur);
 	case DP_CTL_SUBSCRIPTIONS_LIST:
 		return list_step(
 		        q,
-		        mqtt_admin_subscriptions(b, &cur, room, (const uint8_t *)q->client_id,
+		        mqtt_admin_subscriptions(b, cur, room, (const uint8_t *)q->client_id,
 		                                 strlen(q->client_id), a, alen, on_sub, &w),
-		        &cur);
+		        cur);
 	case DP_CTL_RETAINED_LIST:
 		return list_step(
-		        q, mqtt_admin_retained(b, &cur, room, a, alen, now, on_retained, &w), &cur);
+		        q, mqtt_admin_retained(b, cur, room, a, alen, now, on_retained, &w), cur);
 	case DP_CTL_CLIENT_SHOW:
 		return mqtt_admin_client_get(b, a, alen, on_client, &w);
 	case DP_CTL_SESSION_SHOW:

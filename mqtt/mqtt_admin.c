@@ -28,6 +28,28 @@ batch(uint32_t max)
 	return max == 0 || max > MQTT_ADMIN_BATCH ? MQTT_ADMIN_BATCH : max;
 }
 
+/* Remember the entry just passed, for a resume by id (mqtt_admin.h). */
+static void
+remember(struct mqtt_admin_cursor *cur, const void *obj, const struct mqtt_session *s)
+{
+	cur->pos++;
+	cur->last = obj;
+	cur->last_len = 0;
+	if (s && s->cid_len && s->cid_len <= MQTT_ADMIN_KEY_MAX) {
+		memcpy(cur->last_id, s->cid, s->cid_len);
+		cur->last_len = s->cid_len;
+	}
+}
+
+/* The session of the last entry passed, when it still exists; NULL: resume by ordinal. */
+static struct mqtt_session *
+resume_session(struct mqtt_broker *b, const struct mqtt_admin_cursor *cur)
+{
+	if (!cur->pos || !cur->last_len)
+		return NULL;
+	return mqtt_dict_get(&b->sessions, cur->last_id, cur->last_len);
+}
+
 /* ---- clients ---- */
 
 static void
@@ -70,10 +92,15 @@ mqtt_admin_clients(struct mqtt_broker *b, struct mqtt_admin_cursor *cur, uint32_
 {
 	uint32_t n = 0, lim = batch(max), scanned = 0;
 	struct mqtt_list *pos = b->conns.next;
+	struct mqtt_session *rs = resume_session(b, cur);
 
-	/* Resume: cur->pos hops, no formatting. */
-	for (uint64_t i = 0; i < cur->pos && pos != &b->conns; i++)
-		pos = pos->next;
+	if (rs && rs->conn && rs->conn == cur->last) {
+		pos = rs->conn->link.next;
+	} else {
+		/* Resume by ordinal: cur->pos hops, no formatting. */
+		for (uint64_t i = 0; i < cur->pos && pos != &b->conns; i++)
+			pos = pos->next;
+	}
 	for (; pos != &b->conns && n < lim && scanned < MQTT_ADMIN_SCAN; pos = pos->next) {
 		const struct mqtt_conn *c = mqtt_container_of(pos, struct mqtt_conn, link);
 		struct mqtt_admin_client r;
@@ -87,7 +114,7 @@ mqtt_admin_clients(struct mqtt_broker *b, struct mqtt_admin_cursor *cur, uint32_
 				return rc;
 			n++;
 		}
-		cur->pos++;
+		remember(cur, c, c->s);
 	}
 	cur->done = pos == &b->conns;
 	return (int)n;
@@ -135,9 +162,14 @@ mqtt_admin_sessions(struct mqtt_broker *b, struct mqtt_admin_cursor *cur, uint32
 {
 	uint32_t n = 0, lim = batch(max);
 	struct mqtt_list *pos = b->sessions_all.next;
+	struct mqtt_session *rs = resume_session(b, cur);
 
-	for (uint64_t i = 0; i < cur->pos && pos != &b->sessions_all; i++)
-		pos = pos->next;
+	if (rs && rs == cur->last) {
+		pos = rs->all_link.next;
+	} else {
+		for (uint64_t i = 0; i < cur->pos && pos != &b->sessions_all; i++)
+			pos = pos->next;
+	}
 	for (; pos != &b->sessions_all && n < lim; pos = pos->next) {
 		const struct mqtt_session *s =
 		        mqtt_container_of(pos, struct mqtt_session, all_link);
@@ -149,7 +181,7 @@ mqtt_admin_sessions(struct mqtt_broker *b, struct mqtt_admin_cursor *cur, uint32
 		if (rc < 0)
 			return rc;
 		n++;
-		cur->pos++;
+		remember(cur, s, s);
 	}
 	cur->done = pos == &b->sessions_all;
 	return (int)n;

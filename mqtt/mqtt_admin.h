@@ -33,21 +33,30 @@ int mqtt_admin_retained_delete(struct mqtt_broker *b, const uint8_t *topic, size
  * to go on, or a negative errno to stop before that item (its output buffer is full, say): the
  * walk returns that value and the next call with the cursor resumes at the same item.
  *
- * The cursor is an ordinal (entries passed so far): resuming costs O(cur->pos) pointer hops
- * (skipping whole sessions at once for subscriptions), no formatting. Between calls the broker
- * runs: entries are never reported twice within a walk (new ones join at the end), an entry
- * present during the whole walk is reported unless entries behind the cursor went away meanwhile
- * (each one makes the walk skip one). Good enough for an operator's listing; counts that must be
- * exact come from the counters (mqtt_broker_stats).
+ * Resuming: clients and sessions continue right after the last entry passed when it is still
+ * there (found by its client id, O(len), and checked to be the same object); otherwise, and for
+ * subscriptions and retained messages, the cursor is an ordinal (entries passed so far) and
+ * resuming costs O(cur->pos) pointer hops (whole sessions skipped at once for subscriptions), no
+ * formatting. Between calls the broker runs: entries are never reported twice within a walk (new
+ * ones join at the end); an entry present during the whole walk is reported, except that with
+ * an ordinal resume each entry behind the cursor that went away meanwhile makes the walk skip
+ * one. Good enough for an operator's listing; exact counts come from mqtt_broker_stats().
  *
  * Records point into broker memory, valid during the callback only. Returns the number of items
  * reported, or -errno. */
 #define MQTT_ADMIN_BATCH 256
 #define MQTT_ADMIN_SCAN  4096
 
+#define MQTT_ADMIN_KEY_MAX 256
+
 struct mqtt_admin_cursor {
 	uint64_t pos; /* entries passed; 0 = start */
 	int done;     /* the walk reached the end */
+	/* clients, sessions: the last entry passed (identity only, compared, never dereferenced)
+	 * and its client id; last_len 0: none, or an id longer than the buffer */
+	const void *last;
+	uint16_t last_len;
+	uint8_t last_id[MQTT_ADMIN_KEY_MAX];
 };
 
 enum mqtt_admin_conn_state {

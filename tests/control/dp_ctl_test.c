@@ -99,11 +99,11 @@ fake_shard(void *arg, unsigned int lcore, struct dp_ctl_query *q)
 	case DP_CTL_SESSIONS_LIST:
 		/* one item per call: the lcore must call again (-EAGAIN) on its next iterations */
 		if (dp_ctl_out_printf(q, "%s{\"client_id\":\"s%u\"}", q->count ? "," : "",
-		                      (unsigned int)q->cursor))
+		                      (unsigned int)q->cursor.pos))
 			return -ENOSPC;
 		q->count++;
 		q->total = q->count;
-		return ++q->cursor < 5 ? -EAGAIN : 0;
+		return ++q->cursor.pos < 5 ? -EAGAIN : 0;
 	case DP_CTL_CLIENT_SHOW:
 	case DP_CTL_CLIENT_KICK:
 		if (strcmp(q->arg, "c1") && strcmp(q->arg, "c2"))

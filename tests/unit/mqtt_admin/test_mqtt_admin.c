@@ -169,7 +169,8 @@ test_clients_walk(void)
 	CHECK_EQ(s.n, NCLIENTS);
 	CHECK_EQ(s.dup, 0);
 	/* clients leave between two calls: no crash, no client twice; those ahead of the cursor
-	 * that stay are all seen; each one gone behind the cursor makes it skip one */
+	 * that stay are all seen; those gone behind it cost nothing (resume by id) unless the
+	 * last one reported went too (resume by ordinal: each one gone makes the walk skip one) */
 	seen_init(&s, "c");
 	memset(&cur, 0, sizeof(cur));
 	CHECK_EQ(mqtt_admin_clients(b, &cur, 100, on_client, &s), 100);
@@ -191,7 +192,18 @@ test_clients_walk(void)
 	while (!cur.done)
 		CHECK(mqtt_admin_clients(b, &cur, 100, on_client, &s) >= 0);
 	CHECK_EQ(s.dup, 0);
-	CHECK_EQ(s.n, NCLIENTS - (NCLIENTS - 200) / 2 - 10);
+	CHECK_EQ(s.n, NCLIENTS - (NCLIENTS - 200) / 2);
+	/* the last one reported leaves too: ordinal resume, one entry skipped per client gone */
+	seen_init(&s, "c");
+	memset(&cur, 0, sizeof(cur));
+	CHECK_EQ(mqtt_admin_clients(b, &cur, 100, on_client, &s), 100);
+	CHECK(cur.last_len > 0);
+	for (int i = 100; i < 110; i++) /* c10..c109 were reported: c100..c109 leave */
+		fake_gone(&cl[i]);
+	while (!cur.done)
+		CHECK(mqtt_admin_clients(b, &cur, 100, on_client, &s) >= 0);
+	CHECK_EQ(s.dup, 0);
+	CHECK_EQ(s.n, NCLIENTS - (NCLIENTS - 200) / 2 - 10 - 10);
 	CHECK_EQ(mqtt_broker_verify(b), 0);
 	gone_many(NCLIENTS);
 	/* empty broker: done at once */
