@@ -19,7 +19,8 @@
 # session is moving between shards (from GRACE before a (re)connect or a disconnect to GRACE
 # after its CONNACK or the disconnect: docs/ARCHITECTURE.md, "Session moves"). QoS 0: delivered
 # at most once; losses are allowed and counted. Nothing may arrive that was not published to
-# the subscriber's family. Exit 0 when the ledger balances.
+# the subscriber's family. Exit 0 when the ledger balances. Diagnosis knobs: STRESS_STAY scales
+# how long persistent subscribers stay connected, STRESS_ABRUPT is the share of dropped sockets.
 import os
 import random
 import sys
@@ -57,13 +58,16 @@ class Client(mqtt.Client):
         return rc
 
 
-def connect(cid, v5, clean, expiry=0):
+def connect(cid, v5, clean, expiry=0, on_message=None, on_rx=None):
+    # callbacks before CONNECT: a resumed session's messages follow the CONNACK at once
     c = Client(client_id=cid, protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
                     **({} if v5 else {"clean_session": clean}))
     c.ack = threading.Event()
     c.subacked = threading.Event()
     c.on_connect = lambda cl, u, f, rc, *a: cl.ack.set()
     c.on_subscribe = lambda cl, u, mid, q, *a: cl.subacked.set()
+    c.on_message = on_message
+    c.on_publish_rx = on_rx
     kw = {}
     if v5:
         p = Properties(PacketTypes.CONNECT)
@@ -117,11 +121,10 @@ class Persistent(threading.Thread):
         t0 = now()
         c = None
         while c is None and now() < stop_at + 20:
-            c = connect(self.cid, self.v5, first if self.v5 else False, 600)
+            c = connect(self.cid, self.v5, first if self.v5 else False, 600, self.on_message,
+                        self.record)
         if c is None:
             return False
-        c.on_message = self.on_message
-        c.on_publish_rx = self.record
         self.windows.append([t0 - GRACE, now() + GRACE])
         self.c = c
         return True
@@ -139,10 +142,10 @@ class Persistent(threading.Thread):
             if now() >= stop_at:
                 break
             t = now()
-            leave(self.c, self.rnd)
+            leave(self.c, self.rnd)  # returns once the socket is closed (paho's loop joined)
             self.c = None
             # going home: shipped as soon as the broker sees the connection end
-            self.windows.append([t - GRACE, t + GRACE + 0.2])
+            self.windows.append([t - GRACE, now() + GRACE])
             time.sleep(self.rnd.uniform(0.2, 3))
             if not self.up(False):
                 return
