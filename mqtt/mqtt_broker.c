@@ -1704,6 +1704,8 @@ on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
 			return connack_refuse(
 			        c, r > 0 && r < 0x100 ? (uint8_t)r : MQTT_RC_NOT_AUTHORIZED,
 			        -EACCES);
+		c->auth_ok =
+		        1; /* a CONNECT resumed later (session transfer) is not checked twice */
 	}
 	if (cid.len == 0) {
 		/* MQTT-3.1.3-6 / v5 3.2.2.3.7: a unique id assigned by the server */

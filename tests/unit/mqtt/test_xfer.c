@@ -491,6 +491,34 @@ test_allocator(void)
 	CHECK_EQ(n_alloc, n_free);
 }
 
+/* The connect hook (logins) runs once for a CONNECT that waits for its session. */
+static int n_logins;
+
+static int
+count_login(void *ctx, struct mqtt_conn *c, const uint8_t *cid, size_t cid_len, const uint8_t *user,
+            size_t user_len, const uint8_t *pass, size_t pass_len)
+{
+	(void)ctx, (void)c, (void)cid, (void)cid_len, (void)user, (void)user_len, (void)pass;
+	(void)pass_len;
+	n_logins++;
+	return 0;
+}
+
+static void
+test_login_once(void)
+{
+	const struct mqtt_hooks h = {.connect = count_login};
+	struct fake c;
+
+	brokers_new();
+	for (int i = 0; i < NS; i++)
+		mqtt_broker_set_hooks(br[i], &h);
+	CHECK_EQ(connect_on(1, &c, MQTT_V311, cid_home("lg", 2), 0, 0), 0);
+	CHECK_EQ(n_logins, 1);
+	fake_gone(&c);
+	brokers_free();
+}
+
 int
 main(void)
 {
@@ -501,5 +529,6 @@ main(void)
 	TEST(test_claimant_gone);
 	TEST(test_shared_across);
 	TEST(test_allocator);
+	TEST(test_login_once);
 	return tap_done();
 }
