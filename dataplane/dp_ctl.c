@@ -222,6 +222,8 @@ dp_ctl_mqtt_conf(const struct ctl_config *c, struct mqtt_broker_conf *m)
 	m->min_keepalive = (uint16_t)c->min_keepalive;
 	m->max_subscriptions = c->max_subscriptions;
 	m->max_topic_length = c->max_topic_length;
+	m->max_topic_levels = c->max_topic_levels;
+	m->connect_timeout_us = c->connect_timeout * 1000000u;
 }
 
 /* ---------- config publication ---------- */
