@@ -119,8 +119,8 @@ ctl_pid=$!
 
 cat <<EOF
 
-Tachyon is serving MQTT at $DP_IP:1883 and MQTT over TLS at $DP_IP:8883 (namespace $NS,
-demo CA build/demo-tls/ca.crt). In another shell:
+Tachyon is serving MQTT at $DP_IP:1883, MQTT over TLS at $DP_IP:8883 (demo CA
+build/demo-tls/ca.crt) and MQTT over WebSocket at $DP_IP:8083 (namespace $NS). In another shell:
 
   ip netns exec $NS mosquitto_sub -h $DP_IP -t 'demo/#' -v
   ip netns exec $NS mosquitto_pub -h $DP_IP -t demo/hello -m 'hello, tachyon'
