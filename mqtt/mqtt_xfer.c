@@ -105,8 +105,8 @@ struct wbuf {
 static void
 w_put(struct wbuf *w, const void *p, size_t n)
 {
-	if (w->err)
-		return;
+	if (w->err || n == 0)
+		return; /* n == 0: p may be NULL (an empty array) */
 	if (w->len + n > w->cap) {
 		size_t cap = w->cap ? w->cap : 256;
 		uint8_t *np;
