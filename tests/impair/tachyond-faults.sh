@@ -84,7 +84,9 @@ td_evidence() {
 	csum=$(td tcp.drop_ip_csum tcp.drop_tcp_csum tcp.drop_ip_hdr)
 	kcsum=$(($(nstat_csum) - csum0))
 	echo "retransmits=$rtx fast_retransmits=$fast rto_expired=$(td tcp.rto_expired)" \
-		"ooo_segments=$ooo csum_drops=$csum client_kernel_csum_errors=$kcsum" \
+		"sack_recoveries=$(td tcp.sack_recoveries) tlp_probes=$(td tcp.tlp_probes)" \
+		"limited_transmits=$(td tcp.limited_transmits) ooo_segments=$ooo" \
+		"csum_drops=$csum client_kernel_csum_errors=$kcsum" \
 		"mempool_in_use=$(td mempool_in_use) drop_nomem=$(td tcp.drop_nomem)"
 	[ "$rtx" != NA ] && [ "$ooo" != NA ] && [ "$csum" != NA ] || return 1
 	case $prof in
