@@ -9,7 +9,6 @@
  * No lock, no allocation and no syscall on this path; the adaptive idle policy sleeps only
  * after the loop has found nothing to do for a while.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,7 +21,9 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 
+#ifdef DP_JEMALLOC
 #include <jemalloc/jemalloc.h>
+#endif
 
 #include "dataplane/dp_ctl.h"
 #include "dp_pvt.h"
@@ -64,40 +65,10 @@ dp_clock_us(void)
  * session transfer messages), so the fast path never frees into another arena; dallocx would
  * still be correct if it did (jemalloc finds a pointer's arena), it is only slower.
  *
- * jemalloc is opened with dlopen so that tachyond needs no link-time change (dataplane/meson.build
- * links no jemalloc yet): RTLD_LOCAL keeps glibc's malloc for everything else. Without the
- * library every allocation stays on malloc, as before. */
-static struct {
-	void *(*mallocx)(size_t size, int flags);
-	void *(*rallocx)(void *p, size_t size, int flags);
-	void (*dallocx)(void *p, int flags);
-	int (*mallctl)(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
-	int tried, ok;
-} dp_je;
-
-static int
-dp_mem_open(void)
-{
-	void *h;
-
-	if (dp_je.tried)
-		return dp_je.ok;
-	dp_je.tried = 1;
-	h = dlopen("libjemalloc.so.2", RTLD_NOW | RTLD_LOCAL);
-	if (h == NULL) {
-		fprintf(stderr, "tachyond: no jemalloc (%s): broker memory from malloc\n",
-		        dlerror());
-		return 0;
-	}
-	dp_je.mallocx = (void *(*)(size_t, int))dlsym(h, "mallocx");
-	dp_je.rallocx = (void *(*)(void *, size_t, int))dlsym(h, "rallocx");
-	dp_je.dallocx = (void (*)(void *, int))dlsym(h, "dallocx");
-	dp_je.mallctl =
-	        (int (*)(const char *, void *, size_t *, void *, size_t))dlsym(h, "mallctl");
-	dp_je.ok = dp_je.mallocx && dp_je.rallocx && dp_je.dallocx && dp_je.mallctl;
-	return dp_je.ok;
-}
-
+ * tachyond links jemalloc, so it is also the process's malloc (DPDK's packet memory is its own
+ * heap either way). Sanitizer builds leave it out (DP_JEMALLOC unset) so that ASan sees every
+ * broker allocation: the broker then allocates with malloc. */
+#ifdef DP_JEMALLOC
 static int
 dp_mem_flags(const struct dp_lcore *ls)
 {
@@ -108,7 +79,7 @@ static void *
 dp_mem_alloc(void *ctx, size_t size, int zero)
 {
 	/* mallocx(0) is undefined */
-	return dp_je.mallocx(size ? size : 1, dp_mem_flags(ctx) | (zero ? MALLOCX_ZERO : 0));
+	return mallocx(size ? size : 1, dp_mem_flags(ctx) | (zero ? MALLOCX_ZERO : 0));
 }
 
 static void *
@@ -116,14 +87,14 @@ dp_mem_realloc(void *ctx, void *p, size_t size)
 {
 	if (p == NULL)
 		return dp_mem_alloc(ctx, size, 0);
-	return dp_je.rallocx(p, size ? size : 1, dp_mem_flags(ctx));
+	return rallocx(p, size ? size : 1, dp_mem_flags(ctx));
 }
 
 static void
 dp_mem_free(void *ctx, void *p)
 {
 	if (p != NULL)
-		dp_je.dallocx(p, dp_mem_flags(ctx));
+		dallocx(p, dp_mem_flags(ctx));
 }
 
 /* After an lcore's tcache is gone (exit): frees of what is still referenced, from any thread. */
@@ -131,7 +102,7 @@ static void *
 dp_mem_exit_alloc(void *ctx, size_t size, int zero)
 {
 	RTE_SET_USED(ctx);
-	return dp_je.mallocx(size ? size : 1, MALLOCX_TCACHE_NONE | (zero ? MALLOCX_ZERO : 0));
+	return mallocx(size ? size : 1, MALLOCX_TCACHE_NONE | (zero ? MALLOCX_ZERO : 0));
 }
 
 static void *
@@ -139,7 +110,7 @@ dp_mem_exit_realloc(void *ctx, void *p, size_t size)
 {
 	if (p == NULL)
 		return dp_mem_exit_alloc(ctx, size, 0);
-	return dp_je.rallocx(p, size ? size : 1, MALLOCX_TCACHE_NONE);
+	return rallocx(p, size ? size : 1, MALLOCX_TCACHE_NONE);
 }
 
 static void
@@ -147,36 +118,27 @@ dp_mem_exit_free(void *ctx, void *p)
 {
 	RTE_SET_USED(ctx);
 	if (p != NULL)
-		dp_je.dallocx(p, MALLOCX_TCACHE_NONE);
+		dallocx(p, MALLOCX_TCACHE_NONE);
 }
 
 static const struct mqtt_allocator dp_mem_exit = {dp_mem_exit_alloc, dp_mem_exit_realloc,
                                                   dp_mem_exit_free, NULL};
 
-/* This lcore's arena and tcache; 0 also when jemalloc is absent (ls->mem.alloc stays NULL). */
+/* This lcore's arena and tcache. */
 static int
 dp_mem_lcore_init(struct dp_lcore *ls)
 {
 	size_t sz = sizeof(unsigned int);
 
-	if (!dp_mem_open())
-		return 0;
-	if (dp_je.mallctl("arenas.create", &ls->mem_arena, &sz, NULL, 0) != 0)
+	if (mallctl("arenas.create", &ls->mem_arena, &sz, NULL, 0) != 0)
 		return -ENOMEM;
 	sz = sizeof(unsigned int);
-	if (dp_je.mallctl("tcache.create", &ls->mem_tcache, &sz, NULL, 0) != 0)
+	if (mallctl("tcache.create", &ls->mem_tcache, &sz, NULL, 0) != 0)
 		return -ENOMEM;
 	ls->mem = (struct mqtt_allocator){dp_mem_alloc, dp_mem_realloc, dp_mem_free, ls};
 	printf("tachyond: lcore %u: broker memory from jemalloc arena %u\n", ls->lcore_id,
 	       ls->mem_arena);
 	return 0;
-}
-
-/* The calling thread allocates for ls's broker (NULL allocator when jemalloc is absent). */
-static void
-dp_mem_use(struct dp_lcore *ls)
-{
-	mqtt_set_thread_allocator(ls->mem.alloc ? &ls->mem : NULL);
 }
 
 static void
@@ -185,9 +147,30 @@ dp_mem_lcore_fini(struct dp_lcore *ls)
 	if (ls->mem.alloc == NULL)
 		return;
 	/* flush its cached objects back to the arenas; later frees bypass every tcache */
-	dp_je.mallctl("tcache.destroy", NULL, NULL, &ls->mem_tcache, sizeof(ls->mem_tcache));
+	mallctl("tcache.destroy", NULL, NULL, &ls->mem_tcache, sizeof(ls->mem_tcache));
 	ls->mem.alloc = NULL;
 	mqtt_set_thread_allocator(&dp_mem_exit);
+}
+#else
+static int
+dp_mem_lcore_init(struct dp_lcore *ls)
+{
+	RTE_SET_USED(ls); /* ls->mem.alloc stays NULL: malloc */
+	return 0;
+}
+
+static void
+dp_mem_lcore_fini(struct dp_lcore *ls)
+{
+	RTE_SET_USED(ls);
+}
+#endif
+
+/* The calling thread allocates for ls's broker (NULL allocator when jemalloc is absent). */
+static void
+dp_mem_use(struct dp_lcore *ls)
+{
+	mqtt_set_thread_allocator(ls->mem.alloc ? &ls->mem : NULL);
 }
 
 /* tcpstack's transmit hook. af_packet may take fewer frames than offered when its kernel ring is

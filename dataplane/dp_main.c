@@ -103,25 +103,6 @@ dp_split_args(int argc, char **argv, char **ours, int *n_ours)
 	return dd;
 }
 
-/* The per-lcore jemalloc arenas (dp_lcore.c) come from a dlopen'ed libjemalloc, whose
- * initial-exec TLS needs static TLS space that glibc reserves only at start-up: ask for it once,
- * by running ourselves again (same PID, same arguments) with the tunable set. Without it, or if
- * exec fails, broker memory simply stays on malloc. Goes away once tachyond links jemalloc. */
-static void
-dp_reexec_for_jemalloc(char **argv)
-{
-	const char *t = getenv("GLIBC_TUNABLES");
-	char buf[1024];
-
-	if ((t != NULL && strstr(t, "glibc.rtld.optional_static_tls") != NULL) ||
-	    getenv("TACHYON_NO_JEMALLOC") != NULL)
-		return;
-	snprintf(buf, sizeof(buf), "%s%sglibc.rtld.optional_static_tls=65536", t ? t : "",
-	         t ? ":" : "");
-	if (setenv("GLIBC_TUNABLES", buf, 1) == 0)
-		execv("/proc/self/exe", argv);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -136,8 +117,6 @@ main(int argc, char **argv)
 	char ip[INET_ADDRSTRLEN];
 	char rundir[PATH_MAX];
 	int n_ours, dd, ret, status = EXIT_SUCCESS;
-
-	dp_reexec_for_jemalloc(argv);
 
 	if (ours == NULL)
 		return EXIT_FAILURE;
