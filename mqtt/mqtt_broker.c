@@ -1650,8 +1650,17 @@ auth_step(struct mqtt_conn *c, int step, struct mqtt_str method, struct mqtt_str
 static int
 connack_refuse(struct mqtt_conn *c, uint8_t v5_reason, int err)
 {
+	/* A reason a host hook passed that CONNACK cannot carry (v5 3.2.2.2) becomes 0x80, so the
+	 * client always gets a CONNACK it can decode. */
+	static const uint8_t connack_ok[] = {0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86,
+	                                     0x87, 0x88, 0x89, 0x8a, 0x8c, 0x90, 0x95,
+	                                     0x97, 0x99, 0x9a, 0x9b, 0x9c, 0x9d, 0x9f};
 	uint8_t buf[8];
-	uint8_t code = c->version == MQTT_V5 ? v5_reason : mqtt_connack_v3_code(v5_reason);
+	uint8_t code;
+
+	if (!memchr(connack_ok, v5_reason, sizeof(connack_ok)))
+		v5_reason = MQTT_RC_UNSPECIFIED_ERROR;
+	code = c->version == MQTT_V5 ? v5_reason : mqtt_connack_v3_code(v5_reason);
 
 	c->b->stats.protocol_errors++;
 	count_reason(c->b, v5_reason);

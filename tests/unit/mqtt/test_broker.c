@@ -851,6 +851,18 @@ test_hooks(void)
 	mqtt_conn_auth_done(parked_conn, 0, now_us);
 	CHECK(expect_hex(&f, "20 02 00 00"));
 	CHECK(expect_hex(&s, "30 04 00 01 74 41 30 04 00 01 74 42"));
+	/* a parked v5 login refused with a code CONNACK cannot carry gets 0x80 (fuzzer finding) */
+	{
+		struct fake q;
+		fake_open(b, &q);
+		CHECK_EQ(feed_hex(&q, "10 18 00 04 4d 51 54 54 05 c2 00 00 00 00 01 71 00 04 73 6c "
+		                      "6f 77 00 02 6f 6b"),
+		         0);
+		mqtt_conn_auth_done(parked_conn, 0xff, now_us);
+		CHECK(expect_hex(&q, "20 03 00 80 00"));
+		CHECK_EQ(q.closed, 1);
+		fake_gone(&q);
+	}
 	/* a denied QoS 1 publish is acknowledged and dropped */
 	CHECK_EQ(feed_hex(&f, "32 0b 00 06 73 65 63 72 65 74 00 09 5a"), 0);
 	CHECK(expect_hex(&f, "40 02 00 09"));
