@@ -65,7 +65,7 @@
 	X(ARP_DROPPED, tcp.arp_dropped, "tcp.arp_dropped", C, "drops_total",                       \
 	  "reason=\"arp_unresolved\"", "")                                                         \
 	X(DROP_CONN_FULL, tcp.drop_conn_full, "tcp.drop_conn_full", C, "drops_total",              \
-	  "reason=\"connection_table_full\"", "")                                                   \
+	  "reason=\"connection_table_full\"", "")                                                  \
 	X(ARP_RX, tcp.arp_rx, "tcp.arp_rx", C, "arp_received_total", "", "ARP packets received.")  \
 	X(ARP_TX, tcp.arp_tx, "tcp.arp_tx", C, "arp_sent_total", "", "ARP packets sent.")          \
 	X(ARP_QUEUED, tcp.arp_queued, "tcp.arp_queued", C, "arp_queued_total", "",                 \
@@ -175,6 +175,18 @@
 	  "sessions_expired_total", "", "Offline sessions ended by their expiry interval.")        \
 	X(TAKEOVERS, mqtt.takeovers, "mqtt.takeovers", C, "session_takeovers_total", "",           \
 	  "Connections replaced by a new one with the same client id.")                            \
+	X(SESS_MOVED_IN, mqtt.sessions_moved_in, "mqtt.sessions_moved_in", C,                      \
+	  "sessions_moved_in_total", "",                                                           \
+	  "Whole sessions received from another shard (a client reconnected on this lcore).")      \
+	X(SESS_MOVED_OUT, mqtt.sessions_moved_out, "mqtt.sessions_moved_out", C,                   \
+	  "sessions_moved_out_total", "", "Whole sessions sent to another shard.")                 \
+	X(SESS_MOVE_DROP, mqtt.sessions_move_dropped, "mqtt.sessions_move_dropped", C,             \
+	  "sessions_move_dropped_total", "",                                                       \
+	  "Moved sessions dropped because a newer one of that client id was already here.")        \
+	X(SHARED_NO_MEMBER, mqtt.shared_no_member, "mqtt.shared_no_member", C,                     \
+	  "shared_no_member_total", "",                                                            \
+	  "Shared-subscription messages that found no member of their group on the chosen shard "  \
+	  "(dropped).")                                                                            \
 	X(ACKS_HELD, mqtt.acks_held, "mqtt.acks_held", C, "acks_held_total", "",                   \
 	  "PUBACK/PUBREC delayed to slow a publisher (back-pressure).")                            \
 	X(KA_ADJUSTED, mqtt.keepalive_adjusted, "mqtt.keepalive_adjusted", C,                      \
@@ -272,7 +284,8 @@ const char *ctl_stats_key(enum ctl_stat_id id);
  * (a newer dataplane), missing ones read 0 (an older one). 0 or -EPROTO. */
 int ctl_stats_from_json(json_t *resp, struct ctl_stats *s);
 
-/* s->total from s->lc[]: sums, except retained (every shard holds a replica: the largest). */
+/* s->total from s->lc[]: sums, except retained (every shard holds a replica: the
+ * largest). */
 void ctl_stats_sum(struct ctl_stats *s);
 
 /* The user-facing JSON of `tachyonctl --json stats` (see docs/operations.md). */
