@@ -35,6 +35,7 @@ struct opt {
 
 static const char *const proto_names[] = {"mqtt", "tls", "websockets", NULL};
 static const char *const tls_version_names[] = {"tlsv1.2", "tlsv1.3", NULL};
+static const char *const cc_names[] = {"newreno", "cubic", NULL};
 static const char *const idle_names[] = {"adaptive", "busy", NULL};
 static const char *const level_names[] = {"emerg",  "alert", "crit",  "err", "warning",
                                           "notice", "info",  "debug", NULL};
@@ -132,6 +133,10 @@ static const struct opt opts[] = {
         /* listener blocks */
         {"protocol", T_ENUM, S_LISTENER, CTL_RELOAD_RESTART, L(proto), 0, 0, "mqtt", proto_names,
          "What the listener speaks."},
+        {"congestion_control", T_ENUM, S_LISTENER, CTL_RELOAD_RESTART, L(cc), 0, 0, "newreno",
+         cc_names,
+         "TCP congestion controller of the listener's connections: NewReno (RFC 5681/6582) or "
+         "CUBIC (RFC 9438), both with SACK recovery (RFC 6675)."},
         {"max_connections", T_U32, S_LISTENER, CTL_RELOAD_RESTART, L(max_connections), 0, 100000000,
          "0", NULL,
          "MQTT connections (past CONNECT) on this listener; 0 = global limit only. Beyond "

@@ -48,7 +48,7 @@ enum ctl_reload {
 struct ctl_listener {
 	uint16_t port;
 	uint8_t proto; /* enum ctl_proto */
-	uint8_t pad;
+	uint8_t cc; /* congestion controller: 0 newreno, 1 cubic (tcpstack enum tcp_cc) */
 	uint32_t bind_ip;         /* host byte order; 0 = the dataplane address */
 	uint32_t max_connections; /* 0 = only the global limit applies */
 	uint32_t line;            /* line of the `listener` line, for messages; not compared */

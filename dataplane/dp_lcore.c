@@ -255,7 +255,8 @@ dp_lcore_init(struct dp_lcore *ls, const struct dp_conf *conf, unsigned int lcor
 		return -errno;
 	for (unsigned int i = 0; i < conf->n_listen; i++) {
 		ls->listen_ctx[i] = (struct dp_listen_ctx){.ls = ls, .idx = i};
-		ret = tcp_listen(ls->stack, conf->listen_port[i], &ls->listen_ctx[i]);
+		ret = tcp_listen_cc(ls->stack, conf->listen_port[i], &ls->listen_ctx[i],
+		                    (enum tcp_cc)conf->cfg.listeners[i].cc);
 		if (ret < 0)
 			return ret;
 	}

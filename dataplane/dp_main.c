@@ -204,8 +204,11 @@ main(int argc, char **argv)
 		rte_ether_format_addr(macs, sizeof(macs), &mac);
 		inet_ntop(AF_INET, &conf.ip, ip, sizeof(ip));
 		printf("tachyond: ready: %s port %u mac %s, MQTT on", ip, port_id, macs);
-		for (unsigned int i = 0; i < conf.n_listen; i++)
+		for (unsigned int i = 0; i < conf.n_listen; i++) {
 			printf(" %u", conf.listen_port[i]);
+			if (conf.cfg.listeners[i].cc != TCP_CC_NEWRENO)
+				printf(" (%s)", tcp_cc_name(conf.cfg.listeners[i].cc));
+		}
 		printf(", lcores");
 		RTE_LCORE_FOREACH(lc)
 		printf(" %u", lc);

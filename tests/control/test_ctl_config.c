@@ -81,6 +81,8 @@ static const struct {
          "t.conf:2: listener: port 1883 already used by the listener at line 1"},
         {"listener 1883\nprotocol mqtt\nprotocol tls\n",
          "t.conf:3: protocol: duplicate option, already set at line 2"},
+        {"listener 1883\ncongestion_control bbr\n",
+         "t.conf:2: congestion_control: 'bbr' is not one of newreno, cubic"},
         {"listener 1883\nprotocol quic\n",
          "t.conf:2: protocol: 'quic' is not one of mqtt, tls, websockets"},
         {"listener 8883\nprotocol tls\n",
@@ -170,7 +172,8 @@ test_values_parsed(void)
 	                           "max_topic_levels 8\nmax_connection_rate 20\n"
 	                           "max_publish_rate 1000\npublish_rate_burst 1\n"
 	                           "listener 1883\nlistener 8883 198.18.5.2\nprotocol tls\n"
-	                           "certfile /c.pem\nkeyfile /k.pem\nmax_connections 7\n";
+	                           "certfile /c.pem\nkeyfile /k.pem\nmax_connections 7\n"
+	                           "congestion_control cubic\n";
 	struct ctl_config c;
 	char err[CTL_ERR_MAX];
 
@@ -191,6 +194,8 @@ test_values_parsed(void)
 	CHECK_EQ(c.listeners[1].port, 8883);
 	CHECK_EQ(c.listeners[1].proto, CTL_PROTO_TLS);
 	CHECK_EQ(c.listeners[1].max_connections, 7);
+	CHECK_EQ(c.listeners[0].cc, 0); /* newreno */
+	CHECK_EQ(c.listeners[1].cc, 1); /* cubic */
 	CHECK_EQ(c.listeners[1].bind_ip, 0xC6120502u);
 	CHECK(!strcmp(c.listeners[1].keyfile, "/k.pem"));
 	CHECK_EQ(c.max_topic_levels, 8);

@@ -31,7 +31,7 @@ rc=$?
 	tl_ok "off-link --gateway is refused" || tl_fail "off-link --gateway is refused" "rc=$rc"
 
 # The config file: --check-config validates without starting (exit 0, or 5 with FILE:LINE).
-printf 'address 198.18.1.1\nmbufs 4095\ndataplane_socket %s\nlistener 1884\n' \
+printf 'address 198.18.1.1\nmbufs 4095\ndataplane_socket %s\nlistener 1884\ncongestion_control cubic\n' \
 	"$TL_DIR/tachyond.sock" >"$TL_DIR/good.conf"
 printf 'address 198.18.1.1\nmbufs 4095\nno_such_option 1\n' >"$TL_DIR/bad.conf"
 out=$("$TL_DP_BIN" --check-config "$TL_DIR/good.conf" 2>&1)
@@ -62,8 +62,8 @@ tl_check "namespace and veth pair up" tl_net_up
 mac=02:54:41:43:48:01
 tl_check "tachyond starts on af_packet with --config and reports ready" \
 	tl_dp_start --config "$TL_DIR/good.conf" --mac "$mac"
-grep -q "$TL_DP_IP port 0 .* MQTT on 1884," "$TL_DIR/tachyond.log" &&
-	tl_ok "config file's listener and command line's address in effect" ||
+grep -q "$TL_DP_IP port 0 .* MQTT on 1884 (cubic)," "$TL_DIR/tachyond.log" &&
+	tl_ok "config file's listener (CUBIC) and command line's address in effect" ||
 	tl_fail "config file's listener and command line's address in effect" \
 		"$(grep ready "$TL_DIR/tachyond.log")"
 
