@@ -6,7 +6,9 @@
  *   0 len bytes...            a raw frame, as is (L2/L3 parsers, ARP, ICMP, garbage)
  *   1 flags sd(2) ad(2) win(2) port pay optlen opts...
  *                             a TCP segment from the peer with valid checksums; seq/ack are the
- *                             peer's/our next sequence plus the signed deltas sd/ad
+ *                             peer's/our next sequence plus the signed deltas sd/ad; in a SACK
+ *                             option each edge's high 16 bits are a signed delta from our next
+ *                             sequence (so blocks land in the flight and reach the scoreboard)
  *   2 ms                      advance the clock (timers run)
  *   3 conn action n           app action on accepted connection `conn`: send n bytes, consume,
  *                             close, abort, connect
@@ -225,6 +227,22 @@ fz_segment(const uint8_t *p, size_t n, uint64_t now)
 	th->rx_win = rte_cpu_to_be_16(win);
 	memcpy(th + 1, p + used, optlen);
 	used += optlen;
+	for (uint8_t *o = (uint8_t *)(th + 1), *end = o + optlen; o + 1 < end;) {
+		if (*o <= 1) {
+			o++;
+			continue;
+		}
+		if (o[1] < 2 || o + o[1] > end)
+			break;
+		for (int e = 0; o[0] == 5 && 2 + 4 * e + 4 <= o[1]; e++) {
+			uint8_t *v = o + 2 + 4 * e;
+			uint32_t edge = rte_cpu_to_be_32(our_nxt[port] + (uint32_t)(int32_t)(int16_t)(
+			                                                      v[0] << 8 | v[1]));
+
+			memcpy(v, &edge, 4);
+		}
+		o += o[1];
+	}
 	for (int i = 0; i < pay; i++)
 		((uint8_t *)(th + 1))[optlen + i] = (uint8_t)i;
 	th->cksum = rte_ipv4_udptcp_cksum(ip, th);
