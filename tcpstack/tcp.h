@@ -78,7 +78,7 @@ struct tcp_stack_conf {
 	uint32_t msl_us;         /* TCP MSL; TIME_WAIT lasts 2*MSL. 0 = 30 s (tests shorten it) */
 	uint64_t keepalive_us;   /* idle time before keepalive probes (75 s apart, 9 unanswered
 	                          * ones end it with TCP_CLOSE_TIMEOUT); 0 = off */
-	uint32_t sack_boards;    /* SACK scoreboards (80 B each), held by connections with SACKed
+	uint32_t sack_boards;    /* SACK scoreboards (104 B each), held by connections with SACKed
 	                          * data outstanding; 0 = min(max_conns, 4096). A connection that
 	                          * finds none left recovers with NewReno. */
 };
