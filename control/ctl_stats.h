@@ -36,6 +36,10 @@
 	  "Frames the port did not take.")                                                         \
 	X(MEMPOOL, mempool_in_use, "mempool_in_use", G, "mempool_mbufs_in_use", "",                \
 	  "Mbufs of the lcore's pool in use.")                                                     \
+	X(HEAP_BYTES, heap_bytes, "heap_bytes", G, "heap_bytes", "",                               \
+	  "Heap bytes the lcore (broker sessions, subscriptions, queued messages, buffers, TLS "   \
+	  "state) "                                                                                \
+	  "allocated and has not freed (jemalloc per-thread counters; 0 without jemalloc).")       \
 	X(TCP_RX_FRAMES, tcp.rx_frames, "tcp.rx_frames", C, "tcp_segments_received_total", "",     \
 	  "TCP segments received.")                                                                \
 	X(TCP_TX_FRAMES, tcp.tx_frames, "tcp.tx_frames", C, "tcp_segments_sent_total", "",         \
@@ -166,6 +170,9 @@
 	  "Segments refused by their timestamp (RFC 7323 PAWS).")                                  \
 	X(SACK_RECOVERIES, tcp.sack_recoveries, "tcp.sack_recoveries", C,                          \
 	  "tcp_sack_recoveries_total", "", "SACK-based loss recoveries (RFC 6675).")               \
+	X(RECOVERIES_UNDONE, tcp.recoveries_undone, "tcp.recoveries_undone", C,                    \
+	  "tcp_recoveries_undone_total", "",                                                       \
+	  "Recoveries found spurious by their timestamps and undone (RFC 3522).")                  \
 	X(TLP_PROBES, tcp.tlp_probes, "tcp.tlp_probes", C, "tcp_tail_loss_probes_total", "",       \
 	  "Tail-loss probes sent (RFC 8985).")                                                     \
 	X(LIMITED_TX, tcp.limited_transmits, "tcp.limited_transmits", C,                           \

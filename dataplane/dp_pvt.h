@@ -98,7 +98,7 @@ struct dp_lcore {
 	uint64_t next_stats_us;
 	uint64_t rx_pkts, tx_pkts, tx_dropped;
 	uint64_t loops, busy_loops, busy_tsc, total_tsc;
-	uint64_t cfg_generation; /* last dp_ctl config applied */
+	uint64_t cfg_generation;  /* last dp_ctl config applied */
 	struct dp_sec_lcore *sec; /* logins, ACLs, TLS (dp_sec.h) */
 	struct dp_listen_ctx listen_ctx[DP_MAX_LISTENERS];
 	/* rings to and from the other shards (dp_shard.c); NULL for itself */
@@ -106,6 +106,7 @@ struct dp_lcore {
 	uint64_t steered, rx_steered, steer_dropped; /* frames sent to / received from owners */
 	/* broker memory: this lcore's jemalloc arena and tcache (dp_lcore.c) */
 	unsigned int mem_arena, mem_tcache;
+	uint64_t *mem_allocp, *mem_deallocp; /* jemalloc thread counters (dp_mem_held) */
 	struct mqtt_allocator mem;
 } __rte_cache_aligned;
 
@@ -149,7 +150,7 @@ int dp_shard_poll(struct dp_lcore *ls);
 void dp_shard_entry_discard(struct dp_lcore *ls, void *e);
 
 /* dp_route.c: cross-shard publishes and the replicated route table. */
-int dp_route_init(struct dp_lcore *ls); /* after the rings; installs the broker's shard hooks */
+int dp_route_init(struct dp_lcore *ls);  /* after the rings; installs the broker's shard hooks */
 void dp_route_fini(struct dp_lcore *ls); /* after every lcore stopped: staged entries, replica */
 /* One entry from ring `from` (anything but MBUF). */
 void dp_route_input(struct dp_lcore *ls, unsigned int from, void *e);

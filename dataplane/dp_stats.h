@@ -28,6 +28,7 @@ struct dp_lcore_stats {
 	uint64_t busy_tsc, total_tsc; /* busy share = busy_tsc / total_tsc */
 	uint64_t rx_pkts, tx_pkts, tx_dropped;
 	uint64_t mempool_in_use; /* mbufs of the pool in use (one pool shared by the lcores) */
+	uint64_t heap_bytes;     /* broker heap held by this lcore (its jemalloc thread counters) */
 	/* frames handed to the shard owning their flow / received from other shards / dropped
 	 * on a full ring (dp_shard.c) */
 	uint64_t steered, rx_steered, steer_dropped;
