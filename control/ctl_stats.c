@@ -191,6 +191,8 @@ ctl_stats_prometheus(const struct ctl_stats *s, char *buf, size_t len)
 			       fd->label[0] ? "," : "", fd->label);
 			if (fd->kind == 'T')
 				APPEND("%.6f\n", s->tsc_hz ? (double)v / s->tsc_hz : 0.0);
+			else if (fd->kind == 'U')
+				APPEND("%.6f\n", (double)v / 1e6);
 			else
 				APPEND("%" PRIu64 "\n", v);
 		}

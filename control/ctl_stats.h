@@ -10,7 +10,8 @@
  * X(id, path, key, kind, metric, label, help)
  *   path:   member of struct dp_lcore_stats
  *   key:    name on the wire and in `tachyonctl --json stats` per-lcore "counters"
- *   kind:   C counter, G gauge, T TSC-cycle counter (exported in seconds via tsc_hz)
+ *   kind:   C counter, G gauge, T TSC-cycle counter (exported in seconds via tsc_hz),
+ *           U microsecond counter (exported in seconds)
  *   metric: Prometheus name after "tachyon_"; entries sharing a name form one family
  *   label:  extra Prometheus label ("" or `reason="eth"`)
  */
@@ -170,6 +171,10 @@
 	  "Segments refused by their timestamp (RFC 7323 PAWS).")                                  \
 	X(SACK_RECOVERIES, tcp.sack_recoveries, "tcp.sack_recoveries", C,                          \
 	  "tcp_sack_recoveries_total", "", "SACK-based loss recoveries (RFC 6675).")               \
+	X(RTT_SAMPLES, tcp.rtt_samples, "tcp.rtt_samples", C, "tcp_rtt_samples_total", "",         \
+	  "Round-trip time measurements (one per flight, Karn's rule).")                           \
+	X(RTT_SUM, tcp.rtt_sum_us, "tcp.rtt_sum_us", U, "tcp_rtt_seconds_total", "",               \
+	  "Sum of the measured round-trip times (mean RTT = rate of this / rate of the samples).") \
 	X(RECOVERIES_UNDONE, tcp.recoveries_undone, "tcp.recoveries_undone", C,                    \
 	  "tcp_recoveries_undone_total", "",                                                       \
 	  "Recoveries found spurious by their timestamps and undone (RFC 3522).")                  \

@@ -106,6 +106,7 @@ struct tcp_stats {
 	uint64_t tlp_probes;        /* RFC 8985 7 tail-loss probes sent */
 	uint64_t limited_transmits; /* RFC 3042 segments sent on the first two duplicate ACKs */
 	uint64_t recoveries_undone; /* RFC 3522: the retransmission proved spurious, cwnd restored */
+	uint64_t rtt_samples, rtt_sum_us; /* RTT measurements (Karn) and their sum: mean RTT */
 };
 
 struct tcp_stack *tcp_stack_create(const struct tcp_stack_conf *conf);

@@ -1063,6 +1063,8 @@ rtt_sample(struct tcp_conn *c, uint32_t r)
 {
 	if (r == 0)
 		r = 1;
+	c->st->stats.rtt_samples++;
+	c->st->stats.rtt_sum_us += r;
 	if (c->srtt == 0) {
 		c->srtt = r;
 		c->rttvar = r / 2;
