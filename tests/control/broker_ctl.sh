@@ -303,6 +303,7 @@ admin_suite() { # admin_suite TAG: the whole set of commands, ids prefixed with 
 
 	# the refusals by reason and the security counters reach stats and Prometheus
 	tl_check "$p: stats count the kick and the online drop under reason 0x98" bash -c "for i in \$(seq 30); do '$CTL' -c '$conf' --json stats | $PY -c 'import json,sys; c=json.load(sys.stdin)[\"counters\"]; sys.exit(0 if c[\"mqtt.errors_0x98\"] >= 2 and c[\"sec.logins_ok\"] >= 7 else 1)' && exit 0; sleep 0.1; done; exit 1"
+	tl_check "$p: stats have RTT samples (sum > 0) and the lcores' heap in use" bash -c "'$CTL' -c '$conf' --json stats | $PY -c 'import json,sys; c=json.load(sys.stdin)[\"counters\"]; sys.exit(0 if c[\"tcp.rtt_samples\"] > 0 and c[\"tcp.rtt_sum_us\"] > 0 and c[\"heap_bytes\"] > 0 else 1)'"
 	tl_check "$p: Prometheus: reason 0x98, logins, ring occupancy" $PY - "$port" <<'PY'
 import re, sys, urllib.request
 body = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5).read().decode()
