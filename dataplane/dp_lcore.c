@@ -363,11 +363,17 @@ dp_lcore_poll(struct dp_lcore *ls)
 	return work || ls->tx_pkts != tx_before;
 }
 
-/* A new configuration generation: apply what can change live. Today that is the idle policy;
- * the broker's limits are fixed at creation (mqtt/ has no setter yet). */
+/* A new configuration generation: apply what can change live (the idle policy, the broker's
+ * limits, the security settings). Runs on the lcore, between two loop iterations, so the shard
+ * never sees half a configuration. */
 static void
 dp_lcore_apply_cfg(struct dp_lcore *ls, const struct dp_ctl_cfg *cfg)
 {
+	struct mqtt_broker_conf m;
+
+	mqtt_broker_conf_defaults(&m);
+	dp_ctl_mqtt_conf(&cfg->cfg, &m);
+	mqtt_broker_set_limits(ls->broker, &m);
 	ls->cfg_generation = cfg->generation;
 	dp_sec_apply_cfg(ls, &cfg->cfg);
 	ls->idle = cfg->cfg.idle_policy == CTL_IDLE_BUSY ? DP_IDLE_BUSY : DP_IDLE_ADAPTIVE;

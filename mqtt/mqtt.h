@@ -103,6 +103,11 @@ void mqtt_broker_conf_defaults(struct mqtt_broker_conf *conf);
 struct mqtt_broker *mqtt_broker_create(const struct mqtt_broker_conf *conf,
 				       const struct mqtt_transport_ops *ops);
 void mqtt_broker_destroy(struct mqtt_broker *b);
+/* Live limits: take max_packet_size, max_inflight, max_queued, connect_timeout_us, the
+ * keep-alive bounds, max_subscriptions and the topic limits from `conf` (the rest of it is
+ * ignored). What a connection was promised at its CONNACK (v5 Maximum Packet Size, Receive
+ * Maximum) stays; every other limit applies from the next packet or connection. */
+void mqtt_broker_set_limits(struct mqtt_broker *b, const struct mqtt_broker_conf *conf);
 const struct mqtt_stats *mqtt_broker_stats(const struct mqtt_broker *b);
 
 /* Periodic broker work (session expiry, will delay, retries). Bounded work per call. */

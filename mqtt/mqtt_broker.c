@@ -1096,6 +1096,28 @@ mqtt_broker_conf_defaults(struct mqtt_broker_conf *conf)
 	strcpy(conf->response_info, "$response/");
 }
 
+static void
+clamp_limits(struct mqtt_broker_conf *c)
+{
+	if (c->max_packet_size == 0 || c->max_packet_size > MQTT_MAX_REMAINING_LEN + 5)
+		c->max_packet_size = MQTT_MAX_REMAINING_LEN + 5;
+}
+
+void
+mqtt_broker_set_limits(struct mqtt_broker *b, const struct mqtt_broker_conf *conf)
+{
+	b->conf.max_packet_size = conf->max_packet_size;
+	b->conf.max_inflight = conf->max_inflight;
+	b->conf.max_queued = conf->max_queued;
+	b->conf.connect_timeout_us = conf->connect_timeout_us;
+	b->conf.max_keepalive = conf->max_keepalive;
+	b->conf.min_keepalive = conf->min_keepalive;
+	b->conf.max_subscriptions = conf->max_subscriptions;
+	b->conf.max_topic_length = conf->max_topic_length;
+	b->conf.max_topic_levels = conf->max_topic_levels;
+	clamp_limits(&b->conf);
+}
+
 struct mqtt_broker *
 mqtt_broker_create(const struct mqtt_broker_conf *conf, const struct mqtt_transport_ops *ops)
 {
@@ -1111,8 +1133,7 @@ mqtt_broker_create(const struct mqtt_broker_conf *conf, const struct mqtt_transp
 		return NULL;
 	}
 	b->conf = *conf;
-	if (b->conf.max_packet_size == 0 || b->conf.max_packet_size > MQTT_MAX_REMAINING_LEN + 5)
-		b->conf.max_packet_size = MQTT_MAX_REMAINING_LEN + 5;
+	clamp_limits(&b->conf);
 	b->ops = ops;
 	mqtt_dict_init(&b->sessions);
 	mqtt_dict_init(&b->xfer_dir);
@@ -1227,6 +1248,8 @@ mqtt_conn_open(struct mqtt_broker *b, void *io, uint64_t now_us)
 	c->version = MQTT_V311;
 	c->peer_recv_max = UINT16_MAX;
 	c->peer_max_packet = UINT32_MAX;
+	c->max_packet_in = b->conf.max_packet_size;
+	c->recv_max_in = (uint16_t)session_window_in(b);
 	c->deadline = b->conf.connect_timeout_us ? now_us + b->conf.connect_timeout_us : UINT64_MAX;
 	mqtt_list_init(&c->held_link);
 	mqtt_dict_init(&c->out_aliases);
@@ -1838,7 +1861,7 @@ on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
 		ack.present |= MQTT_PROP_BIT(MQTT_PROP_MAXIMUM_PACKET_SIZE) |
 		               MQTT_PROP_BIT(MQTT_PROP_RECEIVE_MAXIMUM) |
 		               MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS_MAXIMUM);
-		ack.maximum_packet_size = b->conf.max_packet_size;
+		ack.maximum_packet_size = c->max_packet_in;
 		if (c->auth_method) { /* MQTT-4.12.0-5 */
 			ack.present |= MQTT_PROP_BIT(MQTT_PROP_AUTHENTICATION_METHOD);
 			ack.authentication_method.p = c->auth_method;
@@ -1851,7 +1874,7 @@ on_connect(struct mqtt_conn *c, const struct mqtt_connect *cp, uint64_t now)
 		}
 		/* the same window as ours towards the client; it is what makes held acks
 		 * throttle a v5 publisher */
-		ack.receive_maximum = (uint16_t)session_window_in(b);
+		ack.receive_maximum = c->recv_max_in;
 		ack.topic_alias_maximum = b->conf.topic_alias_max;
 		if (!ack.topic_alias_maximum)
 			ack.present &= ~MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS_MAXIMUM);
@@ -1983,7 +2006,7 @@ on_publish(struct mqtt_conn *c, struct mqtt_publish *p, uint64_t now)
 		rc = MQTT_RC_TOPIC_NAME_INVALID;
 	}
 	if (c->version == MQTT_V5 && p->qos &&
-	    c->n_held_puback + s->n_rx_qos2 >= session_window_in(b) &&
+	    c->n_held_puback + s->n_rx_qos2 >= c->recv_max_in &&
 	    !(p->qos == 2 && rx_qos2_has(s, p->packet_id, false)))
 		return conn_fail(c, MQTT_RC_RECEIVE_MAXIMUM_EXCEEDED, -EBADMSG); /* v5 3.3.4 */
 	if (p->qos == 2 && rx_qos2_has(s, p->packet_id, false)) {
@@ -2444,7 +2467,7 @@ mqtt_conn_input(struct mqtt_conn *c, const void *data, size_t len, uint64_t now_
 		}
 		if (r < 0)
 			return conn_fail(c, MQTT_RC_MALFORMED_PACKET, r);
-		if ((uint64_t)hl + rem > b->conf.max_packet_size)
+		if ((uint64_t)hl + rem > c->max_packet_in)
 			return conn_fail(c, MQTT_RC_PACKET_TOO_LARGE, -EMSGSIZE);
 		if (!c->hdr_len && hl + rem <= len) {
 			/* the common case: the whole packet is here, decode it in place */

@@ -106,6 +106,10 @@ struct mqtt_conn {
 	uint16_t keepalive;
 	uint16_t peer_recv_max;
 	uint32_t peer_max_packet;
+	/* What this connection was promised at open (v5 CONNACK Maximum Packet Size and Receive
+	 * Maximum): a live limit change applies to connections opened after it. */
+	uint32_t max_packet_in;
+	uint16_t recv_max_in;
 	uint64_t deadline;
 	/* input: a fixed header in progress, then one packet being accumulated */
 	uint8_t hdr[MQTT_MAX_FIXED_HEADER];

@@ -467,7 +467,8 @@ tl_log "slowloris: $s_n of 200 idle connections closed, after $s_first..$s_last 
 # held, the next refused (no restart, no connection dropped).
 control_start "$TL_DIR/limits.conf" "$TL_DIR/limctl.log"
 limctl=$CTL_PID
-sed -i 's/^max_connections 6$/max_connections 1/' "$TL_DIR/limits.conf"
+sed -i 's/^max_connections 6$/max_connections 1/; s/^max_subscriptions 3$/max_subscriptions 1/' \
+	"$TL_DIR/limits.conf"
 got=none live_ref=0 # refusals seen here, for the counter checks below
 if "$ctl" -c "$TL_DIR/limits.conf" config reload >>"$TL_DIR/limctl.log" 2>&1; then
 	for _ in $(seq 20); do
@@ -477,14 +478,28 @@ if "$ctl" -c "$TL_DIR/limits.conf" config reload >>"$TL_DIR/limctl.log" 2>&1; th
 		sleep 0.2
 	done
 fi
+# the same reload lowered the broker's max_subscriptions 3 -> 1 (mqtt_broker_set_limits)
+gots=none
+for _ in $(seq 20); do
+	gots=$(lim subs "$H" 1883 5 2)
+	[ "$gots" = "1 151" ] && break
+	sleep 0.2
+done
 kill "$limctl" 2>/dev/null
 wait "$limctl" 2>/dev/null
 [ "$got" = "0 151" ] && tl_ok "max_connections lowered live (6 -> 1 by config reload): the 2nd connection gets 0x97" ||
 	tl_fail "max_connections lowered live" "got '$got'; $(tail -3 "$TL_DIR/limctl.log")"
+[ "$gots" = "1 151" ] && tl_ok "max_subscriptions lowered live (3 -> 1 by the same reload): the 2nd filter gets 0x97" ||
+	tl_fail "max_subscriptions lowered live" "got '$gots'"
 # the broker's counters: receive maximum 1, packet size 2 (v5 and 3.1.1), publish rate 2,
-# subscriptions 2, topics 2 (+2 with levels), keep-alive adjusted 1
-m1=$(mstats)
-want="1 2 2 2 $((2 + levels)) 1"
+# subscriptions 3 (one after the live reload), topics 2 (+2 with levels), keep-alive adjusted 1
+want="1 2 2 3 $((2 + levels)) 1"
+for _ in $(seq 20); do # counters reach the stats every 100 ms
+	m1=$(mstats)
+	[ "$(awk -v a="$m0" -v b="$m1" 'BEGIN { n = split(a, x, " "); split(b, y, " ")
+		for (i = 1; i <= n; i++) printf "%s%d", (i > 1 ? " " : ""), y[i] - x[i] }')" = "$want" ] && break
+	sleep 0.1
+done
 delta=$(awk -v a="$m0" -v b="$m1" 'BEGIN { n = split(a, x, " "); split(b, y, " ")
 	for (i = 1; i <= n; i++) printf "%s%d", (i > 1 ? " " : ""), y[i] - x[i] }')
 [ -n "$m0" ] && [ "$delta" = "$want" ] &&

@@ -1233,6 +1233,41 @@ test_rate_hook(void)
 	mqtt_broker_destroy(b);
 }
 
+/* Live limits (mqtt_broker_set_limits): a connection keeps the packet size it was promised at
+ * open; connections opened after the change get the new one; a lowered max_subscriptions
+ * applies to the next SUBSCRIBE of everyone. */
+static void
+test_set_limits(void)
+{
+	struct mqtt_broker *b = broker_new(NULL);
+	struct mqtt_broker_conf lim;
+	struct fake old, young;
+	uint8_t buf[512], payload[100] = {0};
+
+	client(b, &old, MQTT_V311, "old", 1);
+	subscribe(&old, MQTT_V311, "a", 0);
+	mqtt_broker_conf_defaults(&lim);
+	lim.max_packet_size = 64;
+	lim.max_subscriptions = 1;
+	mqtt_broker_set_limits(b, &lim);
+	CHECK_EQ(feed(&old, buf,
+	              pkt_publish(buf, sizeof(buf), MQTT_V311, "t", payload, sizeof(payload), 0, 0,
+	                          0)),
+	         0); /* 106 bytes: within what "old" was promised */
+	CHECK_EQ(old.closed, 0);
+	CHECK_EQ(feed_hex(&old, "82 06 00 07 00 01 62 00"), 0); /* a second filter: refused */
+	CHECK(expect_hex(&old, "90 03 00 07 80"));
+	client(b, &young, MQTT_V311, "young", 1);
+	CHECK(feed(&young, buf,
+	           pkt_publish(buf, sizeof(buf), MQTT_V311, "t", payload, sizeof(payload), 0, 0,
+	                       0)) < 0);
+	CHECK_EQ(young.closed, 1);
+	fake_gone(&young);
+	fake_gone(&old);
+	CHECK_EQ(mqtt_broker_verify(b), 0);
+	mqtt_broker_destroy(b);
+}
+
 int
 main(void)
 {
@@ -1266,5 +1301,6 @@ main(void)
 	TEST(test_max_subscriptions);
 	TEST(test_admin);
 	TEST(test_rate_hook);
+	TEST(test_set_limits);
 	return tap_done();
 }
