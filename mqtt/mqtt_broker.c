@@ -2005,8 +2005,7 @@ on_publish(struct mqtt_conn *c, struct mqtt_publish *p, uint64_t now)
 			return conn_fail(c, MQTT_RC_TOPIC_NAME_INVALID, -EBADMSG);
 		rc = MQTT_RC_TOPIC_NAME_INVALID;
 	}
-	if (c->version == MQTT_V5 && p->qos &&
-	    c->n_held_puback + s->n_rx_qos2 >= c->recv_max_in &&
+	if (c->version == MQTT_V5 && p->qos && c->n_held_puback + s->n_rx_qos2 >= c->recv_max_in &&
 	    !(p->qos == 2 && rx_qos2_has(s, p->packet_id, false)))
 		return conn_fail(c, MQTT_RC_RECEIVE_MAXIMUM_EXCEEDED, -EBADMSG); /* v5 3.3.4 */
 	if (p->qos == 2 && rx_qos2_has(s, p->packet_id, false)) {
