@@ -23,12 +23,17 @@ struct walk {
 	unsigned int lcore;
 };
 
-/* Write one item: the separator, then `fn`'s object; all or nothing. */
+/* Open one item: the separator, then `{"key":"<value>"`, the first member every listing has
+ * (client id or topic). item_end() keeps the item whole or drops all of it. */
 static int
-item_begin(struct dp_ctl_query *q, size_t *mark)
+item_begin(struct dp_ctl_query *q, size_t *mark, const char *key, const uint8_t *v, size_t len)
 {
+	int rc;
+
 	*mark = q->out_len;
-	return q->count ? dp_ctl_out_printf(q, ",") : 0;
+	rc = q->count ? dp_ctl_out_printf(q, ",") : 0;
+	rc = rc ?: dp_ctl_out_printf(q, "{\"%s\":", key);
+	return rc ?: dp_ctl_out_string(q, (const char *)v, len);
 }
 
 static int
@@ -76,10 +81,8 @@ on_client(void *arg, const struct mqtt_admin_client *c)
 	struct walk *w = arg;
 	struct dp_ctl_query *q = w->q;
 	size_t mark;
-	int rc = item_begin(q, &mark);
+	int rc = item_begin(q, &mark, "client_id", c->client_id, c->client_id_len);
 
-	rc = rc ?: dp_ctl_out_printf(q, "{\"client_id\":");
-	rc = rc ?: dp_ctl_out_string(q, (const char *)c->client_id, c->client_id_len);
 	rc = rc
 	             ?: dp_ctl_out_printf(
 	                        q,
@@ -100,10 +103,8 @@ on_session(void *arg, const struct mqtt_admin_session *s)
 	struct walk *w = arg;
 	struct dp_ctl_query *q = w->q;
 	size_t mark;
-	int rc = item_begin(q, &mark);
+	int rc = item_begin(q, &mark, "client_id", s->client_id, s->client_id_len);
 
-	rc = rc ?: dp_ctl_out_printf(q, "{\"client_id\":");
-	rc = rc ?: dp_ctl_out_string(q, (const char *)s->client_id, s->client_id_len);
 	rc = rc
 	             ?: dp_ctl_out_printf(q,
 	                                  ",\"lcore\":%u,\"online\":%s,\"expiry_s\":%" PRId64
@@ -123,10 +124,8 @@ on_sub(void *arg, const struct mqtt_admin_sub *s)
 	struct walk *w = arg;
 	struct dp_ctl_query *q = w->q;
 	size_t mark;
-	int rc = item_begin(q, &mark);
+	int rc = item_begin(q, &mark, "client_id", s->client_id, s->client_id_len);
 
-	rc = rc ?: dp_ctl_out_printf(q, "{\"client_id\":");
-	rc = rc ?: dp_ctl_out_string(q, (const char *)s->client_id, s->client_id_len);
 	rc = rc ?: dp_ctl_out_printf(q, ",\"lcore\":%u,\"filter\":", w->lcore);
 	rc = rc ?: dp_ctl_out_string(q, (const char *)s->filter, s->filter_len);
 	rc = rc
@@ -148,10 +147,8 @@ on_retained(void *arg, const struct mqtt_admin_retained *r)
 	struct walk *w = arg;
 	struct dp_ctl_query *q = w->q;
 	size_t mark;
-	int rc = item_begin(q, &mark);
+	int rc = item_begin(q, &mark, "topic", r->topic, r->topic_len);
 
-	rc = rc ?: dp_ctl_out_printf(q, "{\"topic\":");
-	rc = rc ?: dp_ctl_out_string(q, (const char *)r->topic, r->topic_len);
 	rc = rc
 	             ?: dp_ctl_out_printf(q,
 	                                  ",\"bytes\":%u,\"qos\":%u,\"expires_in_s\":%" PRId64 "}",
