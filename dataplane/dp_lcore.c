@@ -26,6 +26,7 @@
 #endif
 
 #include "dataplane/dp_ctl.h"
+#include "dp_connect.h"
 #include "dp_pvt.h"
 #include "dp_sec.h"
 #include "dp_stats.h"
@@ -265,7 +266,7 @@ dp_lcore_init(struct dp_lcore *ls, const struct dp_conf *conf, unsigned int lcor
 	        .pool = pool,
 	        .tx = dp_lcore_tx,
 	        .tx_ctx = ls,
-	        .ops = &dp_tcp_ops,
+	        .ops = &dp_stack_ops, /* active opens and accepted connections */
 	        .max_conns = conf->max_conns,
 	        .rcvbuf = conf->rcvbuf,
 	        .sndbuf = conf->sndbuf,
@@ -336,8 +337,7 @@ dp_lcore_idle(struct dp_lcore *ls)
 		ls->sleep_us = RTE_MIN(ls->sleep_us * 2, (uint32_t)DP_IDLE_SLEEP_MAX_US);
 }
 
-/* One loop iteration; returns nonzero when it did work. */
-static int
+int
 dp_lcore_poll(struct dp_lcore *ls)
 {
 	struct rte_mbuf *pkts[DP_RX_BURST];

@@ -136,6 +136,9 @@ int dp_lcore_init(struct dp_lcore *ls, const struct dp_conf *conf, unsigned int 
  * lcores, whose queues may carry its flows' frames). */
 int dp_lcore_main(void *arg);
 void dp_lcore_drain_prepare(void); /* before the lcores are launched */
+/* One loop iteration (no control poll); returns nonzero when it did work. For in-process
+ * drivers of the lcore (tests/dataplane) as well as dp_lcore_main. */
+int dp_lcore_poll(struct dp_lcore *ls);
 void dp_lcore_drain(struct dp_lcore *ls);
 void dp_lcore_fini(struct dp_lcore *ls);
 
@@ -145,6 +148,8 @@ void dp_shard_rings_free(void);
 /* Pass the frames of flows other shards own to them (and ARP copies to all); returns how many
  * of pkts[] (compacted) this shard processes itself. */
 uint16_t dp_shard_steer(struct dp_lcore *ls, struct rte_mbuf **pkts, uint16_t n);
+/* The shard that owns a TCP flow (peer address and both ports as on the wire). */
+unsigned int dp_shard_owner(uint32_t peer_ip, uint16_t peer_port, uint16_t local_port);
 /* Drain the inbound rings (bounded); returns the entries handled. */
 int dp_shard_poll(struct dp_lcore *ls);
 void dp_shard_entry_discard(struct dp_lcore *ls, void *e);

@@ -100,7 +100,7 @@ dp_shard_rings_free(void)
 }
 
 /* Shard of a flow: the same for both directions' view of it, since our address is fixed. */
-static inline unsigned int
+unsigned int
 dp_shard_owner(uint32_t peer_ip, uint16_t peer_port, uint16_t local_port)
 {
 	return rte_jhash_2words(peer_ip, ((uint32_t)peer_port << 16) | local_port, 0x7ac4f00d) %
