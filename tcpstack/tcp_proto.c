@@ -1074,8 +1074,12 @@ rtt_sample(struct tcp_conn *c, uint32_t r)
 		c->rttvar = (3 * c->rttvar + delta) / 4;
 		c->srtt = (7 * c->srtt + r) / 8;
 	}
-	c->rto = c->srtt + RTE_MAX(TCP_TW_TICK_US, 4 * c->rttvar);
-	c->rto = RTE_MAX(c->rto, TCP_RTO_MIN_US);
+	/* RFC 6298 2.3 with Linux's reading of the floor: RTO = SRTT + max(4 RTTVAR, 200 ms),
+	 * not max(SRTT + 4 RTTVAR, 200 ms). On a 110 ms path with 10 ms of jitter the latter is
+	 * 200 ms, below one RTT plus the peer's delayed ACK: spurious RTOs (cwnd to one segment)
+	 * under the `delay` and `all` profiles. SRTT counts in whole ticks of the timer wheel
+	 * (a 0 ms sample is stored as 1 us only so that srtt != 0 means "measured"). */
+	c->rto = c->srtt - c->srtt % TCP_TW_TICK_US + RTE_MAX(4 * c->rttvar, TCP_RTO_MIN_US);
 	c->rto = RTE_MIN(c->rto, TCP_RTO_MAX_US);
 }
 

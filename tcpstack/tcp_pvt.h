@@ -19,7 +19,7 @@
 
 /* Tunables. Times in microseconds. */
 #define TCP_RTO_INIT_US    1000000u /* RFC 6298 2.1 */
-#define TCP_RTO_MIN_US     200000u /* Linux's floor (RFC 6298 says 1 s; 200 ms is common practice) */
+#define TCP_RTO_MIN_US     200000u     /* floor of RTO - SRTT, as Linux (RFC 6298: 1 s) */
 #define TCP_RTO_MAX_US     60000000u   /* RFC 6298 2.5 */
 #define TCP_RTO_RETRIES    8           /* data/FIN retransmissions before TCP_CLOSE_TIMEOUT */
 #define TCP_SYN_RETRIES    5           /* SYN or SYN-ACK retransmissions */

@@ -509,7 +509,8 @@ rto_backoff(void)
 	NONE();
 	AT(6600);
 	OUT(.seq = 101, .len = 10);
-	/* A fresh segment's sample brings RTO back to SRTT + 4 RTTVAR (floor 200 ms). */
+	/* A fresh segment's sample brings RTO back to SRTT + max(4 RTTVAR, 200 ms), as Linux:
+	 * the 50 ms sample makes SRTT 6.25 ms (6 whole ticks) and RTTVAR 12.5 ms: RTO 206 ms. */
 	IN(.ack = 111);
 	h_send(a, 10);
 	AT(6700);
@@ -519,13 +520,24 @@ rto_backoff(void)
 	h_send(a, 10);
 	AT(6750);
 	OUT(.seq = 121, .len = 10);
-	AT(6949);
+	AT(6955);
 	NONE();
-	AT(6950);
+	AT(6956);
 	OUT(.seq = 121, .len = 10);
 	IN(.ack = 131);
+	/* A steady 110 ms path: SRTT near 110 ms, RTTVAR shrinking, RTO near 310 ms, never
+	 * the bare 200 ms floor that fired before the ACK of a delayed path came back. */
+	for (uint32_t i = 0; i < 32; i++) {
+		h_send(a, 10);
+		AT(7000 + 110 * i);
+		OUT(.seq = 131 + 10 * i, .len = 10);
+		AT(7000 + 110 * i + 110);
+		IN(.ack = 141 + 10 * i);
+	}
+	CHECKH(a->c->srtt > 100000 && a->c->srtt <= 110000);
+	CHECKH(a->c->rto + TCP_TW_TICK_US > a->c->srtt + 200000 && a->c->rto < a->c->srtt + 210000);
 	tcp_abort(a->c);
-	AT(7000);
+	AT(11000);
 	OUT(.flags = RST);
 }
 
