@@ -31,13 +31,19 @@ reno_init(struct tcp_conn *c)
 	(void)c;
 }
 
+/* Appropriate byte counting (RFC 3465): growth follows the bytes acknowledged, not the number
+ * of ACKs, so a receiver that ACKs every second segment (Linux, and RFC 5681 4.2) does not
+ * halve congestion avoidance's one segment per RTT. Slow start takes at most L = 2 SMSS per
+ * ACK (RFC 3465 2.3). Congestion avoidance adds acked * SMSS / cwnd: eq. (3) per SMSS acked,
+ * without the RFC's bytes_acked counter (the TCB has no room for it; the rounding loses less
+ * than one byte per ACK). */
 static void
 reno_on_ack(struct tcp_conn *c, uint32_t acked)
 {
 	if (c->cwnd < c->ssthresh)
-		c->cwnd += RTE_MIN(acked, (uint32_t)c->mss); /* slow start, 3.1 */
+		c->cwnd += RTE_MIN(acked, 2u * c->mss);
 	else
-		c->cwnd += RTE_MAX(1u, (uint32_t)c->mss * c->mss / c->cwnd); /* eq. (3) */
+		c->cwnd += RTE_MAX(1u, (uint32_t)((uint64_t)acked * c->mss / c->cwnd));
 }
 
 /* RFC 5681 eq. (4): half the flight, at least two segments. */
@@ -98,7 +104,7 @@ cubic_on_ack(struct tcp_conn *c, uint32_t acked)
 	uint32_t now = now_ms(c), t, target, rtt_ms = c->srtt / 1000;
 
 	if (c->cwnd < c->ssthresh) {
-		c->cwnd += RTE_MIN(acked, (uint32_t)c->mss); /* 4.10: slow start as Reno */
+		c->cwnd += RTE_MIN(acked, 2u * c->mss); /* 4.10: slow start as Reno */
 		return;
 	}
 	if (c->cc_epoch == 0) {

@@ -1694,6 +1694,38 @@ ack_every_second_segment(void)
 	abort_at(a, 81);
 }
 
+/* RFC 3465 byte counting against a peer that ACKs every second segment: slow start grows by
+ * the two segments each ACK covers (the flight doubles per RTT), congestion avoidance by one
+ * segment per window of data acknowledged (counting ACKs would give half of each). */
+static void
+abc_delayed_acks(void)
+{
+	struct app_conn *a = h_handshake(65535, 1000);
+
+	H.st->conf.sndbuf = 65536; /* white-box: room for the whole test's data */
+	CHECKH_EQ(h_send(a, 40000), 40000);
+	AT(0);
+	for (uint32_t i = 0; i < 10; i++)
+		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	NONE();
+	AT(100);
+	IN(.ack = 2001); /* slow start: +2 SMSS, so 4 segments leave */
+	for (uint32_t i = 10; i < 14; i++)
+		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	NONE();
+	CHECKH_EQ(a->c->cwnd, 12000);
+	a->c->ssthresh = a->c->cwnd; /* congestion avoidance from here */
+	for (uint32_t i = 0; i < 6; i++)
+		IN(.ack = 4001 + 2000 * i);
+	/* 12000 bytes acked at cwnd ~12000: one SMSS more (2000 * 1000 / cwnd per ACK, rounded
+	 * down: 166 + 164 + 162 + 160 + 158 + 156). */
+	CHECKH_EQ(a->c->cwnd, 12966);
+	for (uint32_t i = 14; i < 26; i++)
+		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	NONE();
+	abort_at(a, 200);
+}
+
 /* ------------------------------------------------------------------ CUBIC (RFC 9438) */
 
 /* The curve itself: K, W_cubic at known times, beta 0.7, fast convergence, the Reno-friendly
@@ -1900,6 +1932,7 @@ main(int argc, char **argv)
 	SCRIPT(tail_loss_probe, 0);
 	SCRIPT(limited_transmit, 0);
 	SCRIPT(ack_every_second_segment, 0);
+	SCRIPT(abc_delayed_acks, 0);
 	SCRIPT(cubic_curve, 0);
 	SCRIPT(connect_port_choice, 0);
 	SCRIPT(rto_timeout, 0);
