@@ -4,16 +4,103 @@
  * polling lcore, and the mbuf pool the RX queues fill. One pool for all queues: each lcore gets
  * and puts through its own mempool cache (no shared cache line on the fast path), and a frame
  * steered to another shard (dp_shard.c) is freed there into the same pool.
+ *
+ * Spreading flows over the queues. On a NIC with RSS and more than one queue we program the
+ * hash ourselves: a symmetric Toeplitz key (dp_shard_rss_key) over IPv4 and TCP ports, and a
+ * RETA that sends entry j to queue j mod N, then tell dp_shard.c to compute flow owners the same
+ * way, so that the NIC delivers each flow to its owner and nothing crosses between lcores
+ * (dp_connect picks its source ports by the same function). ARP goes to queue 0 by an rte_flow
+ * rule where the driver accepts one; either way the receiving lcore copies it to the others. On
+ * af_packet (no RSS: the kernel's fanout spreads the flows) the owner stays dp_shard.c's jhash.
+ * docs/nic.md has the set-up of a real NIC.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_flow.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
 #include "dp_pvt.h"
+
+/* RSS of our own making: only with several queues, a TCP/IPv4 hash, a RETA we can index and a
+ * key we can hold. */
+static int
+dp_port_rss_usable(const struct rte_eth_dev_info *info, uint16_t n_queues)
+{
+	return n_queues > 1 && (info->flow_type_rss_offloads & RTE_ETH_RSS_NONFRAG_IPV4_TCP) &&
+	       info->reta_size > 0 && info->reta_size <= DP_RETA_MAX &&
+	       (info->reta_size & (info->reta_size - 1)) == 0 &&
+	       info->hash_key_size <= DP_RSS_KEY_MAX;
+}
+
+/* After the port started: the RETA (entry j -> queue j mod N), the key as the NIC reports it,
+ * the ARP rule, then the owner function to match. Anything the driver refuses falls back to
+ * what it reports, or to jhash: steering stays correct, only the crossing comes back. */
+static void
+dp_port_rss_setup(uint16_t pid, const struct rte_eth_dev_info *info, uint16_t n_queues,
+                  uint32_t local_ip, uint8_t *key, uint8_t key_len)
+{
+	struct rte_eth_rss_reta_entry64 rc[DP_RETA_MAX / RTE_ETH_RETA_GROUP_SIZE];
+	struct rte_eth_rss_conf hc = {.rss_key = key, .rss_key_len = key_len};
+	uint16_t reta[DP_RETA_MAX], size = info->reta_size;
+	const char *arp = "copied from whichever queue receives it";
+	uint8_t sym[DP_RSS_KEY_MAX];
+	struct rte_flow_error ferr;
+	int ret;
+
+	memset(rc, 0, sizeof(rc));
+	for (uint16_t j = 0; j < size; j++) {
+		rc[j / RTE_ETH_RETA_GROUP_SIZE].mask |= 1ULL << (j % RTE_ETH_RETA_GROUP_SIZE);
+		rc[j / RTE_ETH_RETA_GROUP_SIZE].reta[j % RTE_ETH_RETA_GROUP_SIZE] = j % n_queues;
+	}
+	ret = rte_eth_dev_rss_reta_update(pid, rc, size);
+	if (ret < 0)
+		fprintf(stderr, "tachyond: port %u: RETA update refused (%s): using the driver's\n",
+		        pid, rte_strerror(-ret));
+	if (rte_eth_dev_rss_reta_query(pid, rc, size) < 0 ||
+	    rte_eth_dev_rss_hash_conf_get(pid, &hc) < 0) {
+		fprintf(stderr, "tachyond: port %u: RSS state unreadable: flow owner by jhash\n",
+		        pid);
+		return;
+	}
+	for (uint16_t j = 0; j < size; j++)
+		reta[j] = rc[j / RTE_ETH_RETA_GROUP_SIZE].reta[j % RTE_ETH_RETA_GROUP_SIZE];
+	if (dp_shard_owner_use_rss(local_ip, key, hc.rss_key_len ? hc.rss_key_len : key_len, reta,
+	                           size) < 0) {
+		fprintf(stderr,
+		        "tachyond: port %u: RSS key or RETA unusable: flow owner by jhash\n", pid);
+		return;
+	}
+	/* ARP hashes on nothing and usually lands on queue 0 anyway; the rule makes it certain. */
+	{
+		const struct rte_flow_attr attr = {.ingress = 1};
+		const struct rte_flow_item_eth spec = {.type = RTE_BE16(RTE_ETHER_TYPE_ARP)};
+		const struct rte_flow_item_eth mask = {.type = RTE_BE16(0xffff)};
+		const struct rte_flow_item pattern[] = {
+		        {.type = RTE_FLOW_ITEM_TYPE_ETH, .spec = &spec, .mask = &mask},
+		        {.type = RTE_FLOW_ITEM_TYPE_END},
+		};
+		const struct rte_flow_action_queue q0 = {.index = 0};
+		const struct rte_flow_action actions[] = {
+		        {.type = RTE_FLOW_ACTION_TYPE_QUEUE, .conf = &q0},
+		        {.type = RTE_FLOW_ACTION_TYPE_END},
+		};
+
+		if (rte_flow_validate(pid, &attr, pattern, actions, &ferr) == 0 &&
+		    rte_flow_create(pid, &attr, pattern, actions, &ferr) != NULL)
+			arp = "flow rule to queue 0, copied to the others";
+	}
+	key_len = hc.rss_key_len ? hc.rss_key_len : key_len;
+	dp_shard_rss_key(sym, key_len);
+	printf("tachyond: port %u: RSS over %u queues, %s Toeplitz key (%u bytes), RETA %u entries "
+	       "-> queue j mod %u%s; flow owner: rss; ARP: %s\n",
+	       pid, n_queues, memcmp(sym, key, key_len) == 0 ? "symmetric" : "the driver's",
+	       key_len, size, n_queues, ret < 0 ? " (the driver's table)" : "", arp);
+}
 
 int
 dp_port_init(const struct dp_conf *conf, uint16_t n_queues, uint16_t *port_id,
@@ -23,8 +110,10 @@ dp_port_init(const struct dp_conf *conf, uint16_t n_queues, uint16_t *port_id,
 	struct rte_eth_conf pc = {0};
 	uint16_t pid = RTE_MAX_ETHPORTS, p;
 	uint16_t rxd = conf->rxd, txd = conf->txd;
+	uint8_t key[DP_RSS_KEY_MAX];
+	uint8_t key_len = 0;
 	unsigned int cache;
-	int socket, ret;
+	int socket, ret, rss;
 
 	RTE_ETH_FOREACH_DEV(p)
 	{
@@ -50,11 +139,25 @@ dp_port_init(const struct dp_conf *conf, uint16_t n_queues, uint16_t *port_id,
 		        pid, info.max_rx_queues, info.max_tx_queues, n_queues, n_queues);
 		return -EINVAL;
 	}
-	/* A NIC spreads flows by RSS; tachyond re-steers by its flow hash anyway (dp_shard.c). */
-	if (n_queues > 1 && info.flow_type_rss_offloads != 0) {
+	dp_shard_owner_use_jhash();
+	rss = dp_port_rss_usable(&info, n_queues);
+	if (rss) {
+		key_len = info.hash_key_size ? info.hash_key_size : 40;
+		dp_shard_rss_key(key, key_len);
 		pc.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-		pc.rx_adv_conf.rss_conf.rss_hf =
-		        (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP) & info.flow_type_rss_offloads;
+		pc.rx_adv_conf.rss_conf = (struct rte_eth_rss_conf){
+		        .rss_key = key,
+		        .rss_key_len = key_len,
+		        .rss_hf = (RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP) &
+		                  info.flow_type_rss_offloads,
+		};
+		/* the NIC's hash in each mbuf: steering then costs a table lookup per frame */
+		if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_RSS_HASH)
+			pc.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_RSS_HASH;
+	} else if (n_queues > 1) {
+		printf("tachyond: port %u (%s): %u queues, no RSS of ours (the driver's or the "
+		       "kernel's spreading); flow owner: jhash, frames re-steered to their owner\n",
+		       pid, info.driver_name, n_queues);
 	}
 
 	socket = rte_eth_dev_socket_id(pid);
@@ -92,6 +195,8 @@ dp_port_init(const struct dp_conf *conf, uint16_t n_queues, uint16_t *port_id,
 		*pool = NULL;
 		return ret;
 	}
+	if (rss)
+		dp_port_rss_setup(pid, &info, n_queues, conf->ip, key, key_len);
 	*port_id = pid;
 	return 0;
 }
@@ -101,6 +206,9 @@ dp_port_close(uint16_t port_id, struct rte_mempool *pool)
 {
 	unsigned int in_use = 0;
 
+	struct rte_flow_error ferr;
+
+	rte_flow_flush(port_id, &ferr); /* the ARP rule, if any */
 	rte_eth_dev_stop(port_id);
 	rte_eth_dev_close(port_id);
 	if (pool != NULL) {

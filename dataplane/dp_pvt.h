@@ -150,6 +150,16 @@ void dp_shard_rings_free(void);
 uint16_t dp_shard_steer(struct dp_lcore *ls, struct rte_mbuf **pkts, uint16_t n);
 /* The shard that owns a TCP flow (peer address and both ports as on the wire). */
 unsigned int dp_shard_owner(uint32_t peer_ip, uint16_t peer_port, uint16_t local_port);
+/* The owner function, chosen once at port setup (dp_port.c): jhash (the default), or the NIC's
+ * RSS: Toeplitz with `key` over (peer, us, peer port, local port), RETA entry -> queue = shard.
+ * local_ip in network order; reta_size a power of two <= DP_RETA_MAX. */
+#define DP_RSS_KEY_MAX 64
+#define DP_RETA_MAX    512
+void dp_shard_rss_key(uint8_t *key, unsigned int len); /* the symmetric key (0x6d5a...) */
+void dp_shard_owner_use_jhash(void);
+int dp_shard_owner_use_rss(uint32_t local_ip, const uint8_t *key, unsigned int key_len,
+                           const uint16_t *reta, unsigned int reta_size);
+const char *dp_shard_owner_name(void);
 /* Drain the inbound rings (bounded); returns the entries handled. */
 int dp_shard_poll(struct dp_lcore *ls);
 void dp_shard_entry_discard(struct dp_lcore *ls, void *e);

@@ -16,7 +16,6 @@
  *   steer_dropped D rst_tx T drop_no_conn Z
  * and "mbufs_leaked M". Exit status 0 unless the harness itself failed (EAL, port, pools).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -34,6 +33,7 @@
 
 #include "dataplane/dp_connect.h"
 #include "dataplane/dp_pvt.h"
+#include "dp_test_util.h"
 #include "dataplane/dp_sec.h"
 
 #define TC_MAX_CONNS 256
@@ -210,23 +210,6 @@ tc_lcore_main(void *arg)
 	return 0;
 }
 
-static void
-tc_remove_runtime_dir(const char *dir)
-{
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *d = opendir(dir);
-
-	if (d != NULL) {
-		while ((de = readdir(d)) != NULL)
-			if (de->d_type != DT_DIR && snprintf(path, sizeof(path), "%s/%s", dir,
-			                                     de->d_name) < (int)sizeof(path))
-				unlink(path);
-		closedir(d);
-	}
-	rmdir(dir);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -321,6 +304,6 @@ sec_done:
 	dp_sec_fini();
 eal_done:
 	rte_eal_cleanup();
-	tc_remove_runtime_dir(rundir);
+	dpt_remove_runtime_dir(rundir);
 	return status;
 }
