@@ -693,6 +693,16 @@ send_next(struct tcp_conn *c, uint32_t usable, int force)
 	return len + (uint32_t)fin;
 }
 
+/* A retransmission of [.., end) left while HighData was `max`: HighRxt, and what RACK-style
+ * detection of its loss needs (sack_rxt_lost). */
+static void
+sb_rxt_sent(struct tcp_conn *c, struct tcp_sackboard *sb, uint32_t end, uint32_t max)
+{
+	sb->high_rxt = end;
+	sb->rxt_mark = max;
+	sb->rxt_ms = (uint32_t)(c->st->now_us / 1000);
+}
+
 /* RFC 6675 5 step (C): while cwnd - pipe >= 1 SMSS, send what NextSeg picks: a lost hole
  * (rule 1), else new data (rule 2), else a hole below the highest SACKed byte (rule 3), else
  * the rescue retransmission (rule 4). Cost: O(TCP_SB_BLOCKS) per segment sent. */
@@ -707,16 +717,14 @@ sack_output(struct tcp_conn *c, struct tcp_sackboard *sb)
 
 		if (tcp_sb_next_seg(sb, una, max, mss, 1, &seq, &len)) {
 			n = resend(c, seq, len);
-			sb->high_rxt = seq + len;
-			sb->rxt_mark = max;
+			sb_rxt_sent(c, sb, seq + len, max);
 		} else if ((n = send_next(c, c->snd_wnd > inflight ? c->snd_wnd - inflight : 0,
 		                          0)) != 0) {
 			max = c->snd_max;
 		} else if (sb->undo != 2 && tcp_sb_next_seg(sb, una, max, mss, 3, &seq, &len)) {
 			/* (Not once this recovery proved spurious: reordering, not loss.) */
 			n = resend(c, seq, len);
-			sb->high_rxt = seq + len;
-			sb->rxt_mark = max;
+			sb_rxt_sent(c, sb, seq + len, max);
 		} else if (tcp_sb_next_seg(sb, una, c->recover, mss, 4, &seq, &len)) {
 			n = resend(c, seq, len); /* RescueRxt: HighRxt stays */
 		}
@@ -1109,20 +1117,28 @@ sack_enter(struct tcp_conn *c, struct tcp_sackboard *sb)
 	st->stats.fast_retransmits++;
 	st->stats.sack_recoveries++;
 	resend(c, c->snd_una, len);
-	sb->high_rxt = c->snd_una + len;
-	sb->rxt_mark = c->snd_max;
+	sb_rxt_sent(c, sb, c->snd_una + len, c->snd_max);
 	rto_arm(c, c->rto);
 	tcp_out_post(c);
 }
 
 /* A retransmission lost too: RFC 6675 alone only finds it by the RTO. As RACK (RFC 8985 6.2)
- * reasons, data sent after the retransmissions being SACKed beyond DupThresh segments' worth
- * means they should have arrived; so the holes below the lost edge are resent once more. */
+ * reasons, data sent after the retransmissions has been SACKed, so they should have arrived:
+ * by count, beyond DupThresh segments' worth; or by time, once any of it is SACKed and SRTT +
+ * SRTT/4 (RACK's reordering window) has passed since the latest retransmission left. The time
+ * rule matters once reordering has raised DupThresh (up to 24): a lost retransmission then
+ * used to wait for the RTO. The holes below the lost edge are resent once more. */
 static void
 sack_rxt_lost(struct tcp_conn *c, struct tcp_sackboard *sb)
 {
-	if (SEQ_LEQ(sb->high_rxt, c->snd_una) ||
-	    tcp_sb_sacked_above(sb, sb->rxt_mark) <= (sb->dupthresh - 1u) * c->mss)
+	uint32_t sacked, since_us;
+
+	if (SEQ_LEQ(sb->high_rxt, c->snd_una))
+		return;
+	sacked = tcp_sb_sacked_above(sb, sb->rxt_mark);
+	since_us = ((uint32_t)(c->st->now_us / 1000) - sb->rxt_ms) * 1000u;
+	if (sacked == 0 || (sacked <= (sb->dupthresh - 1u) * c->mss &&
+	                    (c->srtt == 0 || since_us < c->srtt + c->srtt / 4)))
 		return;
 	sb->high_rxt = c->snd_una;
 	sb->rxt_mark = c->snd_max;

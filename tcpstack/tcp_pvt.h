@@ -126,6 +126,7 @@ struct tcp_sackboard {
 	uint32_t high_rxt; /* HighRxt, exclusive: [SND.UNA, high_rxt) holes were retransmitted */
 	uint32_t lost_to;  /* TLP/RACK: every unSACKed byte below this is lost */
 	uint32_t rxt_mark; /* HighData when the latest retransmission left (RACK-style check) */
+	uint32_t rxt_ms;   /* and when, ms */
 	uint32_t undo_seq, undo_tsval;     /* the first retransmission: its sequence and TSval */
 	uint32_t undo_cwnd, undo_ssthresh; /* before the recovery cut them */
 	uint32_t blk[TCP_SB_BLOCKS][2];

@@ -1486,6 +1486,49 @@ sack_lost_retransmission(void)
 	abort_at(a, 3001);
 }
 
+/* The same by time (RACK's reordering window, RFC 8985 6.2): one segment sent after the
+ * retransmission is SACKed, less than DupThresh's worth; once SRTT + SRTT/4 (125 ms) has
+ * passed since the retransmission left, the next ACK resends it, without waiting for the RTO
+ * (300 ms). Before that it may still be reordering: nothing. */
+static void
+sack_lost_retransmission_timed(void)
+{
+	struct app_conn *a = sack_conn(1000);
+
+	h_send(a, 16000);
+	AT(100);
+	for (uint32_t i = 0; i < 10; i++)
+		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	AT(110);
+	IN(.ack = 1, .sack = {{1001, 2001}});
+	OUT(.seq = 10001, .len = 1000);
+	IN(.ack = 1, .sack = {{1001, 3001}});
+	OUT(.seq = 11001, .len = 1000);
+	IN(.ack = 1, .sack = {{1001, 4001}});
+	OUT(.seq = 1, .len = 1000); /* lost again */
+	NONE();
+	IN(.ack = 1, .sack = {{1001, 12001}});
+	for (uint32_t i = 0; i < 4; i++)
+		OUT(.seq = 12001 + 1000 * i, .len = 1000);
+	NONE();
+	AT(150);
+	IN(.ack = 1, .sack = {{1001, 13001}}); /* 40 ms after it: may be reordering */
+	NONE();
+	AT(234);
+	IN(.ack = 1, .sack = {{1001, 13001}});
+	NONE(); /* 124 ms */
+	AT(235);
+	IN(.ack = 1, .sack = {{1001, 13001}});
+	OUT(.seq = 1, .len = 1000); /* 125 ms: lost */
+	NONE();
+	IN(.ack = 16001);
+	AT(3000);
+	NONE();
+	CHECKH_EQ(ST->rto_expired, 0);
+	CHECKH_EQ(ST->retransmits, 2);
+	abort_at(a, 3001);
+}
+
 /* RFC 3522: the segment "lost" was only late. The ACK that covers the retransmission echoes
  * the original's TSval, older than the retransmission's: cwnd and ssthresh come back, and
  * DupThresh doubles for the connection (reordering), capped at half the flight. */
@@ -1927,6 +1970,7 @@ main(int argc, char **argv)
 	SCRIPT(sack_recovery_two_holes, 0);
 	SCRIPT(sack_pipe_limit, 0);
 	SCRIPT(sack_lost_retransmission, 0);
+	SCRIPT(sack_lost_retransmission_timed, 0);
 	SCRIPT(sack_spurious_undo, 0);
 	SCRIPT(sack_rto_clears_scoreboard, 0);
 	SCRIPT(tail_loss_probe, 0);
