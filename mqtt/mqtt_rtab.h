@@ -4,9 +4,10 @@
  * Each dataplane shard keeps one, fed by the ROUTE ring messages of the other shards (first
  * subscription to a filter on a shard, last one gone), and asks it, per publish, which shards
  * need the message. A trie of topic levels: matching costs O(levels x matching branches),
- * whatever the number of filters. No DPDK; memory from the calling thread's mqtt allocator
- * (mqtt_set_thread_allocator(): the lcore's jemalloc arena in tachyond, else malloc), so create,
- * set and destroy a table on the thread that owns it. Not thread-safe: one owner.
+ * whatever the number of filters. No DPDK. Memory comes from the calling thread's mqtt allocator
+ * (mqtt_set_thread_allocator(): the lcore's jemalloc arena in tachyond, else malloc): set routes
+ * on the owning lcore, and destroy the table where the same allocator family is set (mqtt.h).
+ * One owner, no locks: match() only reads, set() writes.
  */
 #ifndef MQTT_RTAB_H
 #define MQTT_RTAB_H

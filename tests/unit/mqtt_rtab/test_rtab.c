@@ -265,6 +265,40 @@ test_freeing(void)
 	mqtt_rtab_destroy(t); /* with filters left: valgrind/ASan see it free everything */
 }
 
+/* Deep filters (recursion as deep as their levels) and a topic level longer than any filter
+ * can hold. */
+static void
+test_deep(void)
+{
+	enum { LEVELS = 3000 };
+	static char f[2 * LEVELS + 2], big[70001];
+	struct mqtt_rtab *t = mqtt_rtab_create();
+	size_t n = 0;
+
+	CHECK(t != NULL);
+	for (int i = 0; i < LEVELS; i++) {
+		f[n++] = i % 7 == 3 ? '+' : 'a';
+		f[n++] = '/';
+	}
+	f[n++] = '#';
+	CHECK_EQ(mqtt_rtab_set(t, (const uint8_t *)f, n, 9, 1), 0);
+	CHECK_EQ(mqtt_rtab_set(t, S("#"), 2, 1), 0);
+	for (size_t i = 0; i < n; i++)
+		if (f[i] == '+')
+			f[i] = 'x';
+	CHECK_EQ(mqtt_rtab_match(t, (const uint8_t *)f, n - 2), 4 | 512); /* "a/#" matches "a" */
+	CHECK_EQ(mqtt_rtab_match(t, (const uint8_t *)f, n - 4), 4);
+	CHECK_EQ(nodes(t), 1 + LEVELS + 1 + 1);
+	memset(big, 'a', sizeof(big));
+	CHECK_EQ(mqtt_rtab_match(t, (const uint8_t *)big, sizeof(big)), 4);
+	big[1] = '/';
+	CHECK_EQ(mqtt_rtab_match(t, (const uint8_t *)big, sizeof(big)), 4);
+	CHECK_EQ(mqtt_rtab_set(t, (const uint8_t *)big, sizeof(big), 1, 1), -EINVAL);
+	CHECK_EQ(mqtt_rtab_set(t, (const uint8_t *)big, 65535, 1, 1), 0);
+	CHECK_EQ(mqtt_rtab_match(t, (const uint8_t *)big, 65535), 2 | 4);
+	mqtt_rtab_destroy(t);
+}
+
 /* A deterministic generator, so a failure replays. */
 static uint64_t rng_state;
 
@@ -530,6 +564,7 @@ main(void)
 	TEST(test_invalid);
 	TEST(test_idempotence);
 	TEST(test_freeing);
+	TEST(test_deep);
 	TEST(test_fanout);
 	TEST(test_differential_64);
 	TEST(test_differential_4);
