@@ -262,7 +262,17 @@
 	X(REASON_98, mqtt.errors_by_reason[0x18], "mqtt.errors_0x98", C,                           \
 	  "connection_errors_total", "reason=\"0x98\",name=\"administrative_action\"", "")         \
 	X(REASON_9F, mqtt.errors_by_reason[0x1f], "mqtt.errors_0x9f", C,                           \
-	  "connection_errors_total", "reason=\"0x9f\",name=\"connection_rate_exceeded\"", "")
+	  "connection_errors_total", "reason=\"0x9f\",name=\"connection_rate_exceeded\"", "")      \
+	X(PORT_RX_MISSED, port.rx_missed, "port.rx_missed", C, "port_dropped_total",               \
+	  "reason=\"rx_missed\"",                                                                  \
+	  "Frames the port dropped before the lcore took them, by reason (rx_missed: RX ring "     \
+	  "full; on af_packet the kernel ring of the lcore's queue).")                             \
+	X(PORT_RX_ERRORS, port.rx_errors, "port.rx_errors", C, "port_dropped_total",               \
+	  "reason=\"rx_errors\"", "")                                                              \
+	X(PORT_RX_NOMBUF, port.rx_nombuf, "port.rx_nombuf", C, "port_dropped_total",               \
+	  "reason=\"rx_nombuf\"", "")                                                              \
+	X(PORT_TX_ERRORS, port.tx_errors, "port.tx_errors", C, "port_dropped_total",               \
+	  "reason=\"tx_errors\"", "")
 
 enum ctl_stat_id {
 #define CTL_X_ENUM(id, path, key, kind, metric, label, help) CTL_STAT_##id,

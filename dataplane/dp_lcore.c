@@ -306,6 +306,7 @@ dp_lcore_publish_stats(struct dp_lcore *ls)
 	s->steered = ls->steered;
 	s->rx_steered = ls->rx_steered;
 	s->steer_dropped = ls->steer_dropped;
+	dp_port_drops_read(ls->port_id, ls->queue_id, &s->port);
 	s->mempool_in_use = rte_mempool_in_use_count(ls->pool);
 	s->heap_bytes = dp_mem_held(ls);
 	s->tcp = *tcp_stack_stats(ls->stack);
@@ -490,14 +491,16 @@ dp_lcore_fini(struct dp_lcore *ls)
 		       " drop_nomem %" PRIu64 " | mqtt in %" PRIu64 " out %" PRIu64
 		       " dropped queue/outbuf %" PRIu64 "/%" PRIu64 " malformed %" PRIu64
 		       " | shard %u steered out/in/dropped %" PRIu64 "/%" PRIu64 "/%" PRIu64
-		       " | sessions moved in/out/dropped %" PRIu64 "/%" PRIu64 "/%" PRIu64 "\n",
+		       " | sessions moved in/out/dropped %" PRIu64 "/%" PRIu64 "/%" PRIu64
+		       " | port missed/errors/nombuf %" PRIu64 "/%" PRIu64 "/%" PRIu64 "\n",
 		       ls->lcore_id, s->rx_pkts, s->tx_pkts, s->tx_dropped,
 		       s->total_tsc ? 100.0 * (double)s->busy_tsc / (double)s->total_tsc : 0.0,
 		       s->tcp.conns_accepted, s->tcp.retransmits, s->tcp.drop_nomem,
 		       s->mqtt.messages_in, s->mqtt.messages_out, s->mqtt.dropped_queue_full,
 		       s->mqtt.dropped_outbuf_full, s->mqtt.malformed_packets, ls->shard,
 		       s->steered, s->rx_steered, s->steer_dropped, s->mqtt.sessions_moved_in,
-		       s->mqtt.sessions_moved_out, s->mqtt.sessions_move_dropped);
+		       s->mqtt.sessions_moved_out, s->mqtt.sessions_move_dropped, s->port.rx_missed,
+		       s->port.rx_errors, s->port.rx_nombuf);
 		tcp_stack_destroy(ls->stack);
 		ls->stack = NULL;
 	}

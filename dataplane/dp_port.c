@@ -14,9 +14,14 @@
  * af_packet (no RSS: the kernel's fanout spreads the flows) the owner stays dp_shard.c's jhash.
  * docs/nic.md has the set-up of a real NIC.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+
+#include <linux/if_packet.h>
 
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -25,6 +30,97 @@
 #include <rte_mbuf.h>
 
 #include "dp_pvt.h"
+#include "dp_stats.h"
+
+/* Drop counters on af_packet. net_af_packet in DPDK 22.11 reports no imissed: a frame the
+ * kernel could not put in a queue's full ring is counted only in that socket's
+ * PACKET_STATISTICS (tp_drops), which the driver never reads. So we read it ourselves: the
+ * driver's sockets are the process's AF_PACKET sockets bound to the port's interface, created
+ * for queues 0..n-1 in that order while its probe socket stays open (so their descriptors
+ * ascend with the queue). PACKET_STATISTICS resets on read, hence the running sums; each is
+ * touched only by the lcore of its queue. */
+static struct {
+	int n;                         /* sockets found (0: none, or not af_packet) */
+	int fd[DP_MAX_SHARDS];         /* by queue */
+	uint64_t drops[DP_MAX_SHARDS]; /* tp_drops summed since start */
+} dp_pkt;
+
+static int
+dp_fd_cmp(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+static uint64_t
+dp_pkt_drops(int fd)
+{
+	struct tpacket_stats ts;
+	socklen_t len = sizeof(ts);
+
+	if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &ts, &len) != 0)
+		return 0;
+	return ts.tp_drops;
+}
+
+/* Cost: one pass over the process's descriptors, at start only. */
+static void
+dp_port_find_packet_sockets(uint16_t pid, const struct rte_eth_dev_info *info, uint16_t n_queues)
+{
+	int fds[DP_MAX_SHARDS + 1], n = 0;
+	struct dirent *de;
+	DIR *d;
+
+	dp_pkt.n = 0;
+	if (info->driver_name == NULL || strcmp(info->driver_name, "net_af_packet") != 0 ||
+	    (d = opendir("/proc/self/fd")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL && n <= DP_MAX_SHARDS) {
+		struct sockaddr_ll sll;
+		socklen_t len = sizeof(int), slen = sizeof(sll);
+		int fd = atoi(de->d_name), dom;
+
+		if (de->d_name[0] == '.' || fd == dirfd(d) ||
+		    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) != 0 || dom != AF_PACKET ||
+		    getsockname(fd, (struct sockaddr *)&sll, &slen) != 0 ||
+		    sll.sll_ifindex != (int)info->if_index)
+			continue;
+		fds[n++] = fd;
+	}
+	closedir(d);
+	if (n != n_queues) {
+		fprintf(stderr,
+		        "tachyond: port %u: %d AF_PACKET sockets for %u queues: kernel ring drops "
+		        "not counted\n",
+		        pid, n, n_queues);
+		return;
+	}
+	qsort(fds, (size_t)n, sizeof(fds[0]), dp_fd_cmp);
+	for (int q = 0; q < n; q++) {
+		dp_pkt.fd[q] = fds[q];
+		dp_pkt.drops[q] = 0;
+		dp_pkt_drops(fds[q]); /* what was dropped before we started polling */
+	}
+	dp_pkt.n = n;
+}
+
+void
+dp_port_drops_read(uint16_t port_id, uint16_t queue, struct dp_port_drops *d)
+{
+	struct rte_eth_stats st;
+
+	if (queue < dp_pkt.n) {
+		dp_pkt.drops[queue] += dp_pkt_drops(dp_pkt.fd[queue]);
+		d->rx_missed = dp_pkt.drops[queue];
+	}
+	/* Port-wide counters from one lcore only: some drivers accumulate clear-on-read
+	 * registers inside stats_get, which two lcores must not race on. */
+	if (queue == 0 && rte_eth_stats_get(port_id, &st) == 0) {
+		d->rx_missed = (dp_pkt.n > 0 ? dp_pkt.drops[0] : 0) + st.imissed;
+		d->rx_errors = st.ierrors;
+		d->rx_nombuf = st.rx_nombuf;
+		d->tx_errors = st.oerrors;
+	}
+}
 
 /* RSS of our own making: only with several queues, a TCP/IPv4 hash, a RETA we can index and a
  * key we can hold. */
@@ -197,6 +293,7 @@ dp_port_init(const struct dp_conf *conf, uint16_t n_queues, uint16_t *port_id,
 	}
 	if (rss)
 		dp_port_rss_setup(pid, &info, n_queues, conf->ip, key, key_len);
+	dp_port_find_packet_sockets(pid, &info, n_queues);
 	*port_id = pid;
 	return 0;
 }
@@ -208,6 +305,7 @@ dp_port_close(uint16_t port_id, struct rte_mempool *pool)
 
 	struct rte_flow_error ferr;
 
+	dp_pkt.n = 0;                   /* the driver closes its sockets */
 	rte_flow_flush(port_id, &ferr); /* the ARP rule, if any */
 	rte_eth_dev_stop(port_id);
 	rte_eth_dev_close(port_id);

@@ -125,6 +125,11 @@ void dp_usage(const char *prog);
 /* dp_port.c: the one port, its n_queues queue pairs and the mbuf pool they share. */
 int dp_port_init(const struct dp_conf *conf, uint16_t n_queues, uint16_t *port_id,
                  struct rte_mempool **pool);
+/* The port's drop counters for queue `queue` (dp_stats.h struct dp_port_drops), cumulative;
+ * called by the lcore that owns the queue, at the stats period (a syscall on af_packet, register
+ * reads on a NIC for queue 0). */
+struct dp_port_drops;
+void dp_port_drops_read(uint16_t port_id, uint16_t queue, struct dp_port_drops *d);
 /* Stops and closes the port, frees the pool; returns the mbufs still in use (leaks). */
 unsigned int dp_port_close(uint16_t port_id, struct rte_mempool *pool);
 

@@ -32,6 +32,16 @@ struct dp_lcore_stats {
 	/* frames handed to the shard owning their flow / received from other shards / dropped
 	 * on a full ring (dp_shard.c) */
 	uint64_t steered, rx_steered, steer_dropped;
+	/* The port's own drop counters (dp_port_drops_read): what the NIC or the kernel dropped
+	 * before a burst could take it. Each lcore reports its queue's where the driver gives
+	 * them per queue (af_packet: its socket's ring); port-wide ones (a NIC's imissed,
+	 * ierrors, rx_nombuf, oerrors) go to the first lcore only, so the sum is the port's. */
+	struct dp_port_drops {
+		uint64_t rx_missed; /* no room in the RX ring (imissed, af_packet tp_drops) */
+		uint64_t rx_errors; /* erroneous frames (ierrors) */
+		uint64_t rx_nombuf; /* no mbuf to receive into */
+		uint64_t tx_errors; /* frames the port failed to send (oerrors) */
+	} port;
 	/* Filled by the control thread in its copy (dp_ctl_stats_extra), never by the lcore:
 	 * entries waiting on the lcore's inbound rings from the other shards, right now, and
 	 * the lcore's security counters (dp_sec.h struct dp_sec_stats, same fields and meaning;
