@@ -141,7 +141,9 @@ dp_port_rss_setup(uint16_t pid, const struct rte_eth_dev_info *info, uint16_t n_
                   uint32_t local_ip, uint8_t *key, uint8_t key_len)
 {
 	struct rte_eth_rss_reta_entry64 rc[DP_RETA_MAX / RTE_ETH_RETA_GROUP_SIZE];
-	struct rte_eth_rss_conf hc = {.rss_key = key, .rss_key_len = key_len};
+	/* a driver that reports no key size took its default key: read whatever it holds */
+	struct rte_eth_rss_conf hc = {.rss_key = key,
+	                              .rss_key_len = key_len ? key_len : DP_RSS_KEY_MAX};
 	uint16_t reta[DP_RETA_MAX], size = info->reta_size;
 	const char *arp = "copied from whichever queue receives it";
 	uint8_t sym[DP_RSS_KEY_MAX];
@@ -165,8 +167,8 @@ dp_port_rss_setup(uint16_t pid, const struct rte_eth_dev_info *info, uint16_t n_
 	}
 	for (uint16_t j = 0; j < size; j++)
 		reta[j] = rc[j / RTE_ETH_RETA_GROUP_SIZE].reta[j % RTE_ETH_RETA_GROUP_SIZE];
-	if (dp_shard_owner_use_rss(local_ip, key, hc.rss_key_len ? hc.rss_key_len : key_len, reta,
-	                           size) < 0) {
+	key_len = hc.rss_key_len && hc.rss_key_len <= DP_RSS_KEY_MAX ? hc.rss_key_len : 40;
+	if (dp_shard_owner_use_rss(local_ip, key, key_len, reta, size) < 0) {
 		fprintf(stderr,
 		        "tachyond: port %u: RSS key or RETA unusable: flow owner by jhash\n", pid);
 		return;
@@ -190,7 +192,6 @@ dp_port_rss_setup(uint16_t pid, const struct rte_eth_dev_info *info, uint16_t n_
 		    rte_flow_create(pid, &attr, pattern, actions, &ferr) != NULL)
 			arp = "flow rule to queue 0, copied to the others";
 	}
-	key_len = hc.rss_key_len ? hc.rss_key_len : key_len;
 	dp_shard_rss_key(sym, key_len);
 	printf("tachyond: port %u: RSS over %u queues, %s Toeplitz key (%u bytes), RETA %u entries "
 	       "-> queue j mod %u%s; flow owner: rss; ARP: %s\n",
@@ -238,11 +239,13 @@ dp_port_init(const struct dp_conf *conf, uint16_t n_queues, uint16_t *port_id,
 	dp_shard_owner_use_jhash();
 	rss = dp_port_rss_usable(&info, n_queues);
 	if (rss) {
-		key_len = info.hash_key_size ? info.hash_key_size : 40;
+		/* the key must have the NIC's length; with none reported, the driver keeps its own
+		 */
+		key_len = info.hash_key_size;
 		dp_shard_rss_key(key, key_len);
 		pc.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 		pc.rx_adv_conf.rss_conf = (struct rte_eth_rss_conf){
-		        .rss_key = key,
+		        .rss_key = key_len ? key : NULL,
 		        .rss_key_len = key_len,
 		        .rss_hf = (RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP) &
 		                  info.flow_type_rss_offloads,
