@@ -24,8 +24,9 @@
 #include "dp_test_util.h"
 #include "tap.h"
 
-#define OUR_IP     RTE_IPV4(198, 18, 9, 1)
-#define PEER_IP    RTE_IPV4(198, 18, 9, 2)
+/* RTE_IPV4 shifts an int: 198 << 24 overflows (UBSan) */
+#define OUR_IP     ((198u << 24) | (18u << 16) | (9u << 8) | 1u)
+#define PEER_IP    ((198u << 24) | (18u << 16) | (9u << 8) | 2u)
 #define FLOWS      20000
 #define CONNS      48
 #define RETA_SMALL 128
