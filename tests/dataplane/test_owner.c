@@ -6,7 +6,9 @@
  * - dp_connect's source-port choice gives a flow the opening shard owns under both owner
  *   functions (jhash and rss), with a real tcpstack instance per shard; without the choice
  *   (DP_CONNECT_ANY_PORT) some flows belong to another shard, so the check can fail; a shard
- *   that owns no RETA entry gets -EADDRNOTAVAIL.
+ *   that owns no RETA entry gets -EADDRNOTAVAIL;
+ * - a received frame is steered to reta[the NIC's hash] (mbuf hash.rss), or to the same shard by
+ *   rte_softrss when the NIC gave no hash.
  */
 #include <errno.h>
 #include <limits.h>
@@ -16,7 +18,10 @@
 
 #include <rte_byteorder.h>
 #include <rte_eal.h>
+#include <rte_ip.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_tcp.h>
 #include <rte_thash.h>
 
 #include "dataplane/dp_connect.h"
@@ -285,6 +290,99 @@ connect_no_port_fits(void)
 	dp_shard_owner_use_jhash();
 }
 
+/* ---- steering a received frame: the NIC's hash when it gives one, else rte_softrss ---- */
+
+static struct rte_mbuf *
+tcp_frame(uint32_t peer, uint16_t pport, uint16_t lport, int flag, uint32_t rss)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+	struct rte_ether_hdr *eh;
+	struct rte_ipv4_hdr *ip;
+	struct rte_tcp_hdr *th;
+
+	if (m == NULL)
+		return NULL;
+	eh = (struct rte_ether_hdr *)rte_pktmbuf_append(m, sizeof(*eh) + sizeof(*ip) + sizeof(*th));
+	memset(eh, 0, sizeof(*eh) + sizeof(*ip) + sizeof(*th));
+	eh->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+	ip = (struct rte_ipv4_hdr *)(eh + 1);
+	ip->version_ihl = 0x45;
+	ip->next_proto_id = IPPROTO_TCP;
+	ip->src_addr = rte_cpu_to_be_32(peer);
+	ip->dst_addr = rte_cpu_to_be_32(OUR_IP);
+	th = (struct rte_tcp_hdr *)(ip + 1);
+	th->src_port = rte_cpu_to_be_16(pport);
+	th->dst_port = rte_cpu_to_be_16(lport);
+	if (flag) {
+		m->ol_flags |= RTE_MBUF_F_RX_RSS_HASH;
+		m->hash.rss = rss;
+	}
+	return m;
+}
+
+/* Shard 0 steers `n` frames of random flows; returns how many went where they should not (the
+ * owner being reta[what the NIC computed]). `lie`: the mbuf carries another hash than the
+ * frame's, which steering must follow (it is what the NIC acted on). */
+static unsigned int
+steer_round(struct dp_lcore *ls, const uint8_t *key, const uint16_t *reta, int flag, int lie)
+{
+	struct rte_mbuf *pkts[DP_RX_BURST];
+	unsigned int want_kept = 0, want_sent = 0, bad = 0;
+	uint16_t kept;
+	void *e;
+
+	for (unsigned int i = 0; i < DP_RX_BURST; i++) {
+		uint32_t peer = rnd();
+		uint16_t pp = (uint16_t)rnd(), lp = (uint16_t)rnd();
+		uint32_t h = nic_hash(key, peer, OUR_IP, pp, lp) + (lie ? rnd() : 0);
+
+		pkts[i] = tcp_frame(peer, pp, lp, flag, h);
+		if (pkts[i] == NULL)
+			return DP_RX_BURST;
+		if (reta[h & (RETA_SMALL - 1)] == 0)
+			want_kept++;
+		else
+			want_sent++;
+	}
+	kept = dp_shard_steer(ls, pkts, DP_RX_BURST);
+	bad += kept != want_kept;
+	bad += rte_ring_count(ls->to[1]) != want_sent;
+	rte_pktmbuf_free_bulk(pkts, kept);
+	while (rte_ring_sc_dequeue(ls->to[1], &e) == 0)
+		rte_pktmbuf_free(e);
+	return bad;
+}
+
+static void
+steer_follows_the_nic(void)
+{
+	static struct dp_lcore ls;
+	uint8_t key[DP_RSS_KEY_MAX];
+	uint16_t reta[RETA_SMALL];
+	unsigned int bad = 0;
+
+	dp_n_shards = 2;
+	dp_shard_rss_key(key, 40);
+	make_reta(reta, RETA_SMALL, 2, 1);
+	CHECK_EQ(dp_shard_owner_use_rss(rte_cpu_to_be_32(OUR_IP), key, 40, reta, RETA_SMALL), 0);
+	memset(&ls, 0, sizeof(ls));
+	ls.pool = pool;
+	ls.to[1] = rte_ring_create("own_01", 256, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	CHECK(ls.to[1] != NULL);
+	if (ls.to[1] == NULL)
+		return;
+	for (int r = 0; r < 50; r++) {
+		bad += steer_round(&ls, key, reta, 1, 0); /* the NIC's hash */
+		bad += steer_round(&ls, key, reta, 0, 0); /* none: rte_softrss */
+		bad += steer_round(&ls, key, reta, 1, 1); /* the NIC's hash wins */
+	}
+	CHECK_EQ(bad, 0);
+	CHECK(ls.steered > 0);
+	CHECK_EQ(ls.steer_dropped, 0);
+	rte_ring_free(ls.to[1]);
+	dp_shard_owner_use_jhash();
+}
+
 int
 main(void)
 {
@@ -320,6 +418,7 @@ main(void)
 	TEST(connect_port_choice_jhash);
 	TEST(connect_port_choice_rss);
 	TEST(connect_no_port_fits);
+	TEST(steer_follows_the_nic);
 	rc = tap_done();
 	rte_mempool_free(pool);
 	rte_eal_cleanup();
