@@ -5,7 +5,8 @@
 #   1. with the source-port choice: every connection completes on its opening lcore, frames
 #      that landed on the other lcore's queue were handed over (rx_steered) and none were
 #      dropped or answered with a reset;
-#   2. without it (DP_CONNECT_ANY_PORT): flows another shard owns fail, so 1 can fail.
+#   2. without it (DP_CONNECT_ANY_PORT): flows another shard owns fail, so 1 can fail;
+#   3. to a port nothing listens on: every open ends with -ECONNREFUSED.
 # Usage: connect.sh PATH/TO/dp_connect_test [N per lcore]
 BIN=${1:?usage: connect.sh dp_connect_test [n]}
 N=${2:-32}
@@ -93,12 +94,15 @@ PY
 SRV=$!
 for _ in $(seq 50); do grep -q listening "$DIR/echo.log" && break; sleep 0.1; done
 
-# run MODE TIMEOUT_MS: one in-process run; its output in $DIR/MODE.out
+# run MODE TIMEOUT_MS [PORT [N]]: one in-process run; its output in $DIR/MODE.out
+# (MODE refused opens with the port choice, like steer)
 run() {
+	local flag=$1
+	[ "$1" = refused ] && flag=steer
 	timeout 60 "$BIN" -l 0-1 --no-huge -m 512 --no-pci --no-shconf --file-prefix="$PREFIX" \
 		--log-level=lib.eal:warning \
 		--vdev="net_af_packet0,iface=$IF_DP,qpairs=2,framecnt=2048" -- \
-		"$OUR_IP" "$PEER_IP" "$PORT" "$N" "$1" "$2" >"$DIR/$1.out" 2>&1
+		"$OUR_IP" "$PEER_IP" "${3:-$PORT}" "${4:-$N}" "$flag" "$2" >"$DIR/$1.out" 2>&1
 	local rc=$?
 	grep -E '^(lcore [0-9]+ shard|mbufs_leaked|#)' "$DIR/$1.out" | sed 's/^/# /'
 	return $rc
@@ -125,6 +129,11 @@ check "any port: nothing leaked" grep -q '^mbufs_leaked 0$' "$DIR/any.out"
 check "any port: some flows belong to the other shard ($(sum any not_owned))" test "$(sum any not_owned)" -gt 0
 check "any port: those connections fail ($(sum any failed) failed) and the wrong shard resets them ($(sum any rst_tx) RST)" \
 	test "$(sum any failed)" -gt 0 -a "$(sum any rst_tx)" -gt 0
+
+# 3. nothing listens on PORT+1: the peer's RST ends every open with -ECONNREFUSED
+if run refused 8000 $((PORT + 1)) 4; then ok "refused: harness ran"; else fail "refused: harness ran" "exit status $?"; fi
+check "refused: every open ends with ECONNREFUSED ($(sum refused refused) of 8)" \
+	test "$(sum refused refused)" = 8 -a "$(sum refused ok)" = 0
 
 echo "1..$T"
 [ "$FAILED" -eq 0 ]

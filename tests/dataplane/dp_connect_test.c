@@ -13,7 +13,7 @@
  *
  * Output, one line per lcore, for connect.sh to check:
  *   lcore L shard S opened O ok K failed F wrong_lcore W not_owned X rx_steered R
- *   steer_dropped D rst_tx T drop_no_conn Z
+ *   steer_dropped D rst_tx T drop_no_conn Z refused C
  * and "mbufs_leaked M". Exit status 0 unless the harness itself failed (EAL, port, pools).
  */
 #include <errno.h>
@@ -50,6 +50,7 @@ struct tc_conn {
 struct tc_lcore {
 	struct tc_conn conns[TC_MAX_CONNS];
 	unsigned int opened, ok, failed, wrong_lcore, not_owned, done;
+	unsigned int refused; /* closed with -ECONNREFUSED */
 	int finished;
 };
 
@@ -128,6 +129,7 @@ tc_closed(struct dp_peer *p, int err)
 		l->ok++;
 	} else {
 		l->failed++;
+		l->refused += err == -ECONNREFUSED;
 		if (l->failed <= 3)
 			printf("# lcore %u conn %u (port %u): %s, %zu of %u bytes back%s\n",
 			       p->ls->lcore_id, c->idx, p->lport, err ? strerror(-err) : "closed",
@@ -290,10 +292,10 @@ main(int argc, char **argv)
 
 		printf("lcore %u shard %u opened %u ok %u failed %u wrong_lcore %u not_owned %u "
 		       "rx_steered %" PRIu64 " steer_dropped %" PRIu64 " rst_tx %" PRIu64
-		       " drop_no_conn %" PRIu64 "\n",
+		       " drop_no_conn %" PRIu64 " refused %u\n",
 		       ls->lcore_id, ls->shard, l->opened, l->ok, l->failed + (T.n - l->done),
 		       l->wrong_lcore, l->not_owned, ls->rx_steered, ls->steer_dropped, ts->rst_tx,
-		       ts->drop_no_conn);
+		       ts->drop_no_conn, l->refused);
 	}
 	for (unsigned int i = 0; i < n_init; i++)
 		dp_lcore_fini(dp_shards[i]);
