@@ -78,9 +78,15 @@ struct tcp_stack_conf {
 	uint32_t msl_us;         /* TCP MSL; TIME_WAIT lasts 2*MSL. 0 = 30 s (tests shorten it) */
 	uint64_t keepalive_us;   /* idle time before keepalive probes (75 s apart, 9 unanswered
 	                          * ones end it with TCP_CLOSE_TIMEOUT); 0 = off */
-	uint32_t sack_boards;    /* SACK scoreboards (104 B each), held by connections with SACKed
+	uint32_t sack_boards;    /* SACK scoreboards (108 B each), held by connections with SACKed
 	                          * data outstanding; 0 = min(max_conns, 4096). A connection that
 	                          * finds none left recovers with NewReno. */
+	/* Buffer autotuning: a connection's receive window and send queue grow past rcvbuf and
+	 * sndbuf (up to 8 times) while its path needs it (window-limited peer; cwnd above half the
+	 * send queue). The bytes beyond rcvbuf/sndbuf that all connections together may be granted
+	 * are bounded by buf_budget: 0 = a quarter of the pool's mbufs at 1 KiB each; UINT32_MAX =
+	 * autotuning off. */
+	uint32_t buf_budget;
 };
 
 /* Counters: plain per-lcore stores (one writer), read by whoever aggregates. */
@@ -107,6 +113,8 @@ struct tcp_stats {
 	uint64_t limited_transmits; /* RFC 3042 segments sent on the first two duplicate ACKs */
 	uint64_t recoveries_undone; /* RFC 3522: the retransmission proved spurious, cwnd restored */
 	uint64_t rtt_samples, rtt_sum_us; /* RTT measurements (Karn) and their sum: mean RTT */
+	uint64_t rcvbuf_grown; /* autotuning: receive windows doubled */
+	uint64_t buf_budget_full; /* autotuning: growth refused, the stack's budget was spent */
 };
 
 struct tcp_stack *tcp_stack_create(const struct tcp_stack_conf *conf);

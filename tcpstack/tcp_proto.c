@@ -260,6 +260,94 @@ sb_release(struct tcp_conn *c)
 	c->sb = TCP_NIL;
 }
 
+/* ---------------------------------------------------------------- buffer autotuning */
+
+/* The receive buffer (window) this connection may offer: rcvbuf, doubled by rbuf_grow. */
+static uint32_t
+rbuf(const struct tcp_conn *c)
+{
+	return c->st->conf.rcvbuf << ((c->lr & LR_RBUF_MASK) >> LR_RBUF_SHIFT);
+}
+
+/* A segment from the peer ends within an MSS of the window we offered: the peer is (for now)
+ * limited by our window, not by its own cwnd. Noted; rbuf_grow decides once the app has read. */
+static void
+rbuf_edge(struct tcp_conn *c, uint32_t seg_end)
+{
+	if (SEQ_GEQ(seg_end + c->mss, c->rcv_adv))
+		c->lr |= LR_EDGE;
+}
+
+/* The peer filled the window we offered and the application has read everything: the window,
+ * not the reader, limits the transfer, which on a long path means rcvbuf per RTT (64 KiB per
+ * 100 ms is 650 KB/s). Double it, up to rcvbuf << TCP_BUF_GROW_MAX, if the stack's budget
+ * allows (Linux grows rcvbuf from the rate the application reads at; a window filled and read
+ * to the end is the same signal without a per-connection rate sample). O(1). */
+static void
+rbuf_grow(struct tcp_conn *c)
+{
+	struct tcp_stack *st = c->st;
+	uint32_t g = (c->lr & LR_RBUF_MASK) >> LR_RBUF_SHIFT, cur = rbuf(c);
+
+	c->lr &= (uint8_t)~LR_EDGE;
+	if (g >= TCP_BUF_GROW_MAX || !c->ws_ok)
+		return;
+	if (st->buf_used + cur > st->buf_budget) {
+		st->stats.buf_budget_full++;
+		return;
+	}
+	st->buf_used += cur;
+	c->lr = (uint8_t)(c->lr + (1u << LR_RBUF_SHIFT));
+	st->stats.rcvbuf_grown++;
+}
+
+/* The connection takes no more data: its grown window goes back to the budget. */
+static void
+rbuf_release(struct tcp_conn *c)
+{
+	c->st->buf_used -= rbuf(c) - c->st->conf.rcvbuf;
+	c->lr &= (uint8_t)~LR_RBUF_MASK;
+}
+
+/* How much this connection may queue for sending: sndbuf, or up to twice what its windows let
+ * fly (Linux's tcp_sndbuf_expand), at most sndbuf << TCP_BUF_GROW_MAX, the part beyond sndbuf
+ * out of the stack's budget. Without it, a send queue of sndbuf caps the flight at sndbuf per
+ * RTT whatever cwnd allows. The memory is only what is queued: it returns as it is acked. */
+static uint32_t
+snd_limit(const struct tcp_conn *c)
+{
+	const struct tcp_stack *st = c->st;
+	uint32_t base = st->conf.sndbuf;
+	uint64_t want = 2 * (uint64_t)RTE_MIN(c->cwnd, c->max_wnd);
+	uint64_t own = c->snd_len > base ? c->snd_len - base : 0, room;
+
+	if (want <= base)
+		return base;
+	want = RTE_MIN(want, (uint64_t)base << TCP_BUF_GROW_MAX);
+	room = st->buf_budget > st->buf_used ? st->buf_budget - st->buf_used + own : own;
+	return base + (uint32_t)RTE_MIN(want - base, room);
+}
+
+/* snd_len changed from `old`: the bytes beyond sndbuf are the budget's. */
+static void
+snd_account(struct tcp_conn *c, uint32_t old)
+{
+	uint32_t base = c->st->conf.sndbuf;
+
+	c->st->buf_used -= old > base ? old - base : 0;
+	c->st->buf_used += c->snd_len > base ? c->snd_len - base : 0;
+}
+
+static void
+snd_clear(struct tcp_conn *c)
+{
+	uint32_t old = c->snd_len;
+
+	tcp_mq_free(&c->sndq);
+	c->snd_len = 0;
+	snd_account(c, old);
+}
+
 /* Return the TCB to the pool. Only when no event is pending for it (see tcp_dispatch). */
 void
 tcp_conn_free(struct tcp_conn *c)
@@ -282,7 +370,8 @@ tcp_conn_free(struct tcp_conn *c)
 			st->outq_tail = prev;
 	}
 	sb_release(c);
-	tcp_mq_free(&c->sndq);
+	rbuf_release(c);
+	snd_clear(c);
 	tcp_mq_free(&c->rcvq);
 	while (c->ooo) {
 		struct rte_mbuf *m = c->ooo;
@@ -315,8 +404,8 @@ conn_close(struct tcp_conn *c, enum tcp_close_reason why)
 	tcp_timer_cancel(&st->wheel, &c->timer);
 	c->flags &= ~(TF_RTO | TF_DELACK | TF_ACKNOW);
 	sb_release(c);
-	tcp_mq_free(&c->sndq);
-	c->snd_len = 0;
+	rbuf_release(c);
+	snd_clear(c);
 	if (((c->flags & TF_APP) || (c->ev & TEV_OPEN)) && !(c->flags & TF_APP_GONE)) {
 		c->why = (uint8_t)why;
 		c->flags |= TF_FREE_PEND;
@@ -416,8 +505,8 @@ enter_time_wait(struct tcp_conn *c)
 {
 	c->state = TCPS_TIME_WAIT;
 	sb_release(c);
-	tcp_mq_free(&c->sndq);
-	c->snd_len = 0;
+	rbuf_release(c);
+	snd_clear(c);
 	c->flags &= ~TF_DELACK;
 	rto_arm(c, 2 * c->st->msl_us);
 	tw_append(c);
@@ -453,13 +542,13 @@ tcp_timer_fire(void *arg, struct tcp_timer *t)
 static uint32_t
 rcv_window(struct tcp_conn *c)
 {
-	struct tcp_stack *st = c->st;
-	uint32_t space = st->conf.rcvbuf > c->rcv_len ? st->conf.rcvbuf - c->rcv_len : 0;
-	uint32_t thresh = RTE_MIN(st->conf.rcvbuf / 2, (uint32_t)c->mss);
+	uint32_t buf = rbuf(c);
+	uint32_t space = buf > c->rcv_len ? buf - c->rcv_len : 0;
+	uint32_t thresh = RTE_MIN(buf / 2, (uint32_t)c->mss);
 	uint32_t adv = SEQ_GT(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
 
 	if (c->flags & TF_RD_SHUT)
-		space = st->conf.rcvbuf;
+		space = buf;
 	if (space > (65535u << c->rcv_ws))
 		space = 65535u << c->rcv_ws;
 	/* Never shrink the window; open it only by a worthwhile amount (receiver SWS avoidance,
@@ -1227,6 +1316,7 @@ ack_process(struct tcp_conn *c, const struct seg *s)
 			fin_acked = 1;
 		mq_drop(&c->sndq, data);
 		c->snd_len -= data;
+		snd_account(c, c->snd_len + data);
 		c->snd_una = ack;
 		if (SEQ_LT(c->snd_nxt, c->snd_una))
 			c->snd_nxt = c->snd_una;
@@ -1275,7 +1365,7 @@ ack_process(struct tcp_conn *c, const struct seg *s)
 			rto_stop(c);
 		else
 			rto_rearm(c);
-		if ((c->flags & TF_WANT_WRITE) && c->snd_len < st->conf.sndbuf) {
+		if ((c->flags & TF_WANT_WRITE) && c->snd_len < snd_limit(c)) {
 			c->flags &= ~TF_WANT_WRITE;
 			tcp_ev_post(c, TEV_WRITABLE);
 		}
@@ -1726,6 +1816,7 @@ conn_input(struct tcp_conn *c, struct seg *s, struct rte_mbuf *data)
 			s->len = room;
 			fin = 0;
 		}
+		rbuf_edge(c, s->seq + s->len);
 		ooo_insert(c, data, s->seq, fin);
 		/* One duplicate ACK per out-of-order segment, built now (RFC 5681 4.2): posting the
 		 * connection would fold a burst's worth into one ACK, and a peer without SACK needs
@@ -1742,6 +1833,7 @@ conn_input(struct tcp_conn *c, struct seg *s, struct rte_mbuf *data)
 			fin = 0;
 		}
 		if (len) {
+			rbuf_edge(c, s->seq + s->len);
 			data = chain_clip(data, skip, len);
 			rcv_deliver(c, data, len);
 		} else {
@@ -2091,6 +2183,8 @@ tcp_recv_consume(struct tcp_conn *c, size_t n)
 		return -EINVAL;
 	mq_drop(&c->rcvq, (uint32_t)n);
 	c->rcv_len -= (uint32_t)n;
+	if (c->rcv_len == 0 && (c->lr & LR_EDGE) && c->ooo == NULL)
+		rbuf_grow(c);
 	/* Window update when the window we could offer is more than twice what the peer
 	 * believes it has (Linux's tcp_cleanup_rbuf rule): a reader that keeps up sends none. */
 	adv = SEQ_GT(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
@@ -2143,7 +2237,9 @@ tcp_send_space(const struct tcp_conn *c)
 {
 	if (!can_send(c))
 		return 0;
-	return c->snd_len < c->st->conf.sndbuf ? c->st->conf.sndbuf - c->snd_len : 0;
+	uint32_t lim = snd_limit(c);
+
+	return c->snd_len < lim ? lim - c->snd_len : 0;
 }
 
 ssize_t
@@ -2190,6 +2286,7 @@ tcp_send(struct tcp_conn *c, const void *buf, size_t len)
 		done += n;
 	}
 	c->snd_len += (uint32_t)done;
+	snd_account(c, c->snd_len - (uint32_t)done);
 	if (done)
 		tcp_out_post(c);
 	else if (len)

@@ -51,6 +51,7 @@
 #define TCP_SB_DEFAULT      4096u   /* scoreboards per stack unless conf.sack_boards says */
 #define TCP_TLP_MIN_US      10000u  /* PTO floor (Linux's tcp_rto_min for probes) */
 #define TCP_WCDELACK_US     200000u /* RFC 8985 7.2 WCDelAckT */
+#define TCP_BUF_GROW_MAX    3       /* autotuning: rcvbuf/sndbuf grow up to << 3 (x8) */
 
 enum tcp_state {
 	TCPS_CLOSED = 0,
@@ -91,6 +92,11 @@ enum tcp_state {
  * is TCP_DUPTHRESH << r (3, 6, 12, 24), as Linux raises tp->reordering. */
 #define LR_REORD_SHIFT 4
 #define LR_REORD_MASK  0x30
+/* Bits 2-3: receive-buffer autotuning level g, the window offered is rcvbuf << g (0-3); the
+ * stack's buf_used holds (rcvbuf << g) - rcvbuf for it until the connection ends. */
+#define LR_RBUF_SHIFT 2
+#define LR_RBUF_MASK  0x0c
+#define LR_EDGE       0x40 /* a segment reached our window's right edge (rbuf_edge) */
 
 /* tcp_conn.ev: pending application events, delivered in this order */
 #define TEV_OPEN     0x01
@@ -233,6 +239,10 @@ struct tcp_stack {
 
 	struct tcp_sackboard *sbs; /* SACK scoreboard pool */
 	uint32_t sb_free, n_sbs;
+
+	/* Autotuning (tcp.h conf.buf_budget): bytes granted beyond rcvbuf (receive windows grown)
+	 * plus bytes queued beyond sndbuf (send queues grown), and their bound. */
+	uint64_t buf_used, buf_budget;
 
 	struct rte_hash *hash; /* tcp_key -> struct tcp_conn * */
 	struct tcp_conn *conns;

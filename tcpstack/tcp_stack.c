@@ -672,10 +672,20 @@ tcp_stack_create(const struct tcp_stack_conf *conf)
 		st->conf.rcvbuf = 65535;
 	if (st->conf.rcvbuf > (65535u << TCP_WS_MAX))
 		st->conf.rcvbuf = 65535u << TCP_WS_MAX;
-	while ((st->conf.rcvbuf >> st->ws_local) > 65535)
-		st->ws_local++;
 	if (st->conf.sndbuf == 0)
 		st->conf.sndbuf = 65536;
+	/* Autotuning's budget; with it on, our window shift leaves room for rcvbuf's growth (a
+	 * shift is fixed at the handshake). */
+	if (conf->buf_budget == UINT32_MAX)
+		st->buf_budget = 0;
+	else if (conf->buf_budget)
+		st->buf_budget = conf->buf_budget;
+	else
+		st->buf_budget = (uint64_t)conf->pool->size / 4 * 1024;
+	while (((uint64_t)st->conf.rcvbuf << (st->buf_budget ? TCP_BUF_GROW_MAX : 0) >>
+	        st->ws_local) > 65535 &&
+	       st->ws_local < TCP_WS_MAX)
+		st->ws_local++;
 	st->msl_us = conf->msl_us ? conf->msl_us : TCP_MSL_DEFAULT_US;
 	if (st->msl_us > 600000000u) /* deadlines are 32-bit µs offsets (35 min each way) */
 		st->msl_us = 600000000u;

@@ -19,6 +19,7 @@
 
 struct harness H;
 uint64_t h_next_keepalive_us;
+uint32_t h_next_buf_budget;
 struct rte_mempool *test_pool;
 
 #define T0_US    5000000ull
@@ -199,6 +200,10 @@ h_begin(const char *name, uint32_t rcvbuf)
 	H.conf.msl_us = 1000000u; /* TIME_WAIT = 2 s */
 	H.conf.keepalive_us = h_next_keepalive_us;
 	h_next_keepalive_us = 0;
+	/* Autotuning off unless a script asks: windows and send space stay exactly rcvbuf and
+	 * sndbuf, as most scripts' expectations are written. */
+	H.conf.buf_budget = h_next_buf_budget ? h_next_buf_budget : UINT32_MAX;
+	h_next_buf_budget = 0;
 	capt_head = capt_len = 0;
 	n_iss = 0;
 	peer_nxt = 0;

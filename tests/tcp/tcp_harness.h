@@ -80,6 +80,8 @@ struct harness {
 extern struct harness H;
 /* Set before SCRIPT(): keepalive_us of the next stack (reset by h_begin). */
 extern uint64_t h_next_keepalive_us;
+/* Set before SCRIPT(): buf_budget of the next stack (0 = autotuning off, the default here). */
+extern uint32_t h_next_buf_budget;
 extern struct rte_mempool *test_pool;
 
 #define PEER_IP IP4(198, 18, 0, 2)

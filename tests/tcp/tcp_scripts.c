@@ -1769,6 +1769,101 @@ abc_delayed_acks(void)
 	abort_at(a, 200);
 }
 
+/* The peer sends n segments of 1000 bytes from seq in one burst, up to the right edge of the
+ * window we offered: an ACK every second segment, the window closing as they queue; the
+ * application then reads them all, and if that grows the window a window update follows. */
+static uint32_t
+fill_window(uint32_t seq, uint32_t n, uint32_t win_after)
+{
+	uint32_t edge = seq + 1000 * n;
+
+	h_in_burst_begin();
+	for (uint32_t i = 0; i < n; i++)
+		IN(.seq = seq + 1000 * i, .len = 1000, .win = 512);
+	h_in_burst_end();
+	for (uint32_t i = 2; i <= n; i += 2)
+		OUT(.flags = ACK, .ack = seq + 1000 * i, .win = edge - (seq + 1000 * i));
+	if (win_after)
+		OUT(.flags = ACK, .ack = edge, .win = win_after);
+	NONE();
+	return edge;
+}
+
+/* Receive-window autotuning: rcvbuf 8000, budget 24000. A peer that fills the window while
+ * the application reads everything doubles it (8000 -> 16000 -> 32000); the third doubling
+ * would take 32000 more than the budget has left, so it is refused and counted. The grant
+ * returns to the budget when the connection ends. Our shift leaves room for rcvbuf << 3
+ * (64000: shift 0). A window filled by a reader that does not keep up grows nothing. */
+static void
+autotune_rcvbuf(void)
+{
+	struct app_conn *a;
+	uint32_t seq;
+
+	h_peer_arp();
+	IN(.flags = SYN, .seq = 0, .mss = 1000, .wscale = 7, .win = 65535);
+	OUT(.flags = SYN | ACK, .ack = 1, .wscale = 0, .win = 8000);
+	IN(.ack = 1, .win = 512);
+	a = &H.conns[0];
+	CHECKH(a->consume);
+	seq = fill_window(1, 8, 16000);
+	CHECKH_EQ(ST->rcvbuf_grown, 1);
+	CHECKH_EQ(H.st->buf_used, 8000);
+	seq = fill_window(seq, 16, 32000);
+	CHECKH_EQ(ST->rcvbuf_grown, 2);
+	CHECKH_EQ(H.st->buf_used, 24000);
+	seq = fill_window(seq, 32, 32000); /* read, so the window reopens, but does not grow */
+	CHECKH_EQ(ST->rcvbuf_grown, 2);
+	CHECKH_EQ(ST->buf_budget_full, 1);
+	/* A reader that lags: the window fills, nothing is read, nothing grows. */
+	a->consume = 0;
+	h_in_burst_begin();
+	for (uint32_t i = 0; i < 32; i++)
+		IN(.seq = seq + 1000 * i, .len = 1000, .win = 512);
+	h_in_burst_end();
+	for (uint32_t i = 2; i <= 32; i += 2)
+		OUT(.flags = ACK, .ack = seq + 1000 * i, .win = 32000 - 1000 * i);
+	NONE();
+	CHECKH_EQ(ST->rcvbuf_grown, 2);
+	CHECKH_EQ(a->consumed, seq - 1);
+	abort_at(a, 100);
+	CHECKH_EQ(H.st->buf_used, 0);
+}
+
+/* Send-queue autotuning: sndbuf 16384, but a connection whose cwnd and peer window allow
+ * 20000 bytes in flight may queue twice that (Linux's tcp_sndbuf_expand), the part beyond
+ * sndbuf from the budget, returned as it is acknowledged. */
+static void
+autotune_sndbuf(void)
+{
+	struct app_conn *a = h_handshake_sack(65535, 1000);
+
+	CHECKH_EQ(tcp_send_space(a->c), 20000); /* IW 10000: twice that */
+	a->c->cwnd = 20000;                     /* white-box: as if slow start had got there */
+	CHECKH_EQ(tcp_send_space(a->c), 40000);
+	CHECKH_EQ(h_send(a, 50000), 40000);
+	CHECKH_EQ(H.st->buf_used, 40000 - 16384);
+	CHECKH_EQ(h_send(a, 10), -EAGAIN);
+	AT(0);
+	for (uint32_t i = 0; i < 20; i++)
+		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	NONE();
+	AT(100);
+	IN(.ack = 20001);
+	CHECKH_EQ(H.st->buf_used, 20000 - 16384); /* 20000 still queued */
+	CHECKH_EQ(a->writable, 1);
+	for (uint32_t i = 20; i < 40; i++)
+		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	NONE();
+	/* A budget spent by others: the queue may keep what it has, no more. */
+	H.st->buf_used = H.st->buf_budget;
+	CHECKH_EQ(tcp_send_space(a->c), 0);
+	H.st->buf_used = 20000 - 16384;
+	IN(.ack = 40001);
+	abort_at(a, 200);
+	CHECKH_EQ(H.st->buf_used, 0);
+}
+
 /* ------------------------------------------------------------------ CUBIC (RFC 9438) */
 
 /* The curve itself: K, W_cubic at known times, beta 0.7, fast convergence, the Reno-friendly
@@ -1977,6 +2072,10 @@ main(int argc, char **argv)
 	SCRIPT(limited_transmit, 0);
 	SCRIPT(ack_every_second_segment, 0);
 	SCRIPT(abc_delayed_acks, 0);
+	h_next_buf_budget = 24000;
+	SCRIPT(autotune_rcvbuf, 8000);
+	h_next_buf_budget = 1 << 20;
+	SCRIPT(autotune_sndbuf, 0);
 	SCRIPT(cubic_curve, 0);
 	SCRIPT(connect_port_choice, 0);
 	SCRIPT(rto_timeout, 0);
