@@ -202,6 +202,7 @@ struct mqtt_broker {
 	 * claims in flight (struct xfer_wait). xfer_quiet: a session freed because it moves or is
 	 * replaced at once, which the home shard must not hear of. */
 	struct mqtt_dict xfer_dir, xfer_wait;
+	uint32_t xfer_claims; /* numbers this shard's claims (struct xfer_wait.claim) */
 	bool xfer_quiet;
 };
 

@@ -23,7 +23,10 @@
  * Races. A shard with a claim in flight (struct xfer_wait) attaches a newer connection of the
  * same id to it (the older one is closed: the later connection wins, MQTT-3.1.4-2); a PULL that
  * meets a claim in flight is remembered (pull_to) and honoured when the session arrives, so
- * the session always follows the order of claims the home saw.
+ * the session always follows the order of claims the home saw. Claims are numbered by their
+ * shard and a PULL names the claim it follows: one that follows an older claim of ours
+ * (answered already; a newer one waits) is answered at once, or two shards could each hold
+ * the other's PULL for ever (the stress test's lost subscribers).
  *
  * Cost: a move is O(session size) on both sides and copies the queued messages once (they are
  * this shard's objects with a non-atomic refcount; they cannot be shared). Nothing here runs on
@@ -48,8 +51,10 @@ struct mqtt_xfer {
 	uint8_t type;        /* enum xfer_type */
 	uint8_t has_session; /* MOVE, HOME: data[] holds a session after the client id */
 	uint16_t cid_len;
-	uint32_t from;  /* the shard that sent it */
-	uint32_t to;    /* PULL, MISS: the claimant the session must reach */
+	uint32_t from; /* the shard that sent it */
+	uint32_t to;   /* PULL, MISS: the claimant the session must reach */
+	uint32_t
+	        claim; /* CLAIM: the claimant's number for it; PULL: that of the claim it follows */
 	uint32_t owner; /* whose allocation this is */
 	uint32_t len;   /* bytes of data[] */
 	uint8_t data[]; /* client id, then the session */
@@ -59,6 +64,7 @@ struct mqtt_xfer {
 struct xfer_wait {
 	struct mqtt_conn *c; /* the connection waiting (the latest), or NULL when it went */
 	int32_t pull_to;     /* >= 0: a later claim wants the session: pass it on */
+	uint32_t claim;      /* this shard's number for the claim (b->xfer_claims) */
 	uint16_t cid_len;
 	uint8_t cid[];
 };
@@ -66,6 +72,7 @@ struct xfer_wait {
 /* On the home shard: the shard where a session lives, when not here. */
 struct xfer_dir {
 	uint32_t shard;
+	uint32_t claim; /* that shard's number for its claim */
 	uint16_t cid_len;
 	uint8_t cid[];
 };
@@ -492,10 +499,12 @@ xfer_send(struct mqtt_broker *b, unsigned int to, struct mqtt_xfer *x, uint64_t 
 
 static void
 xfer_simple(struct mqtt_broker *b, enum xfer_type type, unsigned int dest, const uint8_t *cid,
-            size_t len, uint32_t to, uint64_t now)
+            size_t len, uint32_t to, uint32_t claim, uint64_t now)
 {
 	struct wbuf w = xfer_begin(b, type, cid, len, to);
 
+	if (!w.err)
+		((struct mqtt_xfer *)(void *)w.p)->claim = claim;
 	xfer_send(b, dest, xfer_end(&w), now);
 }
 
@@ -593,30 +602,40 @@ on_move(struct mqtt_broker *b, const uint8_t *cid, size_t len, uint64_t now)
 	xfer_settle(b, cid, len, now); /* refused after all, or gone */
 }
 
-/* PULL: give the session to `to`. */
+/* PULL: give the session to `to`. It follows our claim number *claim (NULL: the home's own
+ * claim, handled in place, which is always the pending one). */
 static void
-on_pull(struct mqtt_broker *b, const uint8_t *cid, size_t len, unsigned int to, uint64_t now)
+on_pull(struct mqtt_broker *b, const uint8_t *cid, size_t len, unsigned int to,
+        const uint32_t *claim, uint64_t now)
 {
 	struct xfer_wait *wt = wait_get(b, cid, len);
+	bool here = mqtt_dict_get(&b->sessions, cid, (uint32_t)len) != NULL;
 
-	if (wt) {
+	if (wt && (!claim || wt->claim == *claim)) {
 		wt->pull_to = (int32_t)to; /* ours is still coming: on_move passes it on */
 		return;
 	}
-	if (to == b->conf.shard)
+	/* Not the pending claim: the one it follows was answered already, and whatever we did
+	 * with that session since (used it, sent it home, ended it) reached the home before
+	 * this answer will. A newer claim of ours waits for its own answer, which may be this
+	 * very PULL (to == us), so we never hold a PULL for the wrong claim: that deadlocked two
+	 * shards each holding the other's PULL. */
+	if (here && to == b->conf.shard)
 		return; /* asks us for what we hold */
-	if (mqtt_dict_get(&b->sessions, cid, (uint32_t)len))
+	if (here)
 		xfer_move(b, cid, len, to, now);
 	else
-		xfer_simple(b, XFER_MISS, home_of(b, cid, len), cid, len, to, now);
+		xfer_simple(b, XFER_MISS, home_of(b, cid, len), cid, len, to, 0, now);
 }
 
-/* On the home shard: a claim of cid by shard `from` (this one included). */
+/* On the home shard: claim number `claim` of cid by shard `from` (this one included). */
 static void
-on_claim(struct mqtt_broker *b, const uint8_t *cid, size_t len, unsigned int from, uint64_t now)
+on_claim(struct mqtt_broker *b, const uint8_t *cid, size_t len, unsigned int from, uint32_t claim,
+         uint64_t now)
 {
 	struct xfer_dir *d = mqtt_dict_get(&b->xfer_dir, cid, (uint32_t)len);
 	unsigned int loc = d ? d->shard : b->conf.shard;
+	uint32_t loc_claim = d ? d->claim : 0;
 
 	/* from now on the session is the claimant's */
 	if (from == b->conf.shard) {
@@ -626,10 +645,12 @@ on_claim(struct mqtt_broker *b, const uint8_t *cid, size_t len, unsigned int fro
 		}
 	} else if (d) {
 		d->shard = from;
+		d->claim = claim;
 	} else {
 		d = mqtt_alloc(sizeof(*d) + len);
 		if (d) {
 			d->shard = from;
+			d->claim = claim;
 			d->cid_len = (uint16_t)len;
 			memcpy(d->cid, cid, len);
 			if (mqtt_dict_put(&b->xfer_dir, d->cid, d->cid_len, d)) {
@@ -641,9 +662,9 @@ on_claim(struct mqtt_broker *b, const uint8_t *cid, size_t len, unsigned int fro
 		 * only that later claim loses it */
 	}
 	if (loc == b->conf.shard)
-		on_pull(b, cid, len, from, now);
+		on_pull(b, cid, len, from, NULL, now);
 	else
-		xfer_simple(b, XFER_PULL, loc, cid, len, from, now);
+		xfer_simple(b, XFER_PULL, loc, cid, len, from, loc_claim, now);
 }
 
 /* On the home shard: a session arrived (HOME) or ended (GONE) on `from`. */
@@ -668,10 +689,10 @@ xfer_input(struct mqtt_broker *b, const struct mqtt_xfer *x, struct rbuf *r, uin
 
 	switch (x->type) {
 	case XFER_CLAIM:
-		on_claim(b, cid, len, x->from, now);
+		on_claim(b, cid, len, x->from, x->claim, now);
 		break;
 	case XFER_PULL:
-		on_pull(b, cid, len, x->to, now);
+		on_pull(b, cid, len, x->to, &x->claim, now);
 		break;
 	case XFER_MISS:
 		/* home: what we hold (or nothing) to the claimant; for ourselves, it is here */
@@ -738,6 +759,7 @@ mqtt_xfer_connect(struct mqtt_conn *c, const uint8_t *cid, size_t len, uint64_t 
 		return -ENOMEM;
 	wt->c = c;
 	wt->pull_to = -1;
+	wt->claim = ++b->xfer_claims;
 	wt->cid_len = (uint16_t)len;
 	memcpy(wt->cid, cid, len);
 	if (mqtt_dict_put(&b->xfer_wait, wt->cid, wt->cid_len, wt)) {
@@ -746,9 +768,9 @@ mqtt_xfer_connect(struct mqtt_conn *c, const uint8_t *cid, size_t len, uint64_t 
 	}
 	c->xfer = wt;
 	if (home == b->conf.shard)
-		on_claim(b, cid, len, home, now);
+		on_claim(b, cid, len, home, wt->claim, now);
 	else
-		xfer_simple(b, XFER_CLAIM, home, cid, len, 0, now);
+		xfer_simple(b, XFER_CLAIM, home, cid, len, 0, wt->claim, now);
 	/* on_claim may have answered at once (a MISS to ourselves): then c is resumed already */
 	return c->xfer || c->xfer_ok ? 1 : 0;
 }
@@ -785,7 +807,7 @@ mqtt_xfer_gone(struct mqtt_session *s)
 		return;
 	home = home_of(b, s->cid, s->cid_len);
 	if (home != b->conf.shard)
-		xfer_simple(b, XFER_GONE, home, s->cid, s->cid_len, 0, 0);
+		xfer_simple(b, XFER_GONE, home, s->cid, s->cid_len, 0, 0, 0);
 }
 
 void

@@ -196,6 +196,16 @@ class Churner(threading.Thread):
             time.sleep(rnd.uniform(0.1, 2))
 
 
+def owed(p):
+    """The subscriber's ledger: (payload, effective QoS, sent during a session move) for every
+    acknowledged publish to its family sent GRACE after its SUBACK."""
+    if p.subscribed_at is None:
+        return []
+    return [(pl, min(q, p.qos), any(a <= t <= b for a, b in p.windows))
+            for pl, fam, q, t, acked in published
+            if fam == p.family and acked and t >= p.subscribed_at + GRACE]
+
+
 pers = [Persistent(i) for i in range(NPERS)]
 churn = [Churner(i) for i in range(NPERS, NCLIENTS)]
 for t in pers + churn:
@@ -206,18 +216,24 @@ for t in pers:
     t.join(30)
 for p in pers:
     p.drain()
-# Queued messages flow out: wait until deliveries stop for 2 s (at most 30 s), so a loaded machine
-# gets the time it needs; a message that never comes still counts as lost.
-t_drain, last, quiet_since = time.time(), -1, time.time()
+# Queued messages flow out. Wait until every owed QoS 1/2 delivery has arrived (at most 30 s), then
+# 1 s for stragglers (repeats): the ledger itself tells when the broker is done, so neither a
+# loaded machine nor a connection in a long retransmission back-off ends the wait early (waiting
+# for deliveries to pause did: a TCP back-off of 2 s or more looked like the end). A message that
+# never comes still counts as lost.
+must_by = [{pl for pl, eff, moving in owed(p) if eff > 0 and not moving} for p in pers]
+t_drain = time.time()
 while time.time() < t_drain + 30:
-    n = sum(len(p.got) for p in pers)
-    if n != last:
-        last, quiet_since = n, time.time()
-    elif time.time() - quiet_since >= 2 and time.time() - t_drain >= 4:
+    with lock:
+        missing = sum(len(m - {pl for pl, q, dup in p.got}) for p, m in zip(pers, must_by))
+    if missing == 0:
         break
     time.sleep(0.2)
-print("# drain: %.1f s until deliveries stopped; %d of %d persistent subscribers connected" %
-      (time.time() - t_drain, sum(1 for p in pers if p.c is not None), len(pers)))
+t_owed = time.time() - t_drain
+time.sleep(1)
+print("# drain: %.1f s until every owed delivery arrived (%d missing); %d of %d persistent "
+      "subscribers connected" % (t_owed, missing, sum(1 for p in pers if p.c is not None),
+                                 len(pers)))
 for p in pers:
     if p.c is not None:
         p.c.disconnect()
@@ -232,12 +248,7 @@ for p in pers:
     delivered += len(p.got)
     fams = {pl for pl, f, q, t, a in published if f == p.family}
     stray += sum(1 for pl in got if pl not in fams)
-    if p.subscribed_at is None:
-        continue
-    for payload, fam, q, t, acked in published:
-        if fam != p.family or not acked or t < p.subscribed_at + GRACE:
-            continue
-        eff = min(q, p.qos)
+    for payload, eff, moving in owed(p):
         n = len(got.get(payload, []))
         if n > 1 and not all(got[payload][1:]):
             dup_bad += 1  # a repeat without DUP (QoS 2: any repeat the client sees twice)
@@ -245,7 +256,6 @@ for p in pers:
             qos0_sent += 1
             qos0_lost += n == 0
             continue
-        moving = any(a <= t <= b for a, b in p.windows)
         if moving:
             exempt += 1
             exempt_lost += n == 0
@@ -253,12 +263,15 @@ for p in pers:
         must += 1
         if n == 0:
             lost += 1
+            t = next(x[3] for x in published if x[0] == payload)
             p.lost = getattr(p, "lost", []) + [t - (stop_at - DURATION)]
 for p in pers:
     if getattr(p, "lost", None):
         t0 = stop_at - DURATION
-        print("# %s (v%d, QoS %d) lost %d, sent from +%.2f to +%.2f s; connections at %s" %
-              (p.cid, 5 if p.v5 else 4, p.qos, len(p.lost), p.lost[0], p.lost[-1],
+        print("# %s (v%d, QoS %d, %s at the end) lost %d, sent from +%.2f to +%.2f s; "
+              "connections at %s" %
+              (p.cid, 5 if p.v5 else 4, p.qos, "online" if p.c else "offline", len(p.lost),
+               p.lost[0], p.lost[-1],
                " ".join("+%.2f..%.2f" % (a - t0, b - t0) for a, b in p.windows)))
 acked = sum(1 for x in published if x[4])
 print("# seed %d, %.0f s: %d publishes (%d acknowledged) by %d churning clients, %d persistent "

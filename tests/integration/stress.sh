@@ -20,8 +20,16 @@ tl_log "seed $seed, $secs s (STRESS_SEED=$seed STRESS_SECONDS=$secs to repeat)"
 out=$(tl_ns /usr/bin/python3 "$(dirname "$0")/stress.py" "$TL_DP_IP" "$seed" "st$$" "$secs" 2>&1)
 rc=$?
 echo "$out" | grep '^#'
-[ $rc -eq 0 ] && tl_ok "ledger balances: every owed QoS 1/2 delivery made, no repeat without DUP" ||
+if [ $rc -eq 0 ]; then
+	tl_ok "ledger balances: every owed QoS 1/2 delivery made, no repeat without DUP"
+else
 	tl_fail "ledger balances" "rc=$rc $(echo "$out" | grep -v '^#' | tail -5)"
+	# evidence for a diagnosis: where every persistent session is now, the move counters
+	"$ctl" -d "$TL_DIR/tachyond.sock" --json sessions list 2>&1 | sed 's/^/# sessions: /'
+	for k in sessions_moved_in sessions_moved_out sessions_move_dropped takeovers; do
+		tl_log "$k per lcore: $(lcore_counter mqtt.$k | tr '\n' ' ')"
+	done
+fi
 
 totals=$(lcore_counter mqtt.connections_total | tr '\n' ' ')
 tl_log "connections per lcore: $totals"

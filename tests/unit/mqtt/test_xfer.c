@@ -5,45 +5,79 @@
  * QoS 1/2 deliveries, inbound QoS 2 ids, the delayed will, the expiry.
  */
 #include "broker_harness.h"
+#include "mqtt/mqtt_broker_pvt.h"
 
 #define NS 3
 
 static struct mqtt_broker *br[NS];
 static unsigned int ctx_id[NS];
 
+/* The rings: one FIFO per ordered pair of shards, as the dataplane's. Every entry carries a
+ * global sequence number: pump() delivers in the global order (one FIFO for all, the simplest
+ * schedule), ring_step() one entry of a chosen pair (the schedules the model test explores). */
+#define RCAP 4096
 struct qent {
-	unsigned int to;
+	uint64_t seq;
 	struct mqtt_xfer *x;
 };
-static struct qent q[1024];
-static unsigned int q_head, q_tail;
+static struct ring {
+	struct qent e[RCAP];
+	unsigned int head, tail;
+} rings[NS][NS];
+static uint64_t q_seq;
 static unsigned int sent_by[NS], returned_to[NS];
 
 static void
 q_send(void *ctx, unsigned int to, struct mqtt_xfer *x)
 {
 	unsigned int from = *(unsigned int *)ctx;
+	struct ring *r = &rings[from][to];
 
-	CHECK(to != from && to < NS);
+	CHECK(to != from && to < NS && r->tail - r->head < RCAP);
 	sent_by[from]++;
-	q[q_tail++ % 1024] = (struct qent){to, x};
+	r->e[r->tail++ % RCAP] = (struct qent){q_seq++, x};
 }
 
-/* Deliver every message in flight (and what they cause), in order; returns how many. */
+static unsigned int
+ring_len(unsigned int from, unsigned int to)
+{
+	return rings[from][to].tail - rings[from][to].head;
+}
+
+/* Deliver the oldest entry of ring from -> to (there must be one). */
+static void
+ring_step(unsigned int from, unsigned int to)
+{
+	struct ring *r = &rings[from][to];
+	struct qent e = r->e[r->head++ % RCAP];
+
+	mqtt_broker_xfer_input(br[to], e.x, now_us);
+	returned_to[mqtt_xfer_owner(e.x)]++;
+	mqtt_xfer_free(e.x);
+}
+
+/* Deliver every message in flight (and what they cause) in the order they were sent; returns
+ * how many. */
 static unsigned int
 pump(void)
 {
 	unsigned int n = 0;
 
-	while (q_head != q_tail) {
-		struct qent e = q[q_head++ % 1024];
+	for (;;) {
+		unsigned int bf = NS, bt = NS;
+		uint64_t best = UINT64_MAX;
 
-		mqtt_broker_xfer_input(br[e.to], e.x, now_us);
-		returned_to[mqtt_xfer_owner(e.x)]++;
-		mqtt_xfer_free(e.x);
+		for (unsigned int f = 0; f < NS; f++)
+			for (unsigned int t = 0; t < NS; t++)
+				if (ring_len(f, t) &&
+				    rings[f][t].e[rings[f][t].head % RCAP].seq < best)
+					best = rings[f][t].e[rings[f][t].head % RCAP].seq, bf = f,
+					bt = t;
+		if (bf == NS)
+			return n;
+		ring_step(bf, bt);
 		n++;
 	}
-	return n;
 }
 
 /* Shared groups: route updates of $share filters reach the other brokers at once, and a shared
@@ -100,6 +134,16 @@ brokers_free(void)
 		CHECK_EQ(mqtt_broker_verify(br[i]), 0);
 		mqtt_broker_destroy(br[i]);
 	}
+}
+
+static unsigned int
+waits_total(void)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < NS; i++)
+		n += br[i]->xfer_wait.used[0] + br[i]->xfer_wait.used[1];
+	return n;
 }
 
 /* A client id (prefix + number) whose home is shard `home`. */
@@ -519,6 +563,187 @@ test_login_once(void)
 	brokers_free();
 }
 
+/* The interleaving behind the stress test's lost subscribers (two shards, home 0): the client
+ * leaves shard 1 (its session goes home), reconnects on the home before the session gets there
+ * (the home claims it: PULL to shard 1), and, while that connection waits, again on shard 1
+ * (a new claim of shard 1). The PULL reaches shard 1 while its new claim waits; it belongs to
+ * the old claim, already answered. Taken for the new one (as it was), each shard held the
+ * other's PULL: both connections parked for ever and every later connection of that id parked
+ * behind them, so the subscriber got nothing more. Now the last claim wins with the session. */
+static void
+test_pull_crossing(void)
+{
+	const char *cid = cid_home("x", 0);
+	struct fake a, b, c, pub;
+	uint8_t buf[256];
+
+	brokers_new();
+	CHECK_EQ(connect_on(1, &a, MQTT_V311, cid, 0, 0), 0);
+	subscribe(&a, MQTT_V311, "x/#", 1);
+	fake_gone(&a); /* HOME 1 -> 0 in flight */
+	fake_open(br[0], &b);
+	CHECK_EQ(feed(&b, buf, pkt_connect(buf, MQTT_V311, cid, 0, 0, NULL, NULL, 0)), 0);
+	fake_open(br[1], &c);
+	CHECK_EQ(feed(&c, buf, pkt_connect(buf, MQTT_V311, cid, 0, 0, NULL, NULL, 0)), 0);
+	CHECK_EQ(ring_len(1, 0), 2); /* HOME, CLAIM */
+	CHECK_EQ(ring_len(0, 1), 1); /* PULL for shard 1's first claim */
+	pump();
+	CHECK_EQ(b.closed, 1);
+	CHECK_EQ(b.len, 0);
+	CHECK_EQ(take_connack(&c), 1);
+	CHECK_EQ(waits_total(), 0);
+	CHECK_EQ(mqtt_broker_stats(br[1])->subscriptions, 1);
+	/* and it still gets what is published to it */
+	CHECK_EQ(connect_on(1, &pub, MQTT_V311, "xp", 1, 0), 0);
+	CHECK_EQ(feed(&pub, buf, pkt_publish(buf, sizeof(buf), MQTT_V311, "x/1", "A", 1, 1, 1, 0)),
+	         0);
+	CHECK(expect_hex(&c, "32 08 00 03 78 2f 31 00 01 41"));
+	fake_gone(&b);
+	fake_gone(&c);
+	fake_gone(&pub);
+	brokers_free();
+}
+
+/* A claim answered with no session while its connection was gone leaves the home pointing at
+ * the claimant, which holds nothing. The next connection there claims again; the home's PULL
+ * comes back to the claimant itself, for the old claim: it must not wait on it. */
+static void
+test_claim_after_empty(void)
+{
+	const char *cid = cid_home("e", 0);
+	struct fake a, b;
+	uint8_t buf[256];
+
+	brokers_new();
+	fake_open(br[1], &a);
+	CHECK_EQ(feed(&a, buf, pkt_connect(buf, MQTT_V311, cid, 0, 0, NULL, NULL, 0)), 0);
+	fake_gone(&a); /* before the (empty) answer */
+	pump();
+	CHECK_EQ(waits_total(), 0);
+	CHECK_EQ(connect_on(1, &b, MQTT_V311, cid, 0, 0), 0);
+	CHECK_EQ(waits_total(), 0);
+	fake_gone(&b);
+	brokers_free();
+}
+
+/* ---- a model of one client's life across shards, under every ring schedule ---- */
+
+static uint64_t rnd_state;
+
+static unsigned int
+rnd(unsigned int n)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return (unsigned int)(rnd_state % n);
+}
+
+/* A persistent client (one subscription) whose connections open on random shards, overlap,
+ * drop and get taken over, while the rings deliver in a random order that keeps each pair
+ * FIFO. Whatever the schedule: every CONNACK after the first says session present, once the
+ * rings are quiet every connection is answered (CONNACK or closed), and at the end one session
+ * with its one subscription remains, at home, with no claim left anywhere. 500 seeds of 60 steps
+ * per configuration (MODEL_SEEDS, MODEL_STEPS for a longer search: 20,000 x 200 pass). */
+#define MODEL_CONNS 4
+
+/* One model run: `nsh` shards of the NS in use (2 or 3); `seq`: one client that opens a new
+ * connection only after it closed the last (the broker may notice later), else overlapping
+ * connections of the same id (a client and its zombie, two devices). */
+static int
+model_run(uint64_t seed, unsigned int steps, unsigned int nsh, bool seq)
+{
+	unsigned int home = (unsigned int)(seed % nsh);
+	const char *cid = cid_home("model", home);
+	static struct fake f[MODEL_CONNS];
+	bool client_done[MODEL_CONNS] = {0};
+	uint8_t buf[512];
+	int bad = 0;
+
+	rnd_state = seed * 0x9e3779b97f4a7c15ull + 1;
+	brokers_new();
+	CHECK_EQ(connect_on(rnd(nsh), &f[0], MQTT_V311, cid, 0, 0), 0);
+	subscribe(&f[0], MQTT_V311, "m/#", 1);
+	for (unsigned int i = 1; i < MODEL_CONNS; i++)
+		f[i].c = NULL;
+	for (unsigned int step = 0; step < steps; step++) {
+		unsigned int k = rnd(MODEL_CONNS), a = rnd(10), live = 0;
+
+		for (unsigned int i = 0; i < MODEL_CONNS; i++)
+			live += f[i].c && !client_done[i];
+		if (a < 2 && !f[k].c && (!seq || live == 0)) {
+			unsigned int sh = rnd(nsh);
+
+			fake_open(br[sh], &f[k]);
+			client_done[k] = false;
+			CHECK_EQ(feed(&f[k], buf,
+			              pkt_connect(buf, MQTT_V311, cid, 0, 0, NULL, NULL, 0)),
+			         0);
+		} else if (a < 3 && f[k].c && !client_done[k]) {
+			client_done[k] = true; /* the broker notices later */
+		} else if (a < 4 && f[k].c && (client_done[k] || !seq)) {
+			fake_gone(&f[k]); /* the broker noticed the client went, or closed it */
+		} else {
+			unsigned int p = rnd(nsh * nsh);
+
+			for (unsigned int t = 0; t < nsh * nsh; t++, p = (p + 1) % (nsh * nsh))
+				if (ring_len(p / nsh, p % nsh)) {
+					ring_step(p / nsh, p % nsh);
+					break;
+				}
+		}
+		for (unsigned int i = 0; i < MODEL_CONNS; i++)
+			if (f[i].c && f[i].len >= 4 && !f[i].closed && take_connack(&f[i]) != 1)
+				bad |= 1; /* a CONNACK without the session */
+	}
+	pump();
+	for (unsigned int i = 0; i < MODEL_CONNS; i++) {
+		if (f[i].c && !f[i].closed && f[i].len == 0 && f[i].c->state != CONN_CONNECTED)
+			bad |= 2; /* parked for ever */
+		fake_gone(&f[i]);
+	}
+	pump();
+	{
+		uint64_t subs = 0, pers = 0;
+
+		for (unsigned int i = 0; i < NS; i++) {
+			subs += mqtt_broker_stats(br[i])->subscriptions;
+			pers += mqtt_broker_stats(br[i])->sessions_persistent;
+		}
+		if (subs != 1 || pers != 1 || mqtt_broker_stats(br[home])->subscriptions != 1)
+			bad |= 4; /* lost, or split between shards, or not home */
+		if (waits_total())
+			bad |= 8; /* a claim nobody will answer */
+	}
+	if (!bad) {
+		/* and the client finds it from anywhere */
+		if (connect_on(rnd(nsh), &f[0], MQTT_V311, cid, 0, 0) != 1)
+			bad |= 16;
+		fake_gone(&f[0]);
+	}
+	brokers_free();
+	if (bad)
+		printf("#   model seed %llu (%u shards%s): failure bits 0x%x\n",
+		       (unsigned long long)seed, nsh, seq ? ", one client" : "", bad);
+	return bad;
+}
+
+static void
+test_model(void)
+{
+	unsigned int fails = 0;
+
+	unsigned int nseeds = getenv("MODEL_SEEDS") ? (unsigned)atoi(getenv("MODEL_SEEDS")) : 500;
+	unsigned int nsteps = getenv("MODEL_STEPS") ? (unsigned)atoi(getenv("MODEL_STEPS")) : 60;
+	for (uint64_t seed = 1; seed <= nseeds; seed++) {
+		fails += model_run(seed, nsteps, 2, true) != 0;
+		fails += model_run(seed, nsteps, 2, false) != 0;
+		fails += model_run(seed, nsteps, 3, true) != 0;
+		fails += model_run(seed, nsteps, 3, false) != 0;
+	}
+	CHECK_EQ(fails, 0);
+}
+
 int
 main(void)
 {
@@ -530,5 +755,8 @@ main(void)
 	TEST(test_shared_across);
 	TEST(test_allocator);
 	TEST(test_login_once);
+	TEST(test_pull_crossing);
+	TEST(test_claim_after_empty);
+	TEST(test_model);
 	return tap_done();
 }
