@@ -75,7 +75,23 @@ dp_connect(struct dp_lcore *ls, struct dp_peer *p, uint32_t ip, uint16_t port,
 	p->tcp = tcp_connect_opts(ls->stack, ip, port, dp_peer_ctx(p), ls->now_us, &o);
 	if (p->tcp == NULL)
 		return -errno;
+	TAILQ_INSERT_TAIL(&ls->peers, p, link);
 	return 0;
+}
+
+void
+dp_connect_close_all(struct dp_lcore *ls, int abortive)
+{
+	struct dp_peer *p;
+
+	/* The events come later, from the stack, so the list does not change under the walk. */
+	TAILQ_FOREACH(p, &ls->peers, link)
+	{
+		if (abortive)
+			tcp_abort(p->tcp);
+		else
+			tcp_close(p->tcp);
+	}
 }
 
 /* ---- tcpstack events ---- */
@@ -128,8 +144,8 @@ static int
 dp_connect_errno(const struct dp_peer *p, enum tcp_close_reason why)
 {
 	switch (why) {
-	case TCP_CLOSE_NORMAL:
-		return 0;
+	case TCP_CLOSE_NORMAL: /* before ESTABLISHED: tcp_close on a SYN_SENT connection */
+		return p->established ? 0 : -ECONNABORTED;
 	case TCP_CLOSE_RESET:
 		return p->established ? -ECONNRESET : -ECONNREFUSED;
 	case TCP_CLOSE_TIMEOUT:
@@ -152,6 +168,7 @@ dp_stack_closed(void *ctx, struct tcp_conn *c, enum tcp_close_reason why)
 		return;
 	}
 	p->tcp = NULL;
+	TAILQ_REMOVE(&p->ls->peers, p, link);
 	p->ops->closed(p, dp_connect_errno(p, why));
 }
 

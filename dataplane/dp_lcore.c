@@ -236,6 +236,7 @@ dp_lcore_init(struct dp_lcore *ls, const struct dp_conf *conf, unsigned int lcor
 	ls->pool = pool;
 	ls->now_us = dp_clock_us();
 	TAILQ_INIT(&ls->conns);
+	TAILQ_INIT(&ls->peers);
 
 	ls->wheel = rte_malloc_socket("dp_wheel", sizeof(*ls->wheel), RTE_CACHE_LINE_SIZE,
 	                              rte_lcore_to_socket_id(lcore_id));
@@ -438,7 +439,7 @@ dp_lcore_drain_phase(struct dp_lcore *ls, unsigned int phase, uint64_t budget_us
 	int counted = 1;
 
 	while (dp_clock_us() - start < budget_us) {
-		if (counted && TAILQ_EMPTY(&ls->conns)) {
+		if (counted && TAILQ_EMPTY(&ls->conns) && TAILQ_EMPTY(&ls->peers)) {
 			__atomic_fetch_sub(&dp_drain_busy[phase], 1, __ATOMIC_RELEASE);
 			counted = 0;
 		}
@@ -461,9 +462,11 @@ void
 dp_lcore_drain(struct dp_lcore *ls)
 {
 	dp_conn_close_all(ls, 0);
+	dp_connect_close_all(ls, 0);
 	dp_lcore_drain_phase(ls, 0, 300000);
 	if (!TAILQ_EMPTY(&ls->conns))
 		dp_conn_close_all(ls, 1);
+	dp_connect_close_all(ls, 1);
 	dp_lcore_drain_phase(ls, 1, 20000);
 }
 

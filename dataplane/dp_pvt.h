@@ -78,6 +78,8 @@ struct dp_listen_ctx {
 
 struct dp_conn;
 TAILQ_HEAD(dp_conn_list, dp_conn);
+struct dp_peer;
+TAILQ_HEAD(dp_peer_list, dp_peer); /* active opens (dp_connect.h) */
 
 /* One polling lcore's world. Only its lcore touches it, except dp_stats[] which it publishes. */
 struct dp_lcore {
@@ -92,6 +94,7 @@ struct dp_lcore {
 	struct mqtt_broker *broker;
 	struct tcp_wheel *wheel; /* keep-alive timers (dp_conn.c) */
 	struct dp_conn_list conns;
+	struct dp_peer_list peers; /* open dp_connect connections: closed by the drain at exit */
 	uint64_t now_us;      /* the loop's clock, read once per iteration */
 	uint32_t empty_polls; /* consecutive iterations without work */
 	uint32_t sleep_us;    /* current adaptive back-off */

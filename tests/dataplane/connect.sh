@@ -6,7 +6,8 @@
 #      that landed on the other lcore's queue were handed over (rx_steered) and none were
 #      dropped or answered with a reset;
 #   2. without it (DP_CONNECT_ANY_PORT): flows another shard owns fail, so 1 can fail;
-#   3. to a port nothing listens on: every open ends with -ECONNREFUSED.
+#   3. to a port nothing listens on: every open ends with -ECONNREFUSED;
+#   4. tachyond's exit drain (dp_lcore_drain) closes the open ones in order.
 # Usage: connect.sh PATH/TO/dp_connect_test [N per lcore]
 BIN=${1:?usage: connect.sh dp_connect_test [n]}
 N=${2:-32}
@@ -134,6 +135,11 @@ check "any port: those connections fail ($(sum any failed) failed) and the wrong
 if run refused 8000 $((PORT + 1)) 4; then ok "refused: harness ran"; else fail "refused: harness ran" "exit status $?"; fi
 check "refused: every open ends with ECONNREFUSED ($(sum refused refused) of 8)" \
 	test "$(sum refused refused)" = 8 -a "$(sum refused ok)" = 0
+
+# 4. tachyond's exit drain closes open active connections in order (FIN both ways)
+if run drain 8000 "$PORT" 8; then ok "drain: harness ran"; else fail "drain: harness ran" "exit status $?"; fi
+check "drain: every open connection closed cleanly by the drain ($(sum drain clean) of 16)" \
+	test "$(sum drain clean)" = 16 -a "$(sum drain still_open)" = 0 -a "$(sum drain opened)" = 16
 
 echo "1..$T"
 [ "$FAILED" -eq 0 ]

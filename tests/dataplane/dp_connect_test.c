@@ -5,7 +5,7 @@
  * TC_BYTES, checks that the same bytes come back, and closes. connect.sh runs it in a namespace
  * of its own.
  *
- *   dp_connect_test EAL-OPTIONS -- OUR_IP PEER_IP PORT N steer|any TIMEOUT_MS
+ *   dp_connect_test EAL-OPTIONS -- OUR_IP PEER_IP PORT N steer|any|drain TIMEOUT_MS
  *
  * `any` opens with DP_CONNECT_ANY_PORT: source ports are no longer chosen for the opening
  * shard, so about (N-1)/N of the flows belong to another shard, whose stack has no TCB for
@@ -13,7 +13,7 @@
  *
  * Output, one line per lcore, for connect.sh to check:
  *   lcore L shard S opened O ok K failed F wrong_lcore W not_owned X rx_steered R
- *   steer_dropped D rst_tx T drop_no_conn Z refused C
+ *   steer_dropped D rst_tx T drop_no_conn Z refused C clean K still_open S
  * and "mbufs_leaked M". Exit status 0 unless the harness itself failed (EAL, port, pools).
  */
 #include <errno.h>
@@ -50,7 +50,9 @@ struct tc_conn {
 struct tc_lcore {
 	struct tc_conn conns[TC_MAX_CONNS];
 	unsigned int opened, ok, failed, wrong_lcore, not_owned, done;
-	unsigned int refused; /* closed with -ECONNREFUSED */
+	unsigned int refused;   /* closed with -ECONNREFUSED */
+	unsigned int connected; /* reached ESTABLISHED */
+	unsigned int clean;     /* closed with 0 (an orderly close) */
 	int finished;
 };
 
@@ -58,6 +60,7 @@ static struct {
 	uint32_t peer_ip;
 	uint16_t port;
 	unsigned int n, flags;
+	int drain; /* mode drain: once all are connected, tachyond's exit drain closes them */
 	uint64_t timeout_us;
 	unsigned int busy; /* lcores not finished */
 	struct tc_lcore lc[DP_MAX_SHARDS];
@@ -97,7 +100,9 @@ tc_send_more(struct dp_peer *p)
 static void
 tc_connected(struct dp_peer *p)
 {
-	tc_send_more(p);
+	tc_lcore_of(p)->connected++;
+	if (!T.drain)
+		tc_send_more(p);
 }
 
 static void
@@ -125,6 +130,7 @@ tc_closed(struct dp_peer *p, int err)
 
 	if (rte_lcore_id() != p->ls->lcore_id)
 		l->wrong_lcore++;
+	l->clean += err == 0;
 	if (err == 0 && c->got == TC_BYTES && !c->bad_data) {
 		l->ok++;
 	} else {
@@ -186,7 +192,7 @@ tc_lcore_main(void *arg)
 	struct tc_lcore *l = &T.lc[ls->shard];
 	struct timespec nap = {0, 50000};
 	uint64_t deadline;
-	int aborted = 0;
+	int aborted = 0, drained = 0;
 
 	ls->now_us = dp_clock_us();
 	deadline = ls->now_us + T.timeout_us;
@@ -194,6 +200,10 @@ tc_lcore_main(void *arg)
 	for (;;) {
 		int work = dp_lcore_poll(ls);
 
+		if (T.drain && !drained && l->connected == l->opened) {
+			dp_lcore_drain(ls); /* as at tachyond's exit: every peer closed */
+			drained = 1;
+		}
 		if (!l->finished && l->done == T.n) {
 			l->finished = 1;
 			__atomic_fetch_sub(&T.busy, 1, __ATOMIC_RELEASE);
@@ -241,6 +251,7 @@ main(int argc, char **argv)
 	T.n = (unsigned int)strtoul(argv[4], NULL, 10);
 	T.port = (uint16_t)strtoul(argv[3], NULL, 10);
 	T.flags = strcmp(argv[5], "any") == 0 ? DP_CONNECT_ANY_PORT : 0;
+	T.drain = strcmp(argv[5], "drain") == 0;
 	T.timeout_us = strtoull(argv[6], NULL, 10) * 1000;
 	if (inet_pton(AF_INET, argv[2], &T.peer_ip) != 1 || T.n == 0 || T.n > TC_MAX_CONNS) {
 		fprintf(stderr, "dp_connect_test: bad PEER_IP or N\n");
@@ -279,6 +290,7 @@ main(int argc, char **argv)
 		status = 2;
 	} else {
 		T.busy = dp_n_shards;
+		dp_lcore_drain_prepare();
 		RTE_LCORE_FOREACH_WORKER(lc)
 		rte_eal_remote_launch(tc_lcore_main, &dp_lcores[lc], lc);
 		tc_lcore_main(&dp_lcores[rte_lcore_id()]);
@@ -292,10 +304,10 @@ main(int argc, char **argv)
 
 		printf("lcore %u shard %u opened %u ok %u failed %u wrong_lcore %u not_owned %u "
 		       "rx_steered %" PRIu64 " steer_dropped %" PRIu64 " rst_tx %" PRIu64
-		       " drop_no_conn %" PRIu64 " refused %u\n",
+		       " drop_no_conn %" PRIu64 " refused %u clean %u still_open %u\n",
 		       ls->lcore_id, ls->shard, l->opened, l->ok, l->failed + (T.n - l->done),
 		       l->wrong_lcore, l->not_owned, ls->rx_steered, ls->steer_dropped, ts->rst_tx,
-		       ts->drop_no_conn, l->refused);
+		       ts->drop_no_conn, l->refused, l->clean, T.n - l->done);
 	}
 	for (unsigned int i = 0; i < n_init; i++)
 		dp_lcore_fini(dp_shards[i]);

@@ -213,6 +213,7 @@ open_from_every_shard(unsigned int n, unsigned int flags, const uint8_t *key, co
 		ls[s].shard = s;
 		ls[s].lcore_id = s;
 		ls[s].now_us = 1000000;
+		TAILQ_INIT(&ls[s].peers); /* what dp_lcore_init does */
 		ls[s].stack = stack_new(s);
 		CHECK(ls[s].stack != NULL);
 		if (ls[s].stack == NULL)
@@ -277,6 +278,7 @@ connect_no_port_fits(void)
 	dp_shard_rss_key(key, 40);
 	CHECK_EQ(dp_shard_owner_use_rss(rte_cpu_to_be_32(OUR_IP), key, 40, reta, RETA_SMALL), 0);
 	memset(&ls, 0, sizeof(ls));
+	TAILQ_INIT(&ls.peers);
 	ls.shard = 1;
 	ls.stack = stack_new(1);
 	CHECK(ls.stack != NULL);
