@@ -197,7 +197,8 @@ dp_tcp_accepted(void *listener_ctx, struct tcp_conn *c)
 static void
 dp_tcp_connected(void *conn_ctx, struct tcp_conn *c)
 {
-	/* tachyond makes no active opens yet (bridges will). */
+	/* Active opens are dp_connect.c's (dp_stack_ops hands their events to their dp_peer);
+	 * a dp_conn is only ever accepted, so this cannot happen: refuse the connection. */
 	RTE_SET_USED(conn_ctx);
 	tcp_abort(c);
 }
