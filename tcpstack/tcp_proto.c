@@ -807,6 +807,11 @@ sack_output(struct tcp_conn *c, struct tcp_sackboard *sb)
 		if (tcp_sb_next_seg(sb, una, max, mss, 1, &seq, &len)) {
 			n = resend(c, seq, len);
 			sb_rxt_sent(c, sb, seq + len, max);
+			/* The head resent again (found lost by sack_rxt_lost): its RTO counts from
+			 * now, not from the first retransmission (Linux re-arms it the same way);
+			 * else the timer fires while this copy is a fraction of an RTT old. */
+			if (n && seq == una)
+				rto_arm(c, c->rto);
 		} else if ((n = send_next(c, c->snd_wnd > inflight ? c->snd_wnd - inflight : 0,
 		                          0)) != 0) {
 			max = c->snd_max;
@@ -1188,15 +1193,25 @@ sack_enter(struct tcp_conn *c, struct tcp_sackboard *sb)
 	struct tcp_stack *st = c->st;
 	uint32_t len = RTE_MIN(tcp_sb_hole_len(sb, c->snd_una, c->snd_max), (uint32_t)c->mss);
 
-	/* Eifel (RFC 3522): remember what the cut undoes and which TSval the retransmission
-	 * carries (seg_send's clock), so an ACK echoing an older one proves it spurious. */
-	sb->undo = c->ts_ok;
-	sb->undo_seq = c->snd_una;
-	sb->undo_tsval = (uint32_t)(st->now_us / 1000) + c->iss;
-	sb->undo_cwnd = c->cwnd;
-	sb->undo_ssthresh = c->ssthresh;
-	c->ssthresh = tcp_cc_table[c->cc]->on_loss(c);
-	c->cwnd = c->ssthresh;
+	if (SEQ_LT(c->snd_una, c->recover)) {
+		/* Losses in the flight an RTO already answered (a go-back-N copy lost again):
+		 * recover them from SACKs rather than wait for the backed-off RTO, without a
+		 * second reduction (the RTO took cwnd to one segment; RFC 6582 4's rule is about
+		 * not cutting twice for one window). What went out since the RTO stays in pipe. */
+		sb->undo = 0;
+		c->snd_nxt = c->snd_max;
+	} else {
+		/* Eifel (RFC 3522): remember what the cut undoes and which TSval the
+		 * retransmission carries (seg_send's clock), so an ACK echoing an older one
+		 * proves it spurious. */
+		sb->undo = c->ts_ok;
+		sb->undo_seq = c->snd_una;
+		sb->undo_tsval = (uint32_t)(st->now_us / 1000) + c->iss;
+		sb->undo_cwnd = c->cwnd;
+		sb->undo_ssthresh = c->ssthresh;
+		c->ssthresh = tcp_cc_table[c->cc]->on_loss(c);
+		c->cwnd = c->ssthresh;
+	}
 	c->recover = c->snd_max;
 	c->flags |= TF_RECOVERY;
 	c->flags &= ~TF_RTT; /* Karn */
@@ -1320,7 +1335,15 @@ ack_process(struct tcp_conn *c, const struct seg *s)
 		c->snd_una = ack;
 		if (SEQ_LT(c->snd_nxt, c->snd_una))
 			c->snd_nxt = c->snd_una;
-		if ((c->flags & TF_RTT) && SEQ_GEQ(ack, c->rtt_seq)) {
+		if (c->ts_ok && s->has_ts && s->tsecr &&
+		    (uint32_t)(st->now_us / 1000) + c->iss - s->tsecr < TCP_RTO_MAX_US / 1000) {
+			/* RTTM (RFC 7323 4): the echoed TSval times the segment that advanced
+			 * SND.UNA, retransmitted or not (it names the copy), so every such ACK is
+			 * a sample and a backed-off RTO comes back after one, not after a fresh
+			 * segment has been timed through a recovery (Karn). Ms resolution. */
+			c->flags &= ~TF_RTT;
+			rtt_sample(c, ((uint32_t)(st->now_us / 1000) + c->iss - s->tsecr) * 1000u);
+		} else if ((c->flags & TF_RTT) && SEQ_GEQ(ack, c->rtt_seq)) {
 			c->flags &= ~TF_RTT;
 			rtt_sample(c, now32(st) - c->rtt_ts);
 		}
@@ -1391,7 +1414,6 @@ ack_process(struct tcp_conn *c, const struct seg *s)
 	}
 	/* RFC 6675 5 steps (2)-(4): DupThresh duplicates or IsLost(HighACK + 1). */
 	if (sb && !(c->flags & TF_RECOVERY) && c->snd_una != c->snd_max &&
-	    SEQ_GEQ(c->snd_una, c->recover) &&
 	    (c->dupacks >= sb->dupthresh ||
 	     SEQ_GT(tcp_sb_lost_edge(sb, c->snd_una, c->mss), c->snd_una)))
 		sack_enter(c, sb);

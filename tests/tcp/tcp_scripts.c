@@ -1521,12 +1521,95 @@ sack_lost_retransmission_timed(void)
 	IN(.ack = 1, .sack = {{1001, 13001}});
 	OUT(.seq = 1, .len = 1000); /* 125 ms: lost */
 	NONE();
+	AT(420);
+	NONE(); /* the RTO counts from the head's latest copy (235 + 300), not from 110 */
 	IN(.ack = 16001);
 	AT(3000);
 	NONE();
 	CHECKH_EQ(ST->rto_expired, 0);
 	CHECKH_EQ(ST->retransmits, 2);
 	abort_at(a, 3001);
+}
+
+/* After an RTO, a go-back-N copy is lost again while later ones are SACKed: SACK recovery
+ * resends it at the third duplicate ACK instead of waiting for the backed-off RTO (600 ms),
+ * and does not cut ssthresh or cwnd a second time for the same flight. */
+static void
+sack_recovery_after_rto(void)
+{
+	struct app_conn *a = sack_conn(1000);
+	uint32_t ssthresh;
+
+	h_send(a, 8000);
+	AT(100);
+	for (uint32_t i = 0; i < 8; i++)
+		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	AT(110);
+	IN(.ack = 1, .sack = {{1001, 2001}});
+	NONE();
+	AT(300); /* PTO: probe with the last segment */
+	OUT(.seq = 7001, .len = 1000);
+	AT(600); /* RTO: back to SND.UNA, cwnd one segment */
+	OUT(.seq = 1, .len = 1000);
+	NONE();
+	ssthresh = a->c->ssthresh;
+	AT(610);
+	IN(.ack = 1001, .sack = {{7001, 8001}}); /* slow start: 2 segments */
+	OUT(.seq = 1001, .len = 1000);           /* lost again */
+	OUT(.seq = 2001, .len = 1000);
+	NONE();
+	AT(620);
+	for (uint32_t i = 0; i < 2; i++)
+		IN(.ack = 1001, .sack = {{2001, 3001}, {7001, 8001}});
+	NONE();
+	IN(.ack = 1001, .sack = {{2001, 3001}, {7001, 8001}});
+	OUT(.seq = 1001, .len = 1000); /* third duplicate: recovered, no second RTO */
+	NONE();
+	CHECKH_EQ(a->c->ssthresh, ssthresh);
+	CHECKH_EQ(a->c->cwnd, 2000);
+	IN(.ack = 8001);
+	AT(3000);
+	NONE();
+	CHECKH_EQ(ST->rto_expired, 1);
+	CHECKH_EQ(ST->sack_recoveries, 1);
+	abort_at(a, 3001);
+}
+
+/* RTTM (RFC 7323 4): with timestamps, the ACK of a retransmission is a sample (its TSecr names
+ * the copy), so two RTO backoffs (RTO 1200 ms) end with the first ACK: SRTT 93.75 ms, RTTVAR
+ * 50 ms, RTO 293 ms. By Karn's rule alone the 1200 ms would stay until a new segment is timed. */
+static void
+rttm_after_backoff(void)
+{
+	struct app_conn *a;
+
+	h_peer_arp();
+	IN(.flags = SYN, .seq = 0, .mss = 1460, .wscale = 7, .tsval = 1000);
+	OUT(.flags = SYN | ACK, .ack = 1, .tsecr = 1000);
+	AT(100);
+	/* Our TSval is the stack's ms clock (the harness starts it at 5000 ms) plus the ISS. */
+	IN(.ack = 1, .tsval = 1001, .tsecr = H.iss + 5000); /* 100 ms handshake: RTO 300 ms */
+	a = &H.conns[0];
+	h_send(a, 100);
+	AT(100);
+	OUT(.seq = 1, .len = 100, .tsecr = 1001);
+	AT(399);
+	NONE();
+	AT(400);
+	OUT(.seq = 1, .len = 100);
+	AT(1000);
+	OUT(.seq = 1, .len = 100); /* RTO 600 ms, then 1200 ms */
+	AT(1050);
+	IN(.ack = 101, .tsval = 1002, .tsecr = H.iss + 5000 + 1000); /* the last copy: 50 ms */
+	CHECKH_EQ(a->c->rto, 293000);
+	h_send(a, 10);
+	AT(1050);
+	OUT(.seq = 101, .len = 10);
+	AT(1342);
+	NONE();
+	AT(1343);
+	OUT(.seq = 101, .len = 10);
+	abort_at(a, 1344);
 }
 
 /* RFC 3522: the segment "lost" was only late. The ACK that covers the retransmission echoes
@@ -2066,6 +2149,8 @@ main(int argc, char **argv)
 	SCRIPT(sack_pipe_limit, 0);
 	SCRIPT(sack_lost_retransmission, 0);
 	SCRIPT(sack_lost_retransmission_timed, 0);
+	SCRIPT(sack_recovery_after_rto, 0);
+	SCRIPT(rttm_after_backoff, 0);
 	SCRIPT(sack_spurious_undo, 0);
 	SCRIPT(sack_rto_clears_scoreboard, 0);
 	SCRIPT(tail_loss_probe, 0);
