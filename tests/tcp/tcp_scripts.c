@@ -1341,6 +1341,16 @@ abort_at(struct app_conn *a, uint64_t ms)
 	OUT(.flags = RST);
 }
 
+/* At t = 100 ms the application queues `bytes`; the first n 1000-byte segments leave. */
+static void
+flight_out(struct app_conn *a, size_t bytes, uint32_t n)
+{
+	h_send(a, bytes);
+	AT(100);
+	for (uint32_t i = 0; i < n; i++)
+		OUT(.seq = 1 + 1000 * i, .len = 1000);
+}
+
 /* RFC 6675, one hole: the third SACK-bearing duplicate ACK retransmits the hole and nothing
  * the peer holds; cwnd = ssthresh = FlightSize / 2 and pipe keep anything else back. */
 static void
@@ -1348,10 +1358,7 @@ sack_recovery_one_hole(void)
 {
 	struct app_conn *a = sack_conn(1000);
 
-	h_send(a, 6000);
-	AT(100);
-	for (uint32_t i = 0; i < 6; i++)
-		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	flight_out(a, 6000, 6);
 	AT(110);
 	IN(.ack = 1001);
 	IN(.ack = 1001, .sack = {{2001, 3001}});
@@ -1381,10 +1388,7 @@ sack_recovery_two_holes(void)
 {
 	struct app_conn *a = sack_conn(1000);
 
-	h_send(a, 8000);
-	AT(100);
-	for (uint32_t i = 0; i < 8; i++)
-		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	flight_out(a, 8000, 8);
 	AT(110);
 	IN(.ack = 1001);
 	IN(.ack = 1001, .sack = {{2001, 3001}});
@@ -1417,10 +1421,7 @@ sack_pipe_limit(void)
 {
 	struct app_conn *a = sack_conn(1000);
 
-	h_send(a, 14000);
-	AT(100);
-	for (uint32_t i = 0; i < 10; i++)
-		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	flight_out(a, 14000, 10);
 	NONE();
 	AT(110);
 	IN(.ack = 1, .sack = {{1001, 2001}});
@@ -1457,10 +1458,7 @@ sack_lost_retransmission(void)
 {
 	struct app_conn *a = sack_conn(1000);
 
-	h_send(a, 16000);
-	AT(100);
-	for (uint32_t i = 0; i < 10; i++)
-		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	flight_out(a, 16000, 10);
 	AT(110);
 	IN(.ack = 1, .sack = {{1001, 2001}});
 	OUT(.seq = 10001, .len = 1000);
@@ -1495,10 +1493,7 @@ sack_lost_retransmission_timed(void)
 {
 	struct app_conn *a = sack_conn(1000);
 
-	h_send(a, 16000);
-	AT(100);
-	for (uint32_t i = 0; i < 10; i++)
-		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	flight_out(a, 16000, 10);
 	AT(110);
 	IN(.ack = 1, .sack = {{1001, 2001}});
 	OUT(.seq = 10001, .len = 1000);
@@ -1540,10 +1535,7 @@ sack_recovery_after_rto(void)
 	struct app_conn *a = sack_conn(1000);
 	uint32_t ssthresh;
 
-	h_send(a, 8000);
-	AT(100);
-	for (uint32_t i = 0; i < 8; i++)
-		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	flight_out(a, 8000, 8);
 	AT(110);
 	IN(.ack = 1, .sack = {{1001, 2001}});
 	NONE();
@@ -1628,10 +1620,7 @@ sack_spurious_undo(void)
 	IN(.flags = ACK, .seq = 1, .ack = 1, .tsval = 2, .tsecr = 0);
 	a = &H.conns[0];
 	CHECKH_EQ(a->c->mss, 1000); /* 1012 less the timestamps option */
-	h_send(a, 6000);
-	AT(100);
-	for (uint32_t i = 0; i < 6; i++)
-		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	flight_out(a, 6000, 6);
 	AT(110);
 	IN(.ack = 1001, .tsval = 3, .tsecr = 0);
 	IN(.ack = 1001, .sack = {{2001, 3001}}, .tsval = 3, .tsecr = 0);
@@ -1674,10 +1663,7 @@ sack_rto_clears_scoreboard(void)
 {
 	struct app_conn *a = sack_conn(1000);
 
-	h_send(a, 4000);
-	AT(100);
-	for (uint32_t i = 0; i < 4; i++)
-		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	flight_out(a, 4000, 4);
 	AT(110);
 	IN(.ack = 1, .sack = {{1001, 2001}});
 	NONE();
@@ -1714,10 +1700,7 @@ tail_loss_probe(void)
 {
 	struct app_conn *a = sack_conn(1000);
 
-	h_send(a, 5000);
-	AT(100);
-	for (uint32_t i = 0; i < 5; i++)
-		OUT(.seq = 1 + 1000 * i, .len = 1000);
+	flight_out(a, 5000, 5);
 	AT(110);
 	IN(.ack = 3001); /* the last two are lost; SRTT 88.75 ms, RTO 328.75 ms */
 	AT(287);
