@@ -350,7 +350,8 @@ dp_route_input(struct dp_lcore *ls, unsigned int from, void *e)
 	switch (DP_RING_TAG(e)) {
 	case DP_RING_PUB:
 		rs->pub_in++;
-		mqtt_broker_inject(ls->broker, p, ls->now_us);
+		/* the origin tells a session in a move cut which path carries it (mqtt_xfer.c) */
+		mqtt_broker_inject_from(ls->broker, p, from, ls->now_us);
 		if (dp_stage_push(rs, from, dp_tag(p, DP_RING_RET)) < 0)
 			/* cannot happen short of ENOMEM: the message then leaks rather than being
 			 * freed by the wrong thread */

@@ -83,6 +83,7 @@ struct mqtt_stats {
 	/* Sessions across shards (mqtt_xfer.c). */
 	uint64_t sessions_moved_in, sessions_moved_out; /* whole sessions received / sent */
 	uint64_t sessions_move_dropped; /* a moved session met one already here (kept that) */
+	uint64_t xfer_cuts_expired;	/* move cuts ended by their deadline (never, normally) */
 	uint64_t shared_no_member; /* a shared delivery found no member of its group here any more */
 };
 
@@ -223,6 +224,10 @@ void mqtt_broker_set_shard_ops(struct mqtt_broker *b, const struct mqtt_shard_op
 /* Deliver a message another shard forwarded to this shard's subscribers (and its retained store
  * when it is a retained publish); never forwarded again. `m` stays the caller's. */
 void mqtt_broker_inject(struct mqtt_broker *b, const struct mqtt_msg *m, uint64_t now_us);
+/* The same, naming the shard the message came from (the publisher's): what a session moving
+ * between shards needs to take each publish exactly once (mqtt_xfer.c, the move cut). */
+void mqtt_broker_inject_from(struct mqtt_broker *b, const struct mqtt_msg *m, unsigned int from,
+                             uint64_t now_us);
 /* End client id `cid`'s connection here as a takeover does (v5 reason 0x8E, its will
  * published) and its session with it. */
 void mqtt_broker_session_release(struct mqtt_broker *b, const uint8_t *cid, size_t len,

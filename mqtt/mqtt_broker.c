@@ -393,10 +393,18 @@ inject_view(struct pubctx *pc, const struct mqtt_msg *m)
 void
 mqtt_broker_inject(struct mqtt_broker *b, const struct mqtt_msg *m, uint64_t now_us)
 {
+	mqtt_broker_inject_from(b, m, b->conf.shard, now_us);
+}
+
+void
+mqtt_broker_inject_from(struct mqtt_broker *b, const struct mqtt_msg *m, unsigned int from,
+                        uint64_t now_us)
+{
 	struct pubctx pc;
 
 	inject_view(&pc, m);
 	b->injecting = true;
+	b->inject_from = from;
 	b->subs.share_skip = true; /* the publisher's shard chose for the shared groups */
 	b->hit_congested = false;
 	publish_msg(b, &pc, now_us);
@@ -612,6 +620,87 @@ session_drop_deliveries(struct mqtt_session *s)
 	s->n_inflight = s->n_queued = s->n_pending = 0;
 }
 
+/* The move cut (mqtt_xfer.c): an exported session becomes a stub that keeps only its plain
+ * subscriptions, in the trie, so that this shard's routes stay announced and publishes matching
+ * them still reach it (to be forwarded). Out of every list and dict but the trie. */
+void
+mqtt_session_stub(struct mqtt_session *s, uint64_t now)
+{
+	struct mqtt_broker *b = s->b;
+	struct mqtt_list *pos, *tmp;
+
+	mqtt_msg_put(s->will);
+	s->will = NULL;
+	mqtt_list_for_each_safe(pos, tmp, &s->subs)
+	{
+		struct mqtt_sub *sub = mqtt_container_of(pos, struct mqtt_sub, session_link);
+
+		if (sub->share) /* a group delivers to one member: not forwarded */
+			sub_remove(b, sub);
+	}
+	session_drop_deliveries(s);
+	s->conn = NULL;
+	session_congestion(s, now);
+	mqtt_list_del(&s->offline_link);
+	mqtt_list_del(&s->all_link);
+	mqtt_list_init(&s->all_link);
+	mqtt_dict_del(&b->sessions, s->cid, s->cid_len);
+	if (s->expiry_s)
+		b->stats.sessions_persistent--;
+	s->expiry_s = 0;
+	mqtt_free(s->rx_qos2);
+	s->rx_qos2 = NULL;
+	s->n_rx_qos2 = s->cap_rx_qos2 = 0;
+}
+
+/* A stub's end: its subscriptions leave the trie (the routes are withdrawn if they were the
+ * last here). */
+void
+mqtt_stub_free(struct mqtt_session *s)
+{
+	struct mqtt_list *pos, *tmp;
+
+	mqtt_list_for_each_safe(pos, tmp, &s->subs)
+	{
+		sub_remove(s->b, mqtt_container_of(pos, struct mqtt_sub, session_link));
+	}
+	mqtt_free(s);
+}
+
+/* A message a stub forwarded: delivered as its subscriptions here match it now (an
+ * unsubscribe made here since wins). O(subscriptions of the session). */
+void
+mqtt_session_offer(struct mqtt_session *s, const struct mqtt_msg *m, uint64_t now)
+{
+	struct mqtt_list *pos, *tmp;
+	uint32_t subids[MAX_SUBIDS];
+	uint8_t qos = 0, retain = 0, nsub = 0;
+	bool hit = false;
+	struct pubctx pc;
+
+	mqtt_list_for_each_safe(pos, tmp, &s->subs)
+	{
+		const struct mqtt_sub *sub = mqtt_container_of(pos, struct mqtt_sub, session_link);
+
+		if (sub->share ||
+		    !mqtt_topic_match_ref(sub->filter, sub->filter_len, m->topic, m->topic_len))
+			continue;
+		if (!hit || (sub->qos < m->qos ? sub->qos : m->qos) > qos)
+			qos = sub->qos < m->qos ? sub->qos : m->qos;
+		hit = true;
+		retain |= sub->rap ? m->retain : 0;
+		if (sub->sub_id && nsub < MAX_SUBIDS)
+			subids[nsub++] = sub->sub_id;
+	}
+	if (!hit)
+		return;
+	inject_view(&pc, m);
+	s->b->injecting = true; /* not forwarded to other shards again */
+	deliver(s->b, s, &pc, qos, retain, subids, nsub, now);
+	s->b->injecting = false;
+	mqtt_msg_put(pc.heap);
+}
+
 /* Publish a will (the caller's reference is consumed). Its message expiry starts now. */
 static void
 publish_stored(struct mqtt_broker *b, struct mqtt_msg *m, uint64_t now)
@@ -673,6 +762,8 @@ mqtt_session_free(struct mqtt_session *s, uint64_t now)
 
 	if (!b->xfer_quiet)
 		mqtt_xfer_gone(s); /* its home shard forgets where it lived */
+	if (s->cut)
+		mqtt_xfer_cut_free(b, s->cut);
 
 	/* v5 3.1.3.2.2: a delayed will is sent when the session ends first. */
 	session_will_fire(s, now);
@@ -1067,6 +1158,10 @@ publish_msg(struct mqtt_broker *b, struct pubctx *pc, uint64_t now)
 	n = b->n_match;
 	for (uint32_t i = 0; i < n; i++) {
 		struct match *mt = &b->matches[i];
+
+		/* a session moving between shards (the move cut, mqtt_xfer.c): one plain load */
+		if (mt->s->cut && mqtt_xfer_cut_match(b, mt->s, pub_msg(pc), now))
+			continue;
 		deliver(b, mt->s, pc, mt->qos, mt->retain, mt->subids, mt->nsub, now);
 	}
 	b->last_matched = n + b->n_turns;
@@ -1138,6 +1233,7 @@ mqtt_broker_create(const struct mqtt_broker_conf *conf, const struct mqtt_transp
 	mqtt_dict_init(&b->sessions);
 	mqtt_dict_init(&b->xfer_dir);
 	mqtt_dict_init(&b->xfer_wait);
+	mqtt_list_init(&b->xfer_cuts);
 	mqtt_list_init(&b->conns);
 	mqtt_list_init(&b->offline);
 	mqtt_list_init(&b->sessions_all);
@@ -1207,6 +1303,7 @@ mqtt_broker_tick(struct mqtt_broker *b, uint64_t now_us)
 		release_held(b);
 		b->congested_since = now_us;
 	}
+	mqtt_xfer_tick(b, now_us);
 	for (int i = 0; i < TICK_SCAN && !mqtt_list_empty(&b->offline); i++) {
 		struct mqtt_session *s =
 		        mqtt_container_of(b->offline.next, struct mqtt_session, offline_link);
@@ -1548,6 +1645,7 @@ mqtt_broker_verify(struct mqtt_broker *b)
 		persistent += s->expiry_s != 0;
 		congested += s->congested;
 	}
+	subs += mqtt_xfer_stub_subs(b);
 	if (subs != b->stats.subscriptions || subs != b->subs.count ||
 	    persistent != b->stats.sessions_persistent || congested != b->congested ||
 	    b->retained.count != b->stats.retained)

@@ -45,6 +45,8 @@ struct mqtt_delivery {
 	uint32_t subids[];
 };
 
+struct xfer_cut;
+
 struct mqtt_session {
 	struct mqtt_list offline_link; /* broker->offline while no connection holds it */
 	struct mqtt_list all_link;     /* broker->sessions_all */
@@ -66,6 +68,8 @@ struct mqtt_session {
 	uint8_t will_qos, will_retain;
 	uint64_t will_at;
 	uint8_t congested; /* online with a queue over the high watermark: publishers wait */
+	/* the move cut while the session moves between shards, or is a stub (mqtt_xfer.c) */
+	struct xfer_cut *cut;
 	/* match dedup within one publish */
 	uint64_t match_gen;
 	uint32_t match_idx;
@@ -191,6 +195,7 @@ struct mqtt_broker {
 	struct mqtt_hooks hooks;
 	struct mqtt_shard_ops shard; /* shard hooks (issue 5): cross-shard routes and publishes */
 	bool injecting;              /* delivering another shard's message: never forward it */
+	uint32_t inject_from;        /* while injecting: the shard the message came from */
 	/* shared groups whose turn, for the current publish, is another shard's member */
 	struct share_turn {
 		struct mqtt_share *g;
@@ -203,6 +208,9 @@ struct mqtt_broker {
 	 * replaced at once, which the home shard must not hear of. */
 	struct mqtt_dict xfer_dir, xfer_wait;
 	uint32_t xfer_claims; /* numbers this shard's claims (struct xfer_wait.claim) */
+	uint32_t xfer_moves;  /* numbers the moves out of this shard (with the shard: a move id) */
+	/* move cuts in progress here, oldest first (one lifetime: also by deadline) */
+	struct mqtt_list xfer_cuts;
 	bool xfer_quiet;
 };
 
@@ -217,6 +225,11 @@ void mqtt_session_takeover(struct mqtt_session *s, uint64_t now);
 /* Run a CONNECT parked in CONN_AUTH again (and the input held behind it). */
 void mqtt_conn_resume(struct mqtt_conn *c, uint64_t now);
 void mqtt_conn_abandon(struct mqtt_conn *c); /* a parked connection superseded: close it */
+/* The move cut: an exported session kept as a stub (its plain subscriptions stay in the trie);
+ * its end; a message a stub forwarded, offered to the session as it now subscribes. */
+void mqtt_session_stub(struct mqtt_session *s, uint64_t now);
+void mqtt_stub_free(struct mqtt_session *s);
+void mqtt_session_offer(struct mqtt_session *s, const struct mqtt_msg *m, uint64_t now);
 
 /* ---- session transfer between shards (mqtt_xfer.c), called by mqtt_broker.c ---- */
 static inline bool
@@ -233,5 +246,12 @@ bool mqtt_xfer_offline(struct mqtt_session *s, uint64_t now);
 void mqtt_xfer_gone(struct mqtt_session *s); /* a session ended here: tell its home */
 void mqtt_xfer_conn_free(struct mqtt_conn *c);
 void mqtt_xfer_fini(struct mqtt_broker *b);
+/* A publish matched s, which has a cut (s->cut): true when it must not be delivered to s here
+ * (the stub path carries it; for a stub: forwarded now, or not at all). */
+bool mqtt_xfer_cut_match(struct mqtt_broker *b, struct mqtt_session *s, const struct mqtt_msg *m,
+                         uint64_t now);
+void mqtt_xfer_cut_free(struct mqtt_broker *b, struct xfer_cut *c); /* with its session */
+void mqtt_xfer_tick(struct mqtt_broker *b, uint64_t now); /* cuts past their deadline */
+uint64_t mqtt_xfer_stub_subs(const struct mqtt_broker *b); /* for mqtt_broker_verify */
 
 #endif /* MQTT_BROKER_PVT_H */

@@ -17,6 +17,8 @@
  *   MISS  s->h   s no longer has the session the PULL asked for: the home answers instead
  *   HOME  s->h   an offline persistent session going home
  *   GONE  s->h   the session ended on s
+ *   CUT_REQ, CUT, FWD, DONE, READY: the move cut, which carries the publishes that reach a
+ *   session between its export and its import (below, "the move cut")
  * Rings are FIFO per pair of shards, which is what makes MISS safe: whatever s sent home before
  * it answered MISS (the session itself, or its end) has reached the home first.
  *
@@ -29,8 +31,8 @@
  * the other's PULL for ever (the stress test's lost subscribers).
  *
  * Cost: a move is O(session size) on both sides and copies the queued messages once (they are
- * this shard's objects with a non-atomic refcount; they cannot be shared). Nothing here runs on
- * the per-message path.
+ * this shard's objects with a non-atomic refcount; they cannot be shared). On the per-message
+ * path only mqtt_xfer_cut_match(), for a matched session with a cut in progress (s->cut).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -45,11 +47,17 @@ enum xfer_type {
 	XFER_MISS,
 	XFER_HOME,
 	XFER_GONE,
+	XFER_CUT_REQ, /* the move cut (below) */
+	XFER_CUT,
+	XFER_FWD,
+	XFER_DONE,
+	XFER_READY,
 };
 
 struct mqtt_xfer {
 	uint8_t type;        /* enum xfer_type */
 	uint8_t has_session; /* MOVE, HOME: data[] holds a session after the client id */
+	uint8_t ready;       /* MOVE, HOME with a cut: the cut may start (else on READY) */
 	uint16_t cid_len;
 	uint32_t from; /* the shard that sent it */
 	uint32_t to;   /* PULL, MISS: the claimant the session must reach */
@@ -57,6 +65,7 @@ struct mqtt_xfer {
 	        claim; /* CLAIM: the claimant's number for it; PULL: that of the claim it follows */
 	uint32_t owner; /* whose allocation this is */
 	uint32_t len;   /* bytes of data[] */
+	uint64_t id; /* MOVE, HOME: the move's cut (0: none); CUT_REQ, CUT, FWD, DONE: that cut */
 	uint8_t data[]; /* client id, then the session */
 };
 
@@ -252,8 +261,9 @@ w_msg(struct wbuf *w, const struct mqtt_msg *m)
 	w_put(w, m->payload, m->payload_len);
 }
 
+/* A view of the message in r (its props in *p), or NULL. */
 static struct mqtt_msg *
-r_msg(struct rbuf *r)
+r_msg_view(struct rbuf *r, struct mqtt_msg *vp, struct mqtt_props *pp)
 {
 	struct mqtt_msg v;
 	struct mqtt_props p;
@@ -279,18 +289,33 @@ r_msg(struct rbuf *r)
 		for (int i = 0; i < 4; i++)
 			s[i]->p = s[i]->len ? base + (uintptr_t)s[i]->p : NULL;
 		p.raw.p = base;
-		v.props = &p;
+		*pp = p;
+		v.props = pp;
 	}
 	v.topic = r_get(r, v.topic_len);
 	v.payload = r_get(r, v.payload_len);
 	if (r->err)
 		return NULL;
-	return mqtt_msg_clone(&v);
+	*vp = v;
+	return vp;
 }
 
-/* The session's state into w; the session is then freed here, quietly (it lives on). */
+static struct mqtt_msg *
+r_msg(struct rbuf *r)
+{
+	struct mqtt_msg v;
+	struct mqtt_props p;
+
+	return r_msg_view(r, &v, &p) ? mqtt_msg_clone(&v) : NULL;
+}
+
+static bool cut_stub(struct mqtt_broker *b, struct mqtt_session *s, unsigned int to, struct wbuf *w,
+                     uint64_t now);
+
+/* The session's state into w, for shard `to`; the session is then freed here, quietly (it lives
+ * on), or kept as a stub (the move cut). */
 static void
-session_export(struct wbuf *w, struct mqtt_session *s, uint64_t now)
+session_export(struct wbuf *w, struct mqtt_session *s, unsigned int to, uint64_t now)
 {
 	struct mqtt_broker *b = s->b;
 	struct mqtt_list *pos, *tmp, *lists[2] = {&s->inflight, &s->queue};
@@ -355,6 +380,8 @@ session_export(struct wbuf *w, struct mqtt_session *s, uint64_t now)
 	mqtt_msg_put(s->will);
 	s->will = NULL;
 	b->stats.sessions_moved_out++;
+	if (cut_stub(b, s, to, w, now))
+		return;
 	b->xfer_quiet = true;
 	mqtt_session_free(s, now);
 	b->xfer_quiet = false;
@@ -497,14 +524,17 @@ xfer_send(struct mqtt_broker *b, unsigned int to, struct mqtt_xfer *x, uint64_t 
 	b->shard.xfer_send(b->shard.ctx, to, x);
 }
 
+/* A message of the header only: `claim` for CLAIM and PULL, `id` for the cut's messages. */
 static void
 xfer_simple(struct mqtt_broker *b, enum xfer_type type, unsigned int dest, const uint8_t *cid,
-            size_t len, uint32_t to, uint32_t claim, uint64_t now)
+            size_t len, uint32_t to, uint32_t claim, uint64_t id, uint64_t now)
 {
 	struct wbuf w = xfer_begin(b, type, cid, len, to);
 
-	if (!w.err)
+	if (!w.err) {
 		((struct mqtt_xfer *)(void *)w.p)->claim = claim;
+		((struct mqtt_xfer *)(void *)w.p)->id = id;
+	}
 	xfer_send(b, dest, xfer_end(&w), now);
 }
 
@@ -524,7 +554,7 @@ xfer_move(struct mqtt_broker *b, const uint8_t *cid, size_t len, unsigned int to
 			size_t mark = w.len;
 			uint8_t one = 1;
 
-			session_export(&w, s, now);
+			session_export(&w, s, to, now);
 			if (w.err) {
 				/* no memory for the copy: the claimant gets no session, this one
 				 * stays (lost to the client; counted) */
@@ -625,7 +655,7 @@ on_pull(struct mqtt_broker *b, const uint8_t *cid, size_t len, unsigned int to,
 	if (here)
 		xfer_move(b, cid, len, to, now);
 	else
-		xfer_simple(b, XFER_MISS, home_of(b, cid, len), cid, len, to, 0, now);
+		xfer_simple(b, XFER_MISS, home_of(b, cid, len), cid, len, to, 0, 0, now);
 }
 
 /* On the home shard: claim number `claim` of cid by shard `from` (this one included). */
@@ -664,7 +694,7 @@ on_claim(struct mqtt_broker *b, const uint8_t *cid, size_t len, unsigned int fro
 	if (loc == b->conf.shard)
 		on_pull(b, cid, len, from, NULL, now);
 	else
-		xfer_simple(b, XFER_PULL, loc, cid, len, from, loc_claim, now);
+		xfer_simple(b, XFER_PULL, loc, cid, len, from, loc_claim, 0, now);
 }
 
 /* On the home shard: a session arrived (HOME) or ended (GONE) on `from`. */
@@ -679,6 +709,324 @@ on_left(struct mqtt_broker *b, const uint8_t *cid, size_t len, unsigned int from
 	}
 	/* else a claim moved it on meanwhile: a PULL is on its way to `from`, which will answer
 	 * MISS, and we answer with what we hold */
+}
+
+/* ---- the move cut ----
+ *
+ * While a session travels from shard A to shard B, publishes are routed by replicas that learn of
+ * the move one ring hop at a time. The cut makes every publish reach the session exactly once:
+ * through A until the publisher's shard has seen B's routes, directly after. A keeps the
+ * exported session as a stub (its plain subscriptions stay in A's trie, so A's routes stay
+ * announced; no queues) that forwards every publish matching it to B (FWD, a copy). B imports
+ * with `skip` = every other shard and drops direct deliveries to the session from those origins.
+ * After its route announcements, B sends CUT_REQ to every other shard C on the same B->C ring,
+ * so C has applied them when it answers CUT to A and to B (C = A: A cuts itself). Rings are FIFO
+ * per pair: A forwards exactly what C sent it before its CUT, B drops exactly what C sent it
+ * before that same CUT. B's own publishes are direct from the import on (CUT to A at import).
+ * Once A has every CUT it sends DONE to B after its last FWD, frees the stub and its routes
+ * are withdrawn; B's cut ends with every CUT and the DONE. FWDs are delivered by matching the
+ * session's current subscriptions on B (an unsubscribe there wins). A session exported again
+ * before its cut ended (a chain of moves) becomes a stub that keeps its `skip` and its upstream:
+ * FWDs from upstream pass on, and it ends only after the upstream's DONE. Every cut has a
+ * deadline (a lost ring message must not keep a stub for ever), swept by the tick. Cost: one
+ * plain load per matched session on the publish path (s->cut), O(cuts in progress) per cut
+ * message, a copy per forwarded publish while a move is in progress; no lock, no atomic. */
+
+#define CUT_MAX_US 5000000ull /* a ring hop takes microseconds; far beyond any of them */
+
+struct xfer_cut {
+	struct mqtt_list link;  /* b->xfer_cuts, oldest first */
+	struct mqtt_session *s; /* the session (or stub) moving */
+	uint64_t deadline;
+	uint64_t in_id;  /* the move that brought it here (0: none) */
+	uint64_t skip;   /* origins whose direct deliveries here are dropped (upstream forwards) */
+	int32_t up;      /* the upstream stub's shard until its DONE, or -1 */
+	uint32_t to;     /* stub: the shard it forwards to */
+	uint64_t out_id; /* stub: the move out */
+	uint64_t fwd;    /* stub: origins whose publishes are still forwarded */
+	bool stub;
+	bool asked;      /* the CUT_REQs of the move in went out (after the upstream's READY) */
+	bool ready_sent; /* stub: READY went downstream (our own move in is over) */
+};
+
+static uint64_t
+shards_all(const struct mqtt_broker *b)
+{
+	unsigned int n = b->shard.n_shards;
+
+	return n >= 64 ? ~0ull : (1ull << n) - 1;
+}
+
+static void
+cut_arm(struct mqtt_broker *b, struct xfer_cut *c, uint64_t now)
+{
+	c->deadline = now + CUT_MAX_US;
+	mqtt_list_del(&c->link);
+	mqtt_list_add_tail(&b->xfer_cuts, &c->link);
+}
+
+static struct xfer_cut *
+cut_new(struct mqtt_broker *b, struct mqtt_session *s, uint64_t now)
+{
+	struct xfer_cut *c = mqtt_zalloc(sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->s = s;
+	c->up = -1;
+	mqtt_list_init(&c->link);
+	cut_arm(b, c, now);
+	s->cut = c;
+	return c;
+}
+
+void
+mqtt_xfer_cut_free(struct mqtt_broker *b, struct xfer_cut *c)
+{
+	(void)b;
+	mqtt_list_del(&c->link);
+	c->s->cut = NULL;
+	mqtt_free(c);
+}
+
+/* The cut ends when nothing can arrive any more that it must drop or forward. */
+static void
+cut_settle(struct mqtt_broker *b, struct xfer_cut *c, uint64_t now)
+{
+	struct mqtt_session *s = c->s;
+
+	if (c->stub && !c->ready_sent && c->up < 0 && !c->skip) {
+		/* the move that brought it here is over: the next one's cut may start */
+		c->ready_sent = true;
+		xfer_simple(b, XFER_READY, c->to, s->cid, s->cid_len, 0, 0, c->out_id, now);
+	}
+	if (c->up >= 0 || (c->stub ? c->fwd : c->skip))
+		return;
+	if (!c->stub) {
+		mqtt_xfer_cut_free(b, c);
+		return;
+	}
+	/* after the last FWD on the same ring */
+	xfer_simple(b, XFER_DONE, c->to, s->cid, s->cid_len, 0, 0, c->out_id, now);
+	mqtt_list_del(&c->link);
+	mqtt_free(c);
+	mqtt_stub_free(s);
+}
+
+/* Export of s to `to`: keep a stub when it has plain subscriptions (nothing to forward else),
+ * and name the move in w's header. */
+static bool
+cut_stub(struct mqtt_broker *b, struct mqtt_session *s, unsigned int to, struct wbuf *w,
+         uint64_t now)
+{
+	struct xfer_cut *c = s->cut;
+	struct mqtt_list *pos, *tmp;
+	bool plain = false;
+
+	if (!mqtt_xfer_on(b) || to == b->conf.shard)
+		return false;
+	mqtt_list_for_each_safe(pos, tmp, &s->subs)
+	{
+		plain |= mqtt_container_of(pos, struct mqtt_sub, session_link)->share == NULL;
+	}
+	if (!plain || (!c && !(c = cut_new(b, s, now))))
+		return false; /* ENOMEM: moved without a cut (the window stays open) */
+	c->stub = true;
+	c->to = to;
+	c->out_id = (uint64_t)b->conf.shard << 32 | ++b->xfer_moves;
+	c->fwd = shards_all(b);
+	/* Cuts of one session run one after the other: while the move that brought it here is
+	 * not over, a shard could answer the next move's CUT_REQ before this one's, and take a
+	 * publish through both (found by the random schedules of test_cut_model). */
+	c->ready_sent = c->up < 0 && !c->skip;
+	cut_arm(b, c, now);
+	((struct mqtt_xfer *)(void *)w->p)->id = c->out_id;
+	((struct mqtt_xfer *)(void *)w->p)->ready = c->ready_sent;
+	mqtt_session_stub(s, now);
+	return true;
+}
+
+static void on_cut(struct mqtt_broker *b, uint64_t id, unsigned int origin, uint64_t now);
+
+/* Ask every other shard for its CUT of move `id` from shard `from` (each after this shard's route
+ * announcements on the same ring), and cut this shard's own publishes: CUT to `from`, and direct
+ * from now on here. */
+static void
+cut_ask(struct mqtt_broker *b, const uint8_t *cid, size_t len, unsigned int from, uint64_t id,
+        uint64_t now)
+{
+	for (unsigned int k = 0; k < b->shard.n_shards; k++)
+		if (k != b->conf.shard)
+			xfer_simple(b, XFER_CUT_REQ, k, cid, len, from, 0, id, now);
+	xfer_simple(b, XFER_CUT, from, cid, len, 0, 0, id, now);
+	on_cut(b, id, b->conf.shard, now);
+}
+
+/* A session arrived with a cut (x->id), imported (ok) or not: skip direct deliveries from every
+ * other shard until its CUT, and ask each for it (once the upstream is READY). */
+static void
+cut_import(struct mqtt_broker *b, const struct mqtt_xfer *x, bool ok, uint64_t now)
+{
+	const uint8_t *cid = x->data;
+	struct mqtt_session *s;
+	struct xfer_cut *c = NULL;
+
+	if (!x->id)
+		return;
+	s = ok ? mqtt_dict_get(&b->sessions, cid, x->cid_len) : NULL;
+	if (s && (c = cut_new(b, s, now)) != NULL) {
+		c->in_id = x->id;
+		c->skip = shards_all(b); /* this shard's too, until the cut starts */
+		c->up = (int32_t)x->from;
+		c->asked = x->ready;
+	}
+	if (x->ready || !c)
+		cut_ask(b, cid, x->cid_len, x->from, x->id, now);
+}
+
+/* CUT_REQ from the importer: our CUT to the stub's shard (x->to) and to the importer. */
+static void
+on_cut_req(struct mqtt_broker *b, const struct mqtt_xfer *x, uint64_t now)
+{
+	unsigned int dest[2] = {x->to, x->from};
+
+	for (int i = 0; i < 2; i++)
+		xfer_simple(b, XFER_CUT, dest[i], x->data, x->cid_len, 0, 0, x->id, now);
+}
+
+/* CUT of cut `id` from `origin`. O(cuts in progress here). */
+static void
+on_cut(struct mqtt_broker *b, uint64_t id, unsigned int origin, uint64_t now)
+{
+	struct mqtt_list *pos, *tmp;
+
+	mqtt_list_for_each_safe(pos, tmp, &b->xfer_cuts)
+	{
+		struct xfer_cut *c = mqtt_container_of(pos, struct xfer_cut, link);
+
+		if (c->stub && c->out_id == id)
+			c->fwd &= ~(1ull << origin);
+		else if (c->in_id == id)
+			c->skip &= ~(1ull << origin);
+		else
+			continue;
+		cut_settle(b, c, now);
+		return; /* one cut per id here */
+	}
+}
+
+static struct xfer_cut *
+cut_in(struct mqtt_broker *b, uint64_t id)
+{
+	struct mqtt_list *pos, *tmp;
+
+	mqtt_list_for_each_safe(pos, tmp, &b->xfer_cuts)
+	{
+		struct xfer_cut *c = mqtt_container_of(pos, struct xfer_cut, link);
+
+		if (c->in_id == id)
+			return c;
+	}
+	return NULL;
+}
+
+/* The upstream's own move in is over: this move's cut starts. */
+static void
+on_ready(struct mqtt_broker *b, const struct mqtt_xfer *x, uint64_t now)
+{
+	struct xfer_cut *c = cut_in(b, x->id);
+
+	/* no cut: the session ended or left without one meanwhile; the upstream stub still
+	 * needs the CUTs to end */
+	if (!c || !c->asked) {
+		if (c)
+			c->asked = true;
+		cut_ask(b, x->data, x->cid_len, x->from, x->id, now);
+	}
+}
+
+static void
+on_done(struct mqtt_broker *b, uint64_t id, uint64_t now)
+{
+	struct xfer_cut *c = cut_in(b, id);
+
+	if (c) {
+		c->up = -1;
+		cut_settle(b, c, now);
+	}
+}
+
+static void
+fwd_send(struct mqtt_broker *b, struct xfer_cut *c, const struct mqtt_msg *m, uint64_t now)
+{
+	struct mqtt_session *s = c->s;
+	struct wbuf w = xfer_begin(b, XFER_FWD, s->cid, s->cid_len, c->to);
+
+	if (!w.err)
+		((struct mqtt_xfer *)(void *)w.p)->id = c->out_id;
+	w_msg(&w, m);
+	xfer_send(b, c->to, xfer_end(&w), now);
+}
+
+/* A publish forwarded by the upstream stub: to the session as it subscribes now, or on. */
+static void
+on_fwd(struct mqtt_broker *b, const struct mqtt_xfer *x, struct rbuf *r, uint64_t now)
+{
+	struct xfer_cut *c = cut_in(b, x->id);
+	struct mqtt_props p;
+	struct mqtt_msg v;
+
+	if (!c || !r_msg_view(r, &v, &p))
+		return; /* the session ended here meanwhile */
+	if (c->stub)
+		fwd_send(b, c, &v, now);
+	else
+		mqtt_session_offer(c->s, &v, now);
+}
+
+bool
+mqtt_xfer_cut_match(struct mqtt_broker *b, struct mqtt_session *s, const struct mqtt_msg *m,
+                    uint64_t now)
+{
+	struct xfer_cut *c = s->cut;
+	uint64_t bit = 1ull << (b->injecting ? b->inject_from : b->conf.shard);
+
+	if (c->skip & bit)
+		return true; /* the upstream stub forwards it */
+	if (!c->stub)
+		return false;
+	if (c->fwd & bit)
+		fwd_send(b, c, m, now);
+	return true;
+}
+
+void
+mqtt_xfer_tick(struct mqtt_broker *b, uint64_t now)
+{
+	for (int i = 0; i < TICK_SCAN && !mqtt_list_empty(&b->xfer_cuts); i++) {
+		struct xfer_cut *c = mqtt_container_of(b->xfer_cuts.next, struct xfer_cut, link);
+
+		if (c->deadline > now)
+			return;
+		b->stats.xfer_cuts_expired++;
+		c->skip = c->fwd = 0;
+		c->up = -1;
+		cut_settle(b, c, now);
+	}
+}
+
+uint64_t
+mqtt_xfer_stub_subs(const struct mqtt_broker *b)
+{
+	const struct mqtt_list *pos;
+	uint64_t n = 0;
+
+	for (pos = b->xfer_cuts.next; pos != &b->xfer_cuts; pos = pos->next) {
+		const struct xfer_cut *c = mqtt_container_of(pos, struct xfer_cut, link);
+
+		n += c->stub ? c->s->n_subs : 0;
+	}
+	return n;
 }
 
 static void
@@ -703,16 +1051,31 @@ xfer_input(struct mqtt_broker *b, const struct mqtt_xfer *x, struct rbuf *r, uin
 		break;
 	case XFER_MOVE:
 		if (x->has_session)
-			session_import(b, cid, len, r);
+			cut_import(b, x, session_import(b, cid, len, r) == 0, now);
 		on_move(b, cid, len, now);
 		break;
 	case XFER_HOME:
 		if (x->has_session)
-			session_import(b, cid, len, r);
+			cut_import(b, x, session_import(b, cid, len, r) == 0, now);
 		on_left(b, cid, len, x->from);
 		break;
 	case XFER_GONE:
 		on_left(b, cid, len, x->from);
+		break;
+	case XFER_CUT_REQ:
+		on_cut_req(b, x, now);
+		break;
+	case XFER_CUT:
+		on_cut(b, x->id, x->from, now);
+		break;
+	case XFER_FWD:
+		on_fwd(b, x, r, now);
+		break;
+	case XFER_DONE:
+		on_done(b, x->id, now);
+		break;
+	case XFER_READY:
+		on_ready(b, x, now);
 		break;
 	default:
 		break;
@@ -770,7 +1133,7 @@ mqtt_xfer_connect(struct mqtt_conn *c, const uint8_t *cid, size_t len, uint64_t 
 	if (home == b->conf.shard)
 		on_claim(b, cid, len, home, wt->claim, now);
 	else
-		xfer_simple(b, XFER_CLAIM, home, cid, len, 0, wt->claim, now);
+		xfer_simple(b, XFER_CLAIM, home, cid, len, 0, wt->claim, 0, now);
 	/* on_claim may have answered at once (a MISS to ourselves): then c is resumed already */
 	return c->xfer || c->xfer_ok ? 1 : 0;
 }
@@ -787,7 +1150,7 @@ mqtt_xfer_offline(struct mqtt_session *s, uint64_t now)
 	w = xfer_begin(b, XFER_HOME, s->cid, s->cid_len, 0);
 	if (!w.err)
 		w.p[offsetof(struct mqtt_xfer, has_session)] = 1;
-	session_export(&w, s, now);
+	session_export(&w, s, home, now);
 	if (w.err) {
 		mqtt_free(w.p);
 		return false; /* stays here offline: its home learns nothing (a reconnect on
@@ -807,7 +1170,7 @@ mqtt_xfer_gone(struct mqtt_session *s)
 		return;
 	home = home_of(b, s->cid, s->cid_len);
 	if (home != b->conf.shard)
-		xfer_simple(b, XFER_GONE, home, s->cid, s->cid_len, 0, 0, 0);
+		xfer_simple(b, XFER_GONE, home, s->cid, s->cid_len, 0, 0, 0, 0);
 }
 
 void
@@ -832,4 +1195,15 @@ mqtt_xfer_fini(struct mqtt_broker *b)
 	mqtt_dict_free(&b->xfer_dir);
 	mqtt_dict_each(&b->xfer_wait, free_val, NULL);
 	mqtt_dict_free(&b->xfer_wait);
+	while (!mqtt_list_empty(&b->xfer_cuts)) {
+		struct xfer_cut *c = mqtt_container_of(b->xfer_cuts.next, struct xfer_cut, link);
+		struct mqtt_session *s = c->s;
+		bool stub = c->stub;
+
+		mqtt_list_del(&c->link);
+		s->cut = NULL;
+		mqtt_free(c);
+		if (stub)
+			mqtt_stub_free(s);
+	}
 }
