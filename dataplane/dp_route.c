@@ -26,9 +26,9 @@
  * route updates are never dropped (the stage grows). QoS 0 publishes are dropped, and counted,
  * once a destination's stage holds DP_ROUTE_STAGE_QOS0_MAX entries.
  *
- * Cost: route_match() is O(filters other shards subscribe to) per publish: a linear replica is
- * the simplest correct first version; a trie of shard masks is the next step for large filter
- * sets.
+ * Cost: route_match() is one mqtt_rtab_match() on the replica, a trie of topic levels with a
+ * shard mask per filter (mqtt/mqtt_rtab.h): O(levels x branches that can match) per publish,
+ * whatever the number of filters other shards subscribe to.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -38,15 +38,11 @@
 
 #include <rte_ring.h>
 
+#include "mqtt/mqtt_rtab.h"
+
 #include "dp_pvt.h"
 
 #define DP_ROUTE_STAGE_QOS0_MAX 4096
-
-struct dp_route {
-	uint64_t shards; /* bit i: shard i has a subscriber */
-	uint16_t len;
-	uint8_t filter[];
-};
 
 enum dp_route_op {
 	DP_ROUTE_DEL = 0,
@@ -75,8 +71,8 @@ struct dp_stage {
 
 /* One per shard, touched only by its lcore (until exit). */
 struct dp_route_shard {
-	struct dp_route **routes;
-	uint32_t n_routes, cap_routes;
+	/* filter -> other shards with a subscriber; made by the first ROUTE, on this lcore */
+	struct mqtt_rtab *rtab;
 	struct dp_stage out[DP_MAX_SHARDS];
 	uint64_t pub_out, pub_in, pub_dropped_qos0, pub_dropped_nomem, route_msgs;
 	uint64_t xfer_out, xfer_in, xfer_lost;
@@ -118,56 +114,15 @@ dp_stage_push(struct dp_route_shard *rs, unsigned int to, void *e)
 
 /* ---- the broker's shard hooks ---- */
 
-/* Cheap '/'-level filter match for the replica (wildcards; '$' topics skip leading ones).
- * O(topic length). */
-static int
-dp_route_filter_match(const uint8_t *f, size_t fl, const uint8_t *t, size_t tl)
-{
-	size_t i = 0, j = 0;
-
-	if (tl > 0 && t[0] == '$' && fl > 0 && (f[0] == '+' || f[0] == '#'))
-		return 0;
-	for (;;) {
-		/* f[i..] and t[j..] each start a level */
-		if (i < fl && f[i] == '#')
-			return 1;
-		if (i < fl && f[i] == '+') {
-			i++;
-			while (j < tl && t[j] != '/')
-				j++;
-		} else {
-			while (i < fl && f[i] != '/' && j < tl && t[j] != '/' && f[i] == t[j])
-				i++, j++;
-			if ((i < fl && f[i] != '/') || (j < tl && t[j] != '/'))
-				return 0;
-		}
-		if (i == fl || j == tl)
-			break;
-		i++, j++; /* both at '/' */
-	}
-	if (i == fl && j == tl)
-		return 1;
-	/* "a/#" also matches "a" */
-	return j == tl && i + 2 == fl && f[i] == '/' && f[i + 1] == '#';
-}
-
 static uint64_t
 dp_route_match(void *ctx, const uint8_t *topic, size_t len, int retain)
 {
 	struct dp_lcore *ls = ctx;
-	struct dp_route_shard *rs = &dp_rs[ls->shard];
-	uint64_t shards = 0;
+	const struct dp_route_shard *rs = &dp_rs[ls->shard];
 
 	if (retain)
 		return (((uint64_t)1 << dp_n_shards) - 1) & ~((uint64_t)1 << ls->shard);
-	for (uint32_t i = 0; i < rs->n_routes; i++) {
-		const struct dp_route *r = rs->routes[i];
-
-		if ((shards | r->shards) != shards &&
-		    dp_route_filter_match(r->filter, r->len, topic, len))
-			shards |= r->shards;
-	}
-	return shards;
+	return rs->rtab != NULL ? mqtt_rtab_match(rs->rtab, topic, len) : 0;
 }
 
 static void
@@ -292,53 +247,21 @@ dp_route_init(struct dp_lcore *ls)
 
 /* ---- the replica ---- */
 
+/* A ROUTE message into the replica. The table is made by the first one, here on the lcore's
+ * thread, so that its nodes come from this lcore's arena. Cost O(filter length). */
 static void
 dp_route_apply(struct dp_route_shard *rs, const struct dp_route_msg *rm)
 {
-	uint64_t bit = (uint64_t)1 << rm->shard;
-	struct dp_route *r;
-	uint32_t i;
+	int ret = -ENOMEM;
 
-	/* O(routes): route changes are rare next to publishes */
-	for (i = 0; i < rs->n_routes; i++) {
-		r = rs->routes[i];
-		if (r->len == rm->len && memcmp(r->filter, rm->filter, rm->len) == 0)
-			break;
-	}
-	if (!rm->add) {
-		if (i == rs->n_routes)
-			return;
-		r = rs->routes[i];
-		r->shards &= ~bit;
-		if (r->shards == 0) {
-			free(r);
-			rs->routes[i] = rs->routes[--rs->n_routes];
-		}
+	if (rs->rtab == NULL && !rm->add)
 		return;
-	}
-	if (i < rs->n_routes) {
-		rs->routes[i]->shards |= bit;
-		return;
-	}
-	if (rs->n_routes == rs->cap_routes) {
-		uint32_t cap = rs->cap_routes ? rs->cap_routes * 2 : 64;
-		struct dp_route **nr = realloc(rs->routes, cap * sizeof(*nr));
-
-		if (nr == NULL)
-			goto nomem;
-		rs->routes = nr;
-		rs->cap_routes = cap;
-	}
-	r = malloc(sizeof(*r) + rm->len);
-	if (r == NULL)
-		goto nomem;
-	r->shards = bit;
-	r->len = rm->len;
-	memcpy(r->filter, rm->filter, rm->len);
-	rs->routes[rs->n_routes++] = r;
-	return;
-nomem:
-	fprintf(stderr, "tachyond: route to shard %u lost (ENOMEM)\n", rm->shard);
+	if (rs->rtab != NULL || (rs->rtab = mqtt_rtab_create()) != NULL)
+		ret = mqtt_rtab_set(rs->rtab, rm->filter, rm->len, rm->shard, rm->add);
+	if (ret < 0)
+		/* publishes here may not reach that shard's subscribers to this filter */
+		fprintf(stderr, "tachyond: route to shard %u lost (%s)\n", rm->shard,
+		        strerror(-ret));
 }
 
 void
@@ -468,24 +391,24 @@ dp_route_fini(struct dp_lcore *ls)
 		free(st->e);
 		*st = (struct dp_stage){0};
 	}
-	for (uint32_t i = 0; i < rs->n_routes; i++)
-		free(rs->routes[i]);
-	free(rs->routes);
-	rs->routes = NULL;
-	rs->n_routes = rs->cap_routes = 0;
+	mqtt_rtab_destroy(rs->rtab);
+	rs->rtab = NULL;
 }
 
 void
 dp_route_summary(const struct dp_lcore *ls)
 {
 	const struct dp_route_shard *rs = &dp_rs[ls->shard];
+	struct mqtt_rtab_stats rt = {0};
 
+	if (rs->rtab != NULL)
+		mqtt_rtab_stats(rs->rtab, &rt);
 	printf("tachyond: shard %u: frames steered out/in/dropped %" PRIu64 "/%" PRIu64 "/%" PRIu64
 	       " | cross-shard publishes out %" PRIu64 " in %" PRIu64 " dropped qos0/nomem %" PRIu64
-	       "/%" PRIu64 " | routes %u, route messages %" PRIu64
+	       "/%" PRIu64 " | routes %zu (%zu B), route messages %" PRIu64
 	       " | session transfer messages out %" PRIu64 " in %" PRIu64 " lost %" PRIu64
 	       " | shared deliveries out %" PRIu64 " in %" PRIu64 "\n",
 	       ls->shard, ls->steered, ls->rx_steered, ls->steer_dropped, rs->pub_out, rs->pub_in,
-	       rs->pub_dropped_qos0, rs->pub_dropped_nomem, rs->n_routes, rs->route_msgs,
+	       rs->pub_dropped_qos0, rs->pub_dropped_nomem, rt.filters, rt.bytes, rs->route_msgs,
 	       rs->xfer_out, rs->xfer_in, rs->xfer_lost, rs->spub_out, rs->spub_in);
 }
