@@ -195,6 +195,9 @@
 	X(SESS_MOVE_DROP, mqtt.sessions_move_dropped, "mqtt.sessions_move_dropped", C,             \
 	  "sessions_move_dropped_total", "",                                                       \
 	  "Moved sessions dropped because a newer one of that client id was already here.")        \
+	X(XFER_CUT_EXPIRED, mqtt.xfer_cuts_expired, "mqtt.xfer_cuts_expired", C,                   \
+	  "session_move_cuts_expired_total", "",                                                   \
+	  "Session-move cuts ended by their 5 s deadline, not by every CUT (0 normally).")         \
 	X(SHARED_NO_MEMBER, mqtt.shared_no_member, "mqtt.shared_no_member", C,                     \
 	  "shared_no_member_total", "",                                                            \
 	  "Shared-subscription messages that found no member of their group on the chosen shard "  \
