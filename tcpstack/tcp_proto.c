@@ -290,8 +290,8 @@ rbuf_grow(struct tcp_conn *c)
 	uint32_t g = (c->lr & LR_RBUF_MASK) >> LR_RBUF_SHIFT, cur = rbuf(c);
 
 	c->lr &= (uint8_t)~LR_EDGE;
-	if (g >= TCP_BUF_GROW_MAX || !c->ws_ok)
-		return;
+	if (g >= TCP_BUF_GROW_MAX || !c->ws_ok || cur > (65535u << c->rcv_ws) / 2)
+		return; /* (beyond what our window shift can offer, growing buys nothing) */
 	if (st->buf_used + cur > st->buf_budget) {
 		st->stats.buf_budget_full++;
 		return;
