@@ -172,7 +172,8 @@
 	X(SACK_RECOVERIES, tcp.sack_recoveries, "tcp.sack_recoveries", C,                          \
 	  "tcp_sack_recoveries_total", "", "SACK-based loss recoveries (RFC 6675).")               \
 	X(RTT_SAMPLES, tcp.rtt_samples, "tcp.rtt_samples", C, "tcp_rtt_samples_total", "",         \
-	  "Round-trip time measurements (one per flight, Karn's rule).")                           \
+	  "Round-trip time samples (one per ACK that advances, from timestamps; else one per "     \
+	  "flight).")                                                                              \
 	X(RTT_SUM, tcp.rtt_sum_us, "tcp.rtt_sum_us", U, "tcp_rtt_seconds_total", "",               \
 	  "Sum of the measured round-trip times (mean RTT = rate of this / rate of the samples).") \
 	X(RECOVERIES_UNDONE, tcp.recoveries_undone, "tcp.recoveries_undone", C,                    \
@@ -183,6 +184,12 @@
 	X(LIMITED_TX, tcp.limited_transmits, "tcp.limited_transmits", C,                           \
 	  "tcp_limited_transmits_total", "",                                                       \
 	  "Segments sent on the first two duplicate ACKs (RFC 3042).")                             \
+	X(RCVBUF_GROWN, tcp.rcvbuf_grown, "tcp.rcvbuf_grown", C, "tcp_rcvbuf_grown_total", "",     \
+	  "Receive windows doubled by autotuning (the peer filled the window, the app read it "    \
+	  "all).")                                                                                 \
+	X(BUF_BUDGET_FULL, tcp.buf_budget_full, "tcp.buf_budget_full", C,                          \
+	  "tcp_buf_budget_full_total", "",                                                         \
+	  "Buffer growth refused because the stack's autotuning budget was spent.")                \
 	X(SESS_EXPIRED, mqtt.sessions_expired, "mqtt.sessions_expired", C,                         \
 	  "sessions_expired_total", "", "Offline sessions ended by their expiry interval.")        \
 	X(TAKEOVERS, mqtt.takeovers, "mqtt.takeovers", C, "session_takeovers_total", "",           \
