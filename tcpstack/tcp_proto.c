@@ -599,10 +599,10 @@ seg_send(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_t
 	unsigned int nsack = (!(flags & (TH_SYN | TH_RST)) && len == 0 && c->sack_ok)
 	                             ? sack_blocks(c, sack, c->ts_ok ? 3 : 4)
 	                             : 0;
-	uint16_t optlen = (uint16_t)(((flags & TH_SYN) ? (c->ws_ok ? 8 : 4) + (c->sack_ok ? 4 : 0)
-	                                               : 0) +
-	                             ((c->ts_ok && !(flags & TH_RST)) ? 12 : 0) +
-	                             (nsack ? 4 + 8 * nsack : 0));
+	uint16_t optlen =
+	        (uint16_t)(((flags & TH_SYN) ? (c->ws_ok ? 8 : 4) + (c->sack_ok ? 4 : 0) : 0) +
+	                   ((c->ts_ok && !(flags & TH_RST)) ? 12 : 0) +
+	                   (nsack ? 4 + 8 * nsack : 0));
 	uint16_t hlen = (uint16_t)(TCP_HDRS_LEN + optlen);
 	struct rte_mbuf *m = tcp_alloc(st);
 	struct rte_ipv4_hdr *ip;
@@ -1038,7 +1038,7 @@ struct seg {
 	uint16_t mss;           /* SYN: MSS option, 0 if absent */
 	int8_t ws;              /* SYN: window scale option, -1 if absent */
 	uint8_t flags;
-	uint8_t has_ts; /* timestamps option present */
+	uint8_t has_ts;  /* timestamps option present */
 	uint8_t sack_ok; /* SYN: SACK-permitted option present */
 	uint8_t nsack;   /* SACK blocks (RFC 2018 3) in sack[] */
 	uint32_t tsval, tsecr;
@@ -1291,8 +1291,8 @@ sack_update(struct tcp_conn *c, const struct seg *s)
 	struct tcp_sackboard *sb = sb_of(c);
 	uint32_t sacked = 0;
 
-	if (s->nsack && c->sack_ok && SEQ_GEQ(s->ack, c->snd_una) &&
-	    SEQ_LEQ(s->ack, c->snd_max) && (sb != NULL || (sb = sb_get(c)) != NULL))
+	if (s->nsack && c->sack_ok && SEQ_GEQ(s->ack, c->snd_una) && SEQ_LEQ(s->ack, c->snd_max) &&
+	    (sb != NULL || (sb = sb_get(c)) != NULL))
 		sacked = tcp_sb_update(sb, s->ack, c->snd_max, s->sack, s->nsack);
 	if (c->lr & LR_TLP_OUT) {
 		if (SEQ_GEQ(s->ack, c->tlp_end)) {
@@ -1321,8 +1321,8 @@ ack_process(struct tcp_conn *c, const struct seg *s)
 	 * small flight would never collect it, and every loss would wait for a probe. */
 	if (sb)
 		sb->dupthresh = (uint8_t)RTE_MIN(
-		        dupthresh(c), RTE_MAX((uint32_t)TCP_DUPTHRESH,
-		                              (c->snd_max - c->snd_una) / c->mss / 2));
+		        dupthresh(c),
+		        RTE_MAX((uint32_t)TCP_DUPTHRESH, (c->snd_max - c->snd_una) / c->mss / 2));
 	if (SEQ_GT(ack, c->snd_una) && SEQ_LEQ(ack, c->snd_max)) {
 		uint32_t acked = ack - c->snd_una;
 		uint32_t data = RTE_MIN(acked, c->snd_len);
@@ -2273,7 +2273,10 @@ tcp_send(struct tcp_conn *c, const void *buf, size_t len)
 
 	if (!can_send(c))
 		return (c->flags & TF_FIN_QUEUED) ? -EPIPE : -ENOTCONN;
-	space = tcp_send_space(c);
+	/* Within sndbuf no budget arithmetic is needed (snd_limit() never returns less): the
+	 * common case of a small write costs a compare, not snd_limit()'s 64-bit sums (callgrind,
+	 * replay-full fanout 1 -> 100: 989 -> 852 instructions per delivered message). */
+	space = (uint64_t)c->snd_len + len <= st->conf.sndbuf ? len : tcp_send_space(c);
 	if (space == 0 && len) {
 		c->flags |= TF_WANT_WRITE;
 		return -EAGAIN;
@@ -2308,7 +2311,8 @@ tcp_send(struct tcp_conn *c, const void *buf, size_t len)
 		done += n;
 	}
 	c->snd_len += (uint32_t)done;
-	snd_account(c, c->snd_len - (uint32_t)done);
+	if (c->snd_len > st->conf.sndbuf) /* else neither length held budget bytes */
+		snd_account(c, c->snd_len - (uint32_t)done);
 	if (done)
 		tcp_out_post(c);
 	else if (len)
