@@ -16,9 +16,11 @@
  * releases it. Why return it instead of an atomic refcount or an mbuf: mqtt_msg's refcount is a
  * plain integer touched only by its owner, so no atomic read-modify-write is needed anywhere on
  * the message path, and the payload is never copied to cross: the destination reads the owner's
- * bytes in place. It copies them once (per shard, not per subscriber) only for deliveries that
- * outlive the inject call (queued QoS 1/2, output buffers, retained store); zero copies there is
- * a next step (a per-shard proxy message that returns the reference when its last delivery ends).
+ * bytes in place. Deliveries that outlive the inject call (queued or inflight QoS 1/2, the
+ * retained store) hold a proxy made there at most once per inject (mqtt_msg_proxy: its own
+ * plain refcount, pointers to the owner's bytes); the inject then keeps the reference, and the
+ * broker's ret op (dp_route_ret) stages the RET when the proxy's last delivery ends. No copy,
+ * and no RET delayed when nothing was kept. $share deliveries (SPUB) the same way.
  *
  * Back-pressure. Entries for another shard are staged per destination and pushed with one burst
  * enqueue per destination per loop iteration; what the ring does not take stays staged, in
@@ -148,6 +150,22 @@ dp_route_forward(void *ctx, uint64_t shards, struct mqtt_msg *m, uint8_t qos)
 	}
 }
 
+/* A reference to another shard's message goes home (DP_RING_RET): at once after an inject
+ * that kept nothing, or when the last delivery of a proxy ends (the broker's ret op, on this
+ * lcore; at exit, from mqtt_broker_destroy() on the main thread, before dp_route_fini()
+ * discards the stage, which then releases it: no lcore runs any more). */
+static void
+dp_route_ret(void *ctx, unsigned int to, struct mqtt_msg *m)
+{
+	struct dp_lcore *ls = ctx;
+	struct dp_route_shard *rs = &dp_rs[ls->shard];
+
+	if (dp_stage_push(rs, to, dp_tag(m, DP_RING_RET)) < 0)
+		/* cannot happen short of ENOMEM: the message then leaks rather than being freed
+		 * by the wrong thread */
+		rs->pub_dropped_nomem++;
+}
+
 /* To every other shard: a route change. */
 static void
 dp_route_broadcast(struct dp_lcore *ls, const uint8_t *filter, size_t len, enum dp_route_op op)
@@ -229,6 +247,7 @@ static const struct mqtt_shard_ops dp_route_ops_tmpl = {
         .route_update = dp_route_update,
         .xfer_send = dp_route_xfer_send,
         .forward_shared = dp_route_forward_shared,
+        .ret = dp_route_ret,
 };
 
 int
@@ -273,12 +292,10 @@ dp_route_input(struct dp_lcore *ls, unsigned int from, void *e)
 	switch (DP_RING_TAG(e)) {
 	case DP_RING_PUB:
 		rs->pub_in++;
-		/* the origin tells a session in a move cut which path carries it (mqtt_xfer.c) */
-		mqtt_broker_inject_from(ls->broker, p, from, ls->now_us);
-		if (dp_stage_push(rs, from, dp_tag(p, DP_RING_RET)) < 0)
-			/* cannot happen short of ENOMEM: the message then leaks rather than being
-			 * freed by the wrong thread */
-			rs->pub_dropped_nomem++;
+		/* the origin tells a session in a move cut which path carries it (mqtt_xfer.c);
+		 * 1: a proxy keeps the reference, dp_route_ret() sends it back later */
+		if (mqtt_broker_inject_from(ls->broker, p, from, ls->now_us) == 0)
+			dp_route_ret(ls, from, p);
 		break;
 	case DP_RING_RET:
 		mqtt_msg_release(p);
@@ -315,10 +332,14 @@ dp_route_input(struct dp_lcore *ls, unsigned int from, void *e)
 		struct dp_spub *sp = p;
 
 		rs->spub_in++;
-		mqtt_broker_inject_shared(ls->broker, sp->m, sp->data, sp->glen,
-		                          sp->data + sp->glen, sp->flen, ls->now_us);
-		if (dp_stage_push(rs, from, dp_tag(sp, DP_RING_SRET)) < 0)
+		if (mqtt_broker_inject_shared(ls->broker, sp->m, from, sp->data, sp->glen,
+		                              sp->data + sp->glen, sp->flen, ls->now_us)) {
+			/* a proxy keeps the reference (a RET later); the descriptor is libc's:
+			 * a cross-thread free, as ROUTE's */
+			free(sp);
+		} else if (dp_stage_push(rs, from, dp_tag(sp, DP_RING_SRET)) < 0) {
 			rs->pub_dropped_nomem++; /* leaks rather than freeing another's message */
+		}
 		break;
 	}
 	case DP_RING_SRET:

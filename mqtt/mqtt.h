@@ -85,6 +85,10 @@ struct mqtt_stats {
 	uint64_t sessions_move_dropped; /* a moved session met one already here (kept that) */
 	uint64_t xfer_cuts_expired;	/* move cuts ended by their deadline (never, normally) */
 	uint64_t shared_no_member; /* a shared delivery found no member of its group here any more */
+	/* Cross-shard publishes kept here (issue 5): inject_copies/_bytes count another shard's
+	 * messages copied (no ret op, a move cut's FWD, ENOMEM for a proxy): 0 normally;
+	 * inject_proxies counts the proxies made instead (at most one per inject). */
+	uint64_t inject_copies, inject_copy_bytes, inject_proxies;
 };
 
 /* Memory. Every broker allocation goes through the allocator set for the calling thread (none:
@@ -190,8 +194,9 @@ void mqtt_conn_timeout(struct mqtt_conn *c, uint64_t now_us);
  * shard (forward()), and the host runs mqtt_broker_inject() on each of them. The references stay
  * the publishing shard's: the refcount is not atomic, so the host returns each one to the
  * publishing shard, which releases it with mqtt_msg_release(). The message's bytes are immutable
- * while referenced; a destination shard copies them only for a delivery that must outlive the
- * inject call (a queued QoS 1/2 message, an output buffer, the retained store). route_update()
+ * while referenced; a destination shard keeps them for deliveries that outlive the inject call
+ * (a queued QoS 1/2 message, the retained store) through a proxy (ret below), or copies them
+ * without one. route_update()
  * reports this shard's first subscription to a filter (add 1) and its last one gone (add 0),
  * the filter without any $share/group/ prefix. All callbacks run on the shard's thread. */
 struct mqtt_msg;
@@ -218,16 +223,27 @@ struct mqtt_shard_ops {
 	void (*forward_shared)(void *ctx, unsigned int shard, struct mqtt_msg *m,
 	                       const uint8_t *group, size_t glen, const uint8_t *filter,
 	                       size_t flen);
+	/* Zero-copy injects (optional; without it a destination copies what it keeps). A
+	 * destination keeps another shard's message for the deliveries that outlive the inject
+	 * (queued or inflight QoS 1/2, the retained store) by wrapping it in one local proxy per
+	 * inject, refcounted on its own thread, that points at the owner's bytes; the inject then
+	 * returns 1 and keeps the host's reference, and ret(ctx, from, m) hands it back, on the
+	 * destination's thread, when the proxy's last delivery ends (PUBACK/PUBCOMP, a retained
+	 * message replaced, a session freed, the broker destroyed). The host sends it to shard
+	 * `to` (the owner), which releases it with mqtt_msg_release(). */
+	void (*ret)(void *ctx, unsigned int to, struct mqtt_msg *m);
 };
 /* Install (copied) or remove (NULL) the shard hooks. */
 void mqtt_broker_set_shard_ops(struct mqtt_broker *b, const struct mqtt_shard_ops *ops);
 /* Deliver a message another shard forwarded to this shard's subscribers (and its retained store
  * when it is a retained publish); never forwarded again. `m` stays the caller's. */
 void mqtt_broker_inject(struct mqtt_broker *b, const struct mqtt_msg *m, uint64_t now_us);
-/* The same, naming the shard the message came from (the publisher's): what a session moving
- * between shards needs to take each publish exactly once (mqtt_xfer.c, the move cut). */
-void mqtt_broker_inject_from(struct mqtt_broker *b, const struct mqtt_msg *m, unsigned int from,
-                             uint64_t now_us);
+/* The same, naming the shard the message came from (the publisher's, which owns m): what a
+ * session moving between shards needs to take each publish exactly once (mqtt_xfer.c, the move
+ * cut). Returns 0: the caller's reference is the caller's to return now; 1 (only with
+ * mqtt_shard_ops.ret and from != this shard): the broker kept it and returns it through ret. */
+int mqtt_broker_inject_from(struct mqtt_broker *b, struct mqtt_msg *m, unsigned int from,
+                            uint64_t now_us);
 /* End client id `cid`'s connection here as a takeover does (v5 reason 0x8E, its will
  * published) and its session with it. */
 void mqtt_broker_session_release(struct mqtt_broker *b, const uint8_t *cid, size_t len,
@@ -243,10 +259,11 @@ unsigned int mqtt_client_home(const uint8_t *cid, size_t len, unsigned int n_sha
  * `filter` ("$share/group/filter"). */
 void mqtt_broker_share_update(struct mqtt_broker *b, const uint8_t *filter, size_t len,
                               unsigned int shard, int add);
-/* Deliver a message forward_shared() chose this shard for to one member here of the group. */
-void mqtt_broker_inject_shared(struct mqtt_broker *b, const struct mqtt_msg *m,
-                               const uint8_t *group, size_t glen, const uint8_t *filter,
-                               size_t flen, uint64_t now_us);
+/* Deliver a message forward_shared() chose this shard for to one member here of the group;
+ * from (the owner) and the result as mqtt_broker_inject_from(). */
+int mqtt_broker_inject_shared(struct mqtt_broker *b, struct mqtt_msg *m, unsigned int from,
+                              const uint8_t *group, size_t glen, const uint8_t *filter,
+                              size_t flen, uint64_t now_us);
 /* Release a reference forward() gave; only on the shard that forwarded it. */
 void mqtt_msg_release(struct mqtt_msg *m);
 /* ---- end of shard hooks ---- */

@@ -30,15 +30,35 @@ static void publish_msg(struct mqtt_broker *b, struct pubctx *pc, uint64_t now);
 /* ------------------------------------------------------------------------------------------ */
 /* Messages */
 
-/* A reference the caller owns; the message is copied out of the input on first use. */
+/* The first delivery that keeps the message: a copy out of the input, or, for another shard's
+ * message, a proxy of the owner's bytes (a copy only without one). Once per publish: kept out
+ * of line so that deliver(), which runs per subscriber, stays small. */
+static __attribute__((noinline)) struct mqtt_msg *
+pub_keep(struct pubctx *pc)
+{
+	struct mqtt_msg *h = NULL;
+
+	if (pc->origin)
+		h = mqtt_msg_proxy_new(&pc->view, pc->origin, pc->inj->shard.ret,
+		                       pc->inj->shard.ctx, pc->from);
+	if (h) {
+		pc->inj->stats.inject_proxies++;
+		return h;
+	}
+	h = mqtt_msg_clone(&pc->view);
+	if (h && pc->inj) {
+		pc->inj->stats.inject_copies++;
+		pc->inj->stats.inject_copy_bytes += pc->view.topic_len + pc->view.payload_len;
+	}
+	return h;
+}
+
+/* A reference the caller owns. */
 static struct mqtt_msg *
 pub_hold(struct pubctx *pc)
 {
-	if (!pc->heap) {
-		pc->heap = mqtt_msg_clone(&pc->view);
-		if (!pc->heap)
-			return NULL;
-	}
+	if (!pc->heap && !(pc->heap = pub_keep(pc)))
+		return NULL;
 	return mqtt_msg_get(pc->heap);
 }
 
@@ -379,30 +399,47 @@ mqtt_broker_set_shard_ops(struct mqtt_broker *b, const struct mqtt_shard_ops *op
 		memset(&b->shard, 0, sizeof(b->shard));
 }
 
-/* A view of another shard's message: its bytes are copied here only if a delivery keeps them. */
+/* A view of another shard's message: what a delivery keeps is a proxy of it (origin set: the
+ * host gave its reference and takes ret) or a copy. */
 static void
-inject_view(struct pubctx *pc, const struct mqtt_msg *m)
+inject_view(struct mqtt_broker *b, struct pubctx *pc, const struct mqtt_msg *m,
+            struct mqtt_msg *origin, unsigned int from)
 {
 	memset(pc, 0, sizeof(*pc));
 	pc->view = *m;
-	pc->view.refcnt = 0; /* never put: pc->heap stays NULL until a delivery clones it */
+	pc->view.refcnt = 0; /* never put: pc->heap stays NULL until a delivery holds it */
+	pc->view.flags = 0;
 	/* publisher ids are per shard: 0 is no session here, so no-local never misfires */
 	pc->view.publisher_id = 0;
+	pc->inj = b;
+	if (origin && b->shard.ret && from != b->conf.shard) {
+		pc->origin = origin;
+		pc->from = from;
+	}
 }
 
-void
-mqtt_broker_inject(struct mqtt_broker *b, const struct mqtt_msg *m, uint64_t now_us)
+/* The end of an inject: 1 when a proxy outlives it (its ret returns the reference), 0 when the
+ * caller returns it now (no proxy, or none kept: that proxy goes without a ret). */
+static int
+inject_end(struct pubctx *pc)
 {
-	mqtt_broker_inject_from(b, m, b->conf.shard, now_us);
+	struct mqtt_msg *h = pc->heap;
+
+	if (h && (h->flags & MQTT_MSG_PROXY) && h->refcnt == 1) {
+		mqtt_free(h);
+		return 0;
+	}
+	mqtt_msg_put(h);
+	return h && (h->flags & MQTT_MSG_PROXY);
 }
 
-void
-mqtt_broker_inject_from(struct mqtt_broker *b, const struct mqtt_msg *m, unsigned int from,
-                        uint64_t now_us)
+static int
+inject_run(struct mqtt_broker *b, const struct mqtt_msg *m, struct mqtt_msg *origin,
+           unsigned int from, uint64_t now_us)
 {
 	struct pubctx pc;
 
-	inject_view(&pc, m);
+	inject_view(b, &pc, m, origin, from);
 	b->injecting = true;
 	b->inject_from = from;
 	b->subs.share_skip = true; /* the publisher's shard chose for the shared groups */
@@ -410,12 +447,26 @@ mqtt_broker_inject_from(struct mqtt_broker *b, const struct mqtt_msg *m, unsigne
 	publish_msg(b, &pc, now_us);
 	b->subs.share_skip = false;
 	b->injecting = false;
-	mqtt_msg_put(pc.heap);
+	return inject_end(&pc);
 }
 
 void
-mqtt_broker_inject_shared(struct mqtt_broker *b, const struct mqtt_msg *m, const uint8_t *group,
-                          size_t glen, const uint8_t *filter, size_t flen, uint64_t now_us)
+mqtt_broker_inject(struct mqtt_broker *b, const struct mqtt_msg *m, uint64_t now_us)
+{
+	inject_run(b, m, NULL, b->conf.shard, now_us);
+}
+
+int
+mqtt_broker_inject_from(struct mqtt_broker *b, struct mqtt_msg *m, unsigned int from,
+                        uint64_t now_us)
+{
+	return inject_run(b, m, m, from, now_us);
+}
+
+int
+mqtt_broker_inject_shared(struct mqtt_broker *b, struct mqtt_msg *m, unsigned int from,
+                          const uint8_t *group, size_t glen, const uint8_t *filter, size_t flen,
+                          uint64_t now_us)
 {
 	struct mqtt_str name = {.p = group, .len = (uint32_t)glen};
 	struct mqtt_tnode *n = mqtt_trie_node(&b->subs, filter, flen);
@@ -428,9 +479,9 @@ mqtt_broker_inject_shared(struct mqtt_broker *b, const struct mqtt_msg *m, const
 		b->stats.shared_no_member++;
 		if (n)
 			mqtt_trie_prune(&b->subs, n);
-		return;
+		return 0;
 	}
-	inject_view(&pc, m);
+	inject_view(b, &pc, m, m, from);
 	b->injecting = true;
 	b->hit_congested = false;
 	b->match_gen++;
@@ -446,7 +497,7 @@ mqtt_broker_inject_shared(struct mqtt_broker *b, const struct mqtt_msg *m, const
 	}
 	b->n_match = 0;
 	b->injecting = false;
-	mqtt_msg_put(pc.heap);
+	return inject_end(&pc);
 }
 
 void
@@ -694,7 +745,8 @@ mqtt_session_offer(struct mqtt_session *s, const struct mqtt_msg *m, uint64_t no
 	}
 	if (!hit)
 		return;
-	inject_view(&pc, m);
+	/* the bytes of a FWD, which its host frees after the call: copied if kept */
+	inject_view(s->b, &pc, m, NULL, s->b->conf.shard);
 	s->b->injecting = true; /* not forwarded to other shards again */
 	deliver(s->b, s, &pc, qos, retain, subids, nsub, now);
 	s->b->injecting = false;

@@ -164,6 +164,13 @@ struct pubctx {
 	 * 3.x/5, RETAIN) (hdr_len 0: not yet; -1: does not fit, encode per delivery) */
 	int16_t hdr_len[4];
 	uint8_t hdr[4][PUB_HDR_STACK];
+	/* After the hot fields. Another shard's message being injected: inj is this broker (to
+	 * count copies); origin, when set, is the owner's message, which pub_keep() wraps in a
+	 * proxy instead of copying it (its reference goes back to shard `from` through
+	 * inj->shard.ret). */
+	struct mqtt_broker *inj;
+	struct mqtt_msg *origin;
+	uint32_t from;
 	/* Last: struct mqtt_msg ends in a flexible array, which ISO C allows only at the end. */
 	struct mqtt_msg view;
 };

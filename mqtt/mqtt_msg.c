@@ -85,6 +85,7 @@ mqtt_msg_clone(const struct mqtt_msg *v)
 		return NULL;
 	*m = *v;
 	m->refcnt = 1;
+	m->flags = 0; /* a clone of a proxy owns its bytes */
 	d = m->data;
 	if (v->props) {
 		struct mqtt_props *p = (struct mqtt_props *)(void *)d;
@@ -119,9 +120,32 @@ mqtt_msg_new(const uint8_t *topic, size_t tlen, const uint8_t *payload, size_t p
 	return mqtt_msg_clone(&v);
 }
 
+struct mqtt_msg *
+mqtt_msg_proxy_new(const struct mqtt_msg *v, struct mqtt_msg *origin,
+                   void (*ret)(void *ctx, unsigned int to, struct mqtt_msg *m), void *ctx,
+                   unsigned int from)
+{
+	struct mqtt_msg *m = mqtt_alloc(sizeof(*m) + sizeof(struct mqtt_msg_proxy));
+
+	if (!m)
+		return NULL;
+	*m = *v;
+	m->refcnt = 1;
+	m->flags = MQTT_MSG_PROXY;
+	*mqtt_msg_proxy(m) = (struct mqtt_msg_proxy){origin, ret, ctx, from};
+	return m;
+}
+
 void
 mqtt_msg_put(struct mqtt_msg *m)
 {
-	if (m && --m->refcnt == 0)
-		mqtt_free(m);
+	if (!m || --m->refcnt != 0)
+		return;
+	if (m->flags & MQTT_MSG_PROXY) {
+		/* the last delivery of the owner's bytes here is over: its reference goes home */
+		struct mqtt_msg_proxy *p = mqtt_msg_proxy(m);
+
+		p->ret(p->ctx, p->from, p->origin);
+	}
+	mqtt_free(m);
 }

@@ -89,12 +89,15 @@ uint32_t mqtt_hash(const void *key, uint32_t len);
  * of subscribers it reaches. Deliveries hold references. */
 struct mqtt_props;
 
+#define MQTT_MSG_PROXY 1u /* a proxy of another shard's message (struct mqtt_msg_proxy) */
+
 struct mqtt_msg {
 	uint32_t refcnt;
 	uint8_t qos;
 	uint8_t retain;
 	uint16_t topic_len;
 	uint32_t payload_len;
+	uint32_t flags;        /* MQTT_MSG_*; in what was padding */
 	uint64_t expire_us;    /* UINT64_MAX: never */
 	uint64_t publisher_id; /* session serial of the publisher, for no-local */
 	const uint8_t *topic;
@@ -102,14 +105,37 @@ struct mqtt_msg {
 	/* v5 properties forwarded as received (never the topic alias or subscription ids: those
 	 * are per connection and per delivery), or NULL */
 	struct mqtt_props *props;
-	uint8_t data[]; /* properties, topic, payload when owned */
+	uint8_t data[]; /* properties, topic, payload when owned; struct mqtt_msg_proxy */
 };
+
+/* A destination shard's stand-in for another shard's message (issue 5, zero-copy cross-shard
+ * publish): its own header and plain refcount, topic/payload/props pointing at the owner's
+ * immutable bytes. It holds the one reference the owner forwarded; when its own count reaches
+ * 0 it hands that reference back through ret (to shard `from`, the owner) and is freed. The
+ * owner's count is never touched here: no atomics. */
+struct mqtt_msg_proxy {
+	struct mqtt_msg *origin;
+	void (*ret)(void *ctx, unsigned int to, struct mqtt_msg *m);
+	void *ctx;
+	unsigned int from;
+};
+
+static inline struct mqtt_msg_proxy *
+mqtt_msg_proxy(struct mqtt_msg *m)
+{
+	return (struct mqtt_msg_proxy *)(void *)m->data;
+}
 
 struct mqtt_msg *mqtt_msg_new(const uint8_t *topic, size_t tlen, const uint8_t *payload,
                               size_t plen);
 /* Copy a message view (topic, payload and properties pointing anywhere) into one allocation
  * with refcnt 1. Properties keep only what a PUBLISH forwards. NULL on ENOMEM. */
 struct mqtt_msg *mqtt_msg_clone(const struct mqtt_msg *view);
+/* A proxy of `origin` (another shard's message; `view` is its header as this shard delivers
+ * it) with refcnt 1 and nothing copied: one small allocation. NULL on ENOMEM. */
+struct mqtt_msg *mqtt_msg_proxy_new(const struct mqtt_msg *view, struct mqtt_msg *origin,
+                                    void (*ret)(void *ctx, unsigned int to, struct mqtt_msg *m),
+                                    void *ctx, unsigned int from);
 static inline struct mqtt_msg *
 mqtt_msg_get(struct mqtt_msg *m)
 {

@@ -16,7 +16,7 @@ static unsigned int ctx_id[NS];
  * global sequence number: pump() delivers in the global order (one FIFO for all, the simplest
  * schedule), ring_step() one entry of a chosen pair (the schedules the model test explores). */
 #define RCAP 4096
-enum qkind { Q_XFER, Q_PUB, Q_ROUTE };
+enum qkind { Q_XFER, Q_PUB, Q_ROUTE, Q_RET };
 struct qroute {
 	int add;
 	size_t len;
@@ -34,6 +34,7 @@ static struct ring {
 } rings[NS][NS];
 static uint64_t q_seq;
 static unsigned int sent_by[NS], returned_to[NS];
+static unsigned int rets_to[NS]; /* references a proxy sent home (Q_RET) */
 
 static void
 q_push(unsigned int from, unsigned int to, enum qkind kind, void *p)
@@ -77,10 +78,13 @@ q_route_match(void *ctx, const uint8_t *topic, size_t len, int retain)
 	return m;
 }
 
+static struct mqtt_msg *last_fwd; /* the owner's message last forwarded */
+
 static void
 q_forward(void *ctx, uint64_t shards, struct mqtt_msg *m, uint8_t qos)
 {
 	(void)qos;
+	last_fwd = m;
 	for (unsigned int i = 0; i < NS; i++)
 		if (shards & (1ull << i))
 			q_push(*(unsigned int *)ctx, i, Q_PUB, m);
@@ -126,8 +130,14 @@ ring_step(unsigned int from, unsigned int to)
 		mqtt_xfer_free(e.p);
 		break;
 	case Q_PUB:
-		mqtt_broker_inject_from(br[to], e.p, from, now_us);
-		mqtt_msg_release(e.p); /* the owner's (one thread here: no RET needed) */
+		/* 0: nothing kept, the owner's reference is released at once (one thread here:
+		 * no RET needed); 1: a proxy on `to` sends it home later (Q_RET) */
+		if (mqtt_broker_inject_from(br[to], e.p, from, now_us) == 0)
+			mqtt_msg_release(e.p);
+		break;
+	case Q_RET:
+		rets_to[to]++;
+		mqtt_msg_release(e.p);
 		break;
 	case Q_ROUTE:
 		replica_apply(to, from, e.p);
@@ -197,10 +207,17 @@ static void
 q_forward_shared(void *ctx, unsigned int shard, struct mqtt_msg *m, const uint8_t *group,
                  size_t glen, const uint8_t *filter, size_t flen)
 {
-	(void)ctx;
 	shared_fwd[shard]++;
-	mqtt_broker_inject_shared(br[shard], m, group, glen, filter, flen, now_us);
-	mqtt_msg_release(m);
+	if (mqtt_broker_inject_shared(br[shard], m, *(unsigned int *)ctx, group, glen, filter, flen,
+	                              now_us) == 0)
+		mqtt_msg_release(m);
+}
+
+/* A proxy's last delivery ended: its reference rides the ring home. */
+static void
+q_ret(void *ctx, unsigned int to, struct mqtt_msg *m)
+{
+	q_push(*(unsigned int *)ctx, to, Q_RET, m);
 }
 
 static void
@@ -220,6 +237,7 @@ brokers_new(void)
 		ops.xfer_send = q_send;
 		ops.route_update = q_route;
 		ops.forward_shared = q_forward_shared;
+		ops.ret = q_ret;
 		if (routes_on) {
 			ops.route_match = q_route_match;
 			ops.forward = q_forward;
@@ -237,6 +255,17 @@ brokers_free(void)
 		CHECK_EQ(mqtt_broker_verify(br[i]), 0);
 		mqtt_broker_destroy(br[i]);
 	}
+	/* what the destroys sent home: proxies of the others' messages (the owners' brokers may
+	 * be gone already, their messages not: the proxies held them, as tachyond's exit) */
+	for (unsigned int f = 0; f < NS; f++)
+		for (unsigned int t = 0; t < NS; t++)
+			while (ring_len(f, t)) {
+				struct qent e = rings[f][t].e[rings[f][t].head++ % RCAP];
+
+				CHECK_EQ(e.kind, Q_RET);
+				if (e.kind == Q_RET)
+					mqtt_msg_release(e.p);
+			}
 }
 
 static unsigned int
@@ -1201,6 +1230,134 @@ test_cut_model(void)
 	CHECK_EQ(fails, 0);
 }
 
+/* Zero-copy cross-shard publish: a QoS 1 message from shard 0 reaches 50 QoS 1 subscribers on
+ * shard 1 (10 offline: queued; one whose transport takes nothing: its PUBLISH waits in the
+ * output buffer; the rest online). Every delivery kept on shard 1 holds the one proxy of the
+ * owner's message (its payload pointer is the owner's bytes, nothing copied), and the
+ * reference goes home (RET) only after the last subscriber acknowledged. */
+#define ZC_SUBS 50
+
+static bool
+zc_holds(struct mqtt_session *s, const struct mqtt_msg *owner, const struct mqtt_msg **proxy)
+{
+	struct mqtt_list *l = !mqtt_list_empty(&s->inflight) ? s->inflight.next : s->queue.next;
+	const struct mqtt_delivery *d;
+
+	if (l == &s->queue)
+		return false;
+	d = mqtt_container_of(l, struct mqtt_delivery, link);
+	if (!d->msg || d->msg->payload != owner->payload || d->msg->topic != owner->topic ||
+	    !(d->msg->flags & MQTT_MSG_PROXY))
+		return false;
+	if (*proxy == NULL)
+		*proxy = d->msg;
+	return d->msg == *proxy;
+}
+
+/* Publish from f and let the rings run. */
+static void
+zc_pub(struct fake *f, const char *topic, const char *pl, uint8_t qos, uint16_t pid, uint8_t retain)
+{
+	uint8_t buf[256];
+
+	CHECK_EQ(feed(f, buf,
+	              pkt_publish(buf, sizeof(buf), MQTT_V311, topic, pl, strlen(pl), qos, pid,
+	                          retain)),
+	         0);
+	pump();
+}
+
+static void
+test_zero_copy(void)
+{
+	static struct fake f[ZC_SUBS];
+	static char cid[ZC_SUBS][64];
+	struct fake pub;
+	const struct mqtt_msg *proxy = NULL;
+	struct mqtt_msg *owner;
+	unsigned int held = 0, rets0;
+
+	routes_on = true;
+	brokers_new();
+	for (unsigned int i = 0; i < ZC_SUBS; i++) {
+		char pre[16];
+
+		snprintf(pre, sizeof(pre), "zc%u_", i);
+		snprintf(cid[i], sizeof(cid[i]), "%s", cid_home(pre, 1));
+		CHECK_EQ(connect_on(1, &f[i], MQTT_V311, cid[i], 0, 0), 0);
+		subscribe(&f[i], MQTT_V311, "zc/+", 1);
+		if (i % 5 == 0)
+			fake_gone(&f[i]); /* offline: the message is queued */
+	}
+	f[1].window = 0; /* a full transport: the PUBLISH waits in the output buffer */
+	CHECK_EQ(connect_on(0, &pub, MQTT_V311, cid_home("zcp", 0), 1, 0), 0);
+	pump(); /* the routes reach shard 0 */
+	rets0 = rets_to[0];
+	last_fwd = NULL;
+	zc_pub(&pub, "zc/a", "ZERO", 1, 1, 0);
+	owner = last_fwd;
+	CHECK(owner != NULL);
+	CHECK_EQ(mqtt_broker_stats(br[1])->inject_copies, 0);
+	CHECK_EQ(mqtt_broker_stats(br[1])->inject_copy_bytes, 0);
+	CHECK_EQ(mqtt_broker_stats(br[1])->inject_proxies, 1);
+	for (unsigned int i = 0; owner && i < ZC_SUBS; i++) {
+		struct mqtt_session *s = mqtt_dict_get(&br[1]->sessions, cid[i], strlen(cid[i]));
+
+		held += s && zc_holds(s, owner, &proxy);
+	}
+	CHECK_EQ(held, ZC_SUBS);
+	CHECK(proxy != NULL && proxy->payload_len == 4 && proxy->refcnt == ZC_SUBS);
+	/* online subscribers acknowledge; the reference stays on shard 1 */
+	n_got = 0;
+	for (unsigned int i = 0; i < ZC_SUBS; i++)
+		if (i % 5 && i != 1)
+			client_run(&f[i], MQTT_V311);
+	pump();
+	CHECK_EQ(n_got, 1);
+	CHECK_EQ(got[0].n, ZC_SUBS - ZC_SUBS / 5 - 1);
+	CHECK_EQ(rets_to[0], rets0);
+	CHECK_EQ(proxy->refcnt, ZC_SUBS / 5 + 1);
+	/* the full transport drains */
+	f[1].window = SIZE_MAX;
+	mqtt_conn_writable(f[1].c, now_us);
+	client_run(&f[1], MQTT_V311);
+	pump();
+	CHECK_EQ(rets_to[0], rets0);
+	/* the offline ones come back for it, the last acknowledgement sends the RET */
+	for (unsigned int i = 0; i < ZC_SUBS; i += 5) {
+		CHECK_EQ(connect_on(1, &f[i], MQTT_V311, cid[i], 0, 0), 1);
+		client_run(&f[i], MQTT_V311);
+		CHECK_EQ(ring_len(1, 0), i + 5 < ZC_SUBS ? 0u : 1u);
+		pump();
+	}
+	CHECK_EQ(got[0].n, ZC_SUBS);
+	CHECK_EQ(got[0].dup, 0);
+	CHECK_EQ(rets_to[0], rets0 + 1);
+	/* a QoS 0 publish to online subscribers keeps nothing: no proxy, no RET */
+	zc_pub(&pub, "zc/b", "Q0", 0, 0, 0);
+	CHECK_EQ(mqtt_broker_stats(br[1])->inject_proxies, 1);
+	CHECK_EQ(rets_to[0], rets0 + 1);
+	/* a retained message: every other shard's store holds a proxy until it is replaced */
+	zc_pub(&pub, "zr/a", "R", 1, 2, 1);
+	CHECK_EQ(mqtt_broker_stats(br[1])->retained, 1);
+	CHECK_EQ(mqtt_broker_stats(br[2])->inject_proxies, 1);
+	CHECK_EQ(rets_to[0], rets0 + 1);
+	zc_pub(&pub, "zr/a", "", 1, 3, 1);
+	CHECK_EQ(mqtt_broker_stats(br[1])->retained, 0);
+	CHECK_EQ(rets_to[0], rets0 + 3);
+	for (unsigned int i = 0; i < NS; i++)
+		CHECK_EQ(mqtt_broker_stats(br[i])->inject_copies, 0);
+	/* one left in a session at teardown: the destroy sends it home (brokers_free) */
+	fake_gone(&f[0]);
+	zc_pub(&pub, "zc/c", "END", 1, 4, 0);
+	CHECK_EQ(mqtt_broker_stats(br[1])->inject_proxies, 3);
+	for (unsigned int i = 0; i < ZC_SUBS; i++)
+		fake_gone(&f[i]);
+	fake_gone(&pub);
+	brokers_free();
+	routes_on = false;
+}
+
 int
 main(void)
 {
@@ -1219,5 +1376,6 @@ main(void)
 	TEST(test_cut_unsubscribe);
 	TEST(test_cut_chain);
 	TEST(test_cut_model);
+	TEST(test_zero_copy);
 	return tap_done();
 }
