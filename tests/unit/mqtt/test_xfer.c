@@ -1358,6 +1358,37 @@ test_zero_copy(void)
 	routes_on = false;
 }
 
+/* $share across shards at QoS 1: the chosen member's shard keeps a proxy too, and the reference
+ * goes home after its PUBACK. */
+static void
+test_zero_copy_shared(void)
+{
+	struct fake m1, pub;
+	unsigned int rets0 = rets_to[0];
+
+	brokers_new();
+	CHECK_EQ(connect_on(1, &m1, MQTT_V311, cid_home("zs", 1), 1, 0), 0);
+	subscribe(&m1, MQTT_V311, "$share/g/zs/+", 1);
+	CHECK_EQ(connect_on(0, &pub, MQTT_V311, cid_home("zsp", 0), 1, 0), 0);
+	m1.window = 0; /* the member's transport takes nothing yet: the delivery stays inflight */
+	zc_pub(&pub, "zs/a", "S", 1, 1, 0);
+	CHECK_EQ(shared_fwd[1] > 0, 1);
+	CHECK_EQ(mqtt_broker_stats(br[1])->inject_proxies, 1);
+	CHECK_EQ(mqtt_broker_stats(br[1])->inject_copies, 0);
+	CHECK_EQ(rets_to[0], rets0);
+	m1.window = SIZE_MAX;
+	mqtt_conn_writable(m1.c, now_us);
+	n_got = 0;
+	client_run(&m1, MQTT_V311);
+	CHECK_EQ(n_got, 1);
+	CHECK_EQ(rets_to[0], rets0);
+	pump();
+	CHECK_EQ(rets_to[0], rets0 + 1);
+	fake_gone(&m1);
+	fake_gone(&pub);
+	brokers_free();
+}
+
 int
 main(void)
 {
@@ -1377,5 +1408,6 @@ main(void)
 	TEST(test_cut_chain);
 	TEST(test_cut_model);
 	TEST(test_zero_copy);
+	TEST(test_zero_copy_shared);
 	return tap_done();
 }
