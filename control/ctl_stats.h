@@ -205,6 +205,13 @@
 	X(XFER_CUT_EXPIRED, mqtt.xfer_cuts_expired, "mqtt.xfer_cuts_expired", C,                   \
 	  "session_move_cuts_expired_total", "",                                                   \
 	  "Session-move cuts ended by their 5 s deadline, not by every CUT (0 normally).")         \
+	X(INJECT_PROXIES, mqtt.inject_proxies, "mqtt.inject_proxies", C,                           \
+	  "cross_shard_proxies_total", "",                                                         \
+	  "Another shard's messages kept here by reference (one proxy per publish, zero-copy).")   \
+	X(INJECT_COPIES, mqtt.inject_copies, "mqtt.inject_copies", C, "cross_shard_copies_total",  \
+	  "", "Another shard's messages copied here (session-move forwards; 0 otherwise).")        \
+	X(INJECT_COPY_BYTES, mqtt.inject_copy_bytes, "mqtt.inject_copy_bytes", C,                  \
+	  "cross_shard_copy_bytes_total", "", "Bytes of those copies.")                            \
 	X(SHARED_NO_MEMBER, mqtt.shared_no_member, "mqtt.shared_no_member", C,                     \
 	  "shared_no_member_total", "",                                                            \
 	  "Shared-subscription messages that found no member of their group on the chosen shard "  \
