@@ -84,6 +84,17 @@ done
 [ ${#pids[@]} -eq 4 ] && [ $bad -eq 0 ] && tl_ok "$n QoS 1 messages to 4 subscribers, all in order" ||
 	tl_fail "$n QoS 1 messages to 4 subscribers, all in order" "$bad incomplete"
 
+# Zero-copy across shards: what a shard keeps of another shard's message (the retained message
+# above goes to every shard's store) is held by reference through one proxy, never copied.
+sleep 0.3 # the lcores refresh their stats every 100 ms
+read -r prox cop < <("$ctl" -d "$TL_DIR/tachyond.sock" --json stats | /usr/bin/python3 -c '
+import json, sys
+l = json.load(sys.stdin)["lcores"]
+print(sum(e["counters"]["mqtt.inject_proxies"] for e in l), sum(e["counters"]["mqtt.inject_copies"] for e in l))')
+[ "${prox:-0}" -gt 0 ] && [ "${cop:-1}" -eq 0 ] &&
+	tl_ok "cross-shard messages kept by reference: $prox proxies, $cop copies" ||
+	tl_fail "cross-shard messages kept by reference" "proxies ${prox:-?}, copies ${cop:-?}"
+
 # Takeover across shards: a second connection with a client id that is connected on the other
 # shard ends the first one (MQTT-3.1.4-2). Pairs of paho clients (no silent reconnect) with fresh
 # ids until the two land on different lcores (per-lcore connection counts tell); 10 tries.
