@@ -190,6 +190,8 @@
 	X(BUF_BUDGET_FULL, tcp.buf_budget_full, "tcp.buf_budget_full", C,                          \
 	  "tcp_buf_budget_full_total", "",                                                         \
 	  "Buffer growth refused because the stack's autotuning budget was spent.")                \
+	X(DSACKS_SENT, tcp.dsacks_sent, "tcp.dsacks_sent", C, "tcp_dsacks_sent_total", "",         \
+	  "Duplicate segments received and reported to their sender by D-SACK (RFC 2883).")        \
 	X(SESS_EXPIRED, mqtt.sessions_expired, "mqtt.sessions_expired", C,                         \
 	  "sessions_expired_total", "", "Offline sessions ended by their expiry interval.")        \
 	X(TAKEOVERS, mqtt.takeovers, "mqtt.takeovers", C, "session_takeovers_total", "",           \

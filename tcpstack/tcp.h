@@ -115,6 +115,9 @@ struct tcp_stats {
 	uint64_t rtt_samples, rtt_sum_us; /* RTT measurements (Karn) and their sum: mean RTT */
 	uint64_t rcvbuf_grown; /* autotuning: receive windows doubled */
 	uint64_t buf_budget_full; /* autotuning: growth refused, the stack's budget was spent */
+
+	/* duplicate segments reported by D-SACK (RFC 2883) */
+	uint64_t dsacks_sent;
 };
 
 struct tcp_stack *tcp_stack_create(const struct tcp_stack_conf *conf);

@@ -357,6 +357,8 @@ tcp_conn_free(struct tcp_conn *c)
 
 	tcp_timer_cancel(&st->wheel, &c->timer);
 	tw_unlink(c);
+	if (st->dsack_c == c)
+		st->dsack_c = NULL; /* not for the TCB's next connection */
 	if (c->flags & TF_ON_OUTQ) {
 		/* Rare (closed with output pending); the list holds this iteration's work only. */
 		uint32_t *pp = &st->outq_head, prev = TCP_NIL;
@@ -596,9 +598,26 @@ seg_send(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_t
 	/* SYN: MSS, plus NOP + window scale when we offer it (our SYN) or the peer did; then
 	 * NOP NOP + timestamps on every non-RST segment once they are on (RFC 7323 3.2). */
 	uint32_t sack[TCP_SACK_MAX][2];
-	unsigned int nsack = (!(flags & (TH_SYN | TH_RST)) && len == 0 && c->sack_ok)
-	                             ? sack_blocks(c, sack, c->ts_ok ? 3 : 4)
-	                             : 0;
+	unsigned int nsack = 0;
+
+	if (!(flags & (TH_SYN | TH_RST)) && c->sack_ok) {
+		/* SACK blocks ride on data too when they fit in the MSS (RFC 2018 4: every ACK
+		 * while out-of-order data is held): a peer whose ACKs come back on our small
+		 * segments (an MQTT publisher's PUBACKs) would otherwise see no SACK at all. */
+		uint32_t room = c->mss > len ? c->mss - len : 0;
+		unsigned int max = c->ts_ok ? 3 : 4;
+
+		max = len == 0 ? max : room < 12 ? 0 : RTE_MIN(max, (room - 4) / 8);
+		if (st->dsack_c == c && max > 0) {
+			/* the duplicate first (RFC 2883 4), then the out-of-order runs */
+			sack[0][0] = st->dsack[0];
+			sack[0][1] = st->dsack[1];
+			st->dsack_c = NULL;
+			nsack = 1 + (c->ooo ? sack_blocks(c, sack + 1, max - 1) : 0);
+		} else if (c->ooo && max > 0) {
+			nsack = sack_blocks(c, sack, max);
+		}
+	}
 	uint16_t optlen =
 	        (uint16_t)(((flags & TH_SYN) ? (c->ws_ok ? 8 : 4) + (c->sack_ok ? 4 : 0) : 0) +
 	                   ((c->ts_ok && !(flags & TH_RST)) ? 12 : 0) +
@@ -1704,6 +1723,14 @@ conn_input(struct tcp_conn *c, struct seg *s, struct rte_mbuf *data)
 			seglen = 0;
 		} else {
 			chain_free(data);
+			/* A duplicate of data we hold: report it (D-SACK), so that a sender can
+			 * tell a spurious retransmission and undo its window cut. */
+			if (c->sack_ok && s->len > 0 && SEQ_LEQ(s->seq + s->len, c->rcv_nxt)) {
+				st->dsack_c = c;
+				st->dsack[0] = s->seq;
+				st->dsack[1] = s->seq + s->len;
+				st->stats.dsacks_sent++;
+			}
 			/* TIME_WAIT: a retransmitted FIN restarts 2*MSL (RFC 9293 3.10.7.4). */
 			if (c->state == TCPS_TIME_WAIT && (s->flags & TH_FIN) &&
 			    s->seq + seglen == c->rcv_nxt) {

@@ -18,7 +18,7 @@
 #include "tcpstack/tcp_timer.h"
 
 /* Tunables. Times in microseconds. */
-#define TCP_RTO_INIT_US    1000000u /* RFC 6298 2.1 */
+#define TCP_RTO_INIT_US    1000000u    /* RFC 6298 2.1 */
 #define TCP_RTO_MIN_US     200000u     /* floor of RTO - SRTT, as Linux (RFC 6298: 1 s) */
 #define TCP_RTO_MAX_US     60000000u   /* RFC 6298 2.5 */
 #define TCP_RTO_RETRIES    8           /* data/FIN retransmissions before TCP_CLOSE_TIMEOUT */
@@ -29,10 +29,11 @@
 #define TCP_KA_PROBES      9           /* unanswered probes before TCP_CLOSE_TIMEOUT */
 #define TCP_KA_CHUNK_US    1800000000u /* longest single wait: deadlines are 32-bit µs */
 #define TCP_FIN_WAIT2_US                                                                           \
-	60000000u                /* FIN_WAIT_2 with no peer FIN: give up (Linux tcp_fin_timeout) */
-#define TCP_OOO_MAX         64   /* out-of-order segments kept per connection: a 64 KiB window
-                                  * of full segments (45) fits, so a loss early in a flight does
-                                  * not also drop (and un-SACK) its tail */
+	60000000u /* FIN_WAIT_2 with no peer FIN: give up (Linux tcp_fin_timeout) */
+#define TCP_OOO_MAX                                                                                \
+	64                       /* out-of-order segments kept per connection: a 64 KiB window     \
+	                          * of full segments (45) fits, so a loss early in a flight does   \
+	                          * not also drop (and un-SACK) its tail */
 #define TCP_CHALLENGE_PER_S 1000 /* RFC 5961 7 (Linux tcp_challenge_ack_limit) */
 #define TCP_WS_MAX          14   /* RFC 7323 2.3 */
 #define TCP_IW_SEGS         10   /* RFC 6928 initial window */
@@ -239,6 +240,12 @@ struct tcp_stack {
 
 	struct tcp_sackboard *sbs; /* SACK scoreboard pool */
 	uint32_t sb_free, n_sbs;
+
+	/* D-SACK (RFC 2883) for the ACK of a duplicate segment: one pending report per stack, not
+	 * per TCB (which has no room): the immediate ACK that follows carries it, and a report
+	 * overwritten by another connection's before the flush is merely not sent. */
+	const struct tcp_conn *dsack_c;
+	uint32_t dsack[2];
 
 	/* Autotuning (tcp.h conf.buf_budget): bytes granted beyond rcvbuf (receive windows grown)
 	 * plus bytes queued beyond sndbuf (send queues grown), and their bound. */

@@ -441,6 +441,33 @@ sack_blocks(void)
 	OUT(.flags = RST, .seq = 1);
 }
 
+/* RFC 2883: a duplicate of data already received is reported first, as a D-SACK block below
+ * the ACK; RFC 2018 4: SACK blocks also ride on a small data segment while out-of-order data is
+ * held (a peer whose ACKs come back on our PUBACKs sees them). */
+static void
+dsack_and_sack_on_data(void)
+{
+	h_peer_arp();
+	IN(.flags = SYN, .seq = 0, .win = 65535, .mss = 1460, .sackok = 1);
+	OUT(.flags = SYN | ACK, .seq = 0, .ack = 1, .sackok = 1);
+	IN(.flags = ACK, .seq = 1, .ack = 1, .win = 65535);
+	IN(.seq = 1, .len = 100);
+	IN(.seq = 1101, .len = 100); /* hole 101..1101 */
+	OUT(.flags = ACK, .ack = 101, .sack_n = 1, .sack_l = 1101, .sack_r = 1201);
+	IN(.seq = 1, .len = 100); /* a duplicate: D-SACK first, then the run */
+	OUT(.flags = ACK, .ack = 101, .sack_n = 2, .sack_l = 1, .sack_r = 101);
+	CHECKH_EQ(ST->dsacks_sent, 1);
+	h_send(&H.conns[0], 4); /* a PUBACK while the hole is open */
+	AT(1);
+	OUT(.flags = ACK | PSH, .seq = 1, .ack = 101, .len = 4, .sack_n = 1, .sack_l = 1101,
+	    .sack_r = 1201);
+	IN(.seq = 101, .len = 1000); /* fills the hole: nothing left to report */
+	OUT(.flags = ACK, .ack = 1201, .sack_n = 0);
+	tcp_abort(H.conns[0].c);
+	AT(2);
+	OUT(.flags = RST, .seq = 5);
+}
+
 static void
 delayed_ack(void)
 {
@@ -2125,6 +2152,7 @@ main(int argc, char **argv)
 	SCRIPT(data_both_ways, 0);
 	SCRIPT(delayed_ack, 0);
 	SCRIPT(sack_blocks, 0);
+	SCRIPT(dsack_and_sack_on_data, 0);
 	SCRIPT(rto_backoff, 0);
 	SCRIPT(fast_retransmit_newreno, 0);
 	SCRIPT(sack_recovery_one_hole, 0);
