@@ -1477,11 +1477,12 @@ sack_pipe_limit(void)
 	abort_at(a, 2000);
 }
 
-/* A lost retransmission: once data sent after it is SACKed beyond DupThresh segments, it is
- * resent (RACK's reasoning) instead of waiting for the RTO. The rescue never picks data sent
- * during recovery. */
-static void
-sack_lost_retransmission(void)
+/* Both lost-retransmission scripts start alike: a 16-segment flight, the first segment lost,
+ * SACKs of 1, 2, then 3 segments after it (limited transmit twice, then recovery resends it),
+ * and that retransmission lost too, while SACKs reach 12001 and recovery sends 4 new segments.
+ * Returns the connection with nothing left to send. */
+static struct app_conn *
+lost_retransmission_start(void)
 {
 	struct app_conn *a = sack_conn(1000);
 
@@ -1498,6 +1499,17 @@ sack_lost_retransmission(void)
 	for (uint32_t i = 0; i < 4; i++)
 		OUT(.seq = 12001 + 1000 * i, .len = 1000);
 	NONE();
+	return a;
+}
+
+/* A lost retransmission: once data sent after it is SACKed beyond DupThresh segments, it is
+ * resent (RACK's reasoning) instead of waiting for the RTO. The rescue never picks data sent
+ * during recovery. */
+static void
+sack_lost_retransmission(void)
+{
+	struct app_conn *a = lost_retransmission_start();
+
 	IN(.ack = 1, .sack = {{1001, 14001}});
 	NONE(); /* 2000 bytes sent after the retransmission SACKed: not yet */
 	IN(.ack = 1, .sack = {{1001, 15001}});
@@ -1518,21 +1530,8 @@ sack_lost_retransmission(void)
 static void
 sack_lost_retransmission_timed(void)
 {
-	struct app_conn *a = sack_conn(1000);
+	struct app_conn *a = lost_retransmission_start();
 
-	flight_out(a, 16000, 10);
-	AT(110);
-	IN(.ack = 1, .sack = {{1001, 2001}});
-	OUT(.seq = 10001, .len = 1000);
-	IN(.ack = 1, .sack = {{1001, 3001}});
-	OUT(.seq = 11001, .len = 1000);
-	IN(.ack = 1, .sack = {{1001, 4001}});
-	OUT(.seq = 1, .len = 1000); /* lost again */
-	NONE();
-	IN(.ack = 1, .sack = {{1001, 12001}});
-	for (uint32_t i = 0; i < 4; i++)
-		OUT(.seq = 12001 + 1000 * i, .len = 1000);
-	NONE();
 	AT(150);
 	IN(.ack = 1, .sack = {{1001, 13001}}); /* 40 ms after it: may be reordering */
 	NONE();
